@@ -1,0 +1,128 @@
+package actors
+
+import (
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+// Config tunes the actors. The zero value of each field means its default.
+type Config struct {
+	// Shards is the number of ingest actors; presences of one full JID
+	// always go to the same one, in order. Default: 2 × GOMAXPROCS.
+	Shards int
+	// ShardQueue bounds the presences queued for one ingest shard; Ingest
+	// blocks (backpressure, honouring its context) when it is full.
+	// Default 4096.
+	ShardQueue int
+
+	// QueryTimeout is how long one disco#info query may take before the
+	// next announcer is asked. Default 10s.
+	QueryTimeout time.Duration
+	// LookupTimeout bounds a whole lookup, every announcer included: when
+	// it passes, every waiter gets ErrLookupTimeout. Default 60s.
+	LookupTimeout time.Duration
+	// BadAnnouncerTTL is how long an (announcer, key) pair that failed or
+	// lied is not asked again. Default 10m.
+	BadAnnouncerTTL time.Duration
+	// FailureTTL is how long a key whose lookup failed is reported as
+	// failed by Caps. Default 1m.
+	FailureTTL time.Duration
+	// LookupIdle passivates a finished lookup actor after this long
+	// without messages. Default 5s.
+	LookupIdle time.Duration
+
+	// MaxLookups bounds live lookup actors (about 1 KiB each plus their
+	// announcer lists). Presences needing a new one beyond it are dropped
+	// and counted. Default 100,000.
+	MaxLookups int
+	// RouterQueue bounds the lookup requests waiting for the router that
+	// dispatches them to lookup actors; beyond it presences with unknown
+	// keys are dropped and counted (DropLookups). Default 65,536.
+	RouterQueue int
+	// MaxAnnouncersPerKey bounds the announcers remembered as fallbacks
+	// for one key, and the JIDs told individually when it resolves.
+	// Default 32.
+	MaxAnnouncersPerKey int
+	// MaxQueriesInFlight bounds concurrent disco#info queries. Default 1024.
+	MaxQueriesInFlight int
+	// AnnouncerRate is the disco#info queries per second one announcer
+	// (full JID) may cause, with AnnouncerBurst; beyond it the announcer
+	// is skipped and counted. Defaults 1/s and 10.
+	AnnouncerRate  float64
+	AnnouncerBurst int
+	// MaxTrackedAnnouncers bounds the rate-limit and bad-announcer tables.
+	// Default 1,000,000.
+	MaxTrackedAnnouncers int
+
+	// SkipMUC drops presences of MUC occupants (those carrying
+	// muc#user), counted, for crawlers that only want direct contacts.
+	SkipMUC bool
+	// Verify admits the real-world hashing leniencies; strict by default.
+	Verify hashing.Options
+
+	// Debounce coalesces changes of our own disco#info within this window
+	// into one VerChanged. Default 25ms; negative means none.
+	Debounce time.Duration
+	// LocalHash is the XEP-0115 algorithm of our own ver (default sha-1,
+	// what every client verifies); LocalCaps2 the XEP-0390 ones (default
+	// sha-256 and sha3-256). LocalNode is our caps node.
+	LocalHash  hashing.Algorithm
+	LocalCaps2 []hashing.Algorithm
+	LocalNode  string
+
+	// Limits bound decoded stanzas (see messages.Limits); zero fields take
+	// their defaults.
+	Limits messages.Limits
+
+	// Logger receives the actors' logs and protoactor's own. Nil: silent.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defD := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.Shards, 2*runtime.GOMAXPROCS(0))
+	def(&c.ShardQueue, 4096)
+	defD(&c.QueryTimeout, 10*time.Second)
+	defD(&c.LookupTimeout, 60*time.Second)
+	defD(&c.BadAnnouncerTTL, 10*time.Minute)
+	defD(&c.FailureTTL, time.Minute)
+	defD(&c.LookupIdle, 5*time.Second)
+	def(&c.MaxLookups, 100_000)
+	def(&c.RouterQueue, 65_536)
+	def(&c.MaxAnnouncersPerKey, 32)
+	def(&c.MaxQueriesInFlight, 1024)
+	if c.AnnouncerRate <= 0 {
+		c.AnnouncerRate = 1
+	}
+	def(&c.AnnouncerBurst, 10)
+	def(&c.MaxTrackedAnnouncers, 1_000_000)
+	defD(&c.Debounce, 25*time.Millisecond)
+	if c.Debounce < 0 {
+		c.Debounce = 0
+	}
+	if !hashing.XEP0115.Emittable(c.LocalHash) {
+		c.LocalHash = hashing.SHA1
+	}
+	if c.LocalCaps2 == nil {
+		c.LocalCaps2 = []hashing.Algorithm{hashing.SHA256, hashing.SHA3_256}
+	}
+	if c.LocalNode == "" {
+		c.LocalNode = "https://capsengine.invalid"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

@@ -1,0 +1,44 @@
+package actors
+
+import (
+	"reflect"
+	"sync/atomic"
+)
+
+// Counters are the engine's running totals. Every drop has its own counter:
+// nothing is discarded silently.
+type Counters struct {
+	Presences    atomic.Uint64 // presences ingested
+	Unavailable  atomic.Uint64 // unavailable presences
+	Hits         atomic.Uint64 // key already known (cache, trusted or user DB)
+	Misses       atomic.Uint64 // key unknown on arrival: sent to a lookup
+	Queries      atomic.Uint64 // disco#info queries sent
+	DedupJoins   atomic.Uint64 // presences that joined a lookup already under way
+	Resolved     atomic.Uint64 // keys resolved by a verified answer
+	Mismatches   atomic.Uint64 // answers that did not hash to the key
+	Rejected     atomic.Uint64 // answers breaking a §5.4 rule
+	QueryErrors  atomic.Uint64 // queries answered with an error
+	Timeouts     atomic.Uint64 // queries that timed out
+	Failed       atomic.Uint64 // lookups that ended without a verified answer
+	StoreErrors  atomic.Uint64 // verified answers the store could not keep
+	LenientOK    atomic.Uint64 // answers verified only under Config.Verify leniencies
+	Malformed    atomic.Uint64 // stanzas that did not decode, or bad caps (unknown alg, bad base64)
+	NoCaps       atomic.Uint64 // available presences without verifiable caps (none, or legacy)
+	DropMUC      atomic.Uint64 // MUC occupant presences skipped (SkipMUC)
+	DropLookups  atomic.Uint64 // presences dropped: MaxLookups reached
+	DropAnnounce atomic.Uint64 // announcers not remembered: MaxAnnouncersPerKey reached
+	DropRate     atomic.Uint64 // announcers skipped: over their query rate
+	DropBad      atomic.Uint64 // announcers skipped: recently failed for this key
+	EventDrops   atomic.Uint64 // events not delivered to a slow subscriber
+	VerChanges   atomic.Uint64 // VerChanged events published
+}
+
+// Snapshot returns every counter by field name.
+func (c *Counters) Snapshot() map[string]uint64 {
+	out := make(map[string]uint64)
+	v := reflect.ValueOf(c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		out[v.Type().Field(i).Name] = v.Field(i).Addr().Interface().(*atomic.Uint64).Load()
+	}
+	return out
+}

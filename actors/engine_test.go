@@ -1,0 +1,282 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+func TestOneQueryForManyAnnouncers(t *testing.T) {
+	p := newPeers()
+	p.gate = make(chan struct{})
+	store := newMemStore()
+	r := start(t, Config{}, store, p)
+	info, k, node := client(t, "psi", p)
+	sub := r.Subscribe(messages.KindCapsResolved, 64)
+
+	const n = 10_000
+	var wg sync.WaitGroup
+	for w := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 50 {
+				if err := r.Ingest(waitCtx(t), presence(fmt.Sprintf("u%d@example.org/r", i), node, k)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Every presence is queued; let the lookup see them all before the
+	// single query is allowed to answer.
+	for r.Counters().Misses.Load()+r.Counters().Hits.Load() < n {
+		runtime.Gosched()
+	}
+	if _, _, err := r.Caps("u1@example.org/r"); !errors.Is(err, ErrPending) {
+		t.Errorf("Caps before the answer: %v, want ErrPending", err)
+	}
+	close(p.gate)
+	got, err := r.WaitKey(waitCtx(t), k)
+	if err != nil || got != info {
+		t.Fatalf("WaitKey = %v, %v", got, err)
+	}
+	for i := 0; i < n; i += 997 {
+		if _, in, err := r.Wait(waitCtx(t), fmt.Sprintf("u%d@example.org/r", i)); err != nil || in != info {
+			t.Fatalf("u%d: %v, %v", i, in, err)
+		}
+	}
+	if q := p.total.Load(); q != 1 {
+		t.Errorf("%d disco#info queries for one key, want 1", q)
+	}
+	if j := r.Counters().DedupJoins.Load(); j < n-1-r.Counters().Hits.Load() {
+		t.Errorf("DedupJoins = %d", j)
+	}
+	if puts := store.puts.Load(); puts != 1 {
+		t.Errorf("%d store writes, want 1", puts)
+	}
+	select {
+	case ev := <-sub.Events():
+		if cr := ev.(*messages.CapsResolved); cr.Key != k || cr.Info != info {
+			t.Errorf("event = %+v", cr)
+		}
+	case <-waitCtx(t).Done():
+		t.Fatal("no CapsResolved event")
+	}
+}
+
+func TestFallbackPastLiarAndFailures(t *testing.T) {
+	for _, first := range []behaviour{liar, iqError, silent} {
+		t.Run(fmt.Sprint(first), func(t *testing.T) {
+			p := newPeers()
+			r := start(t, Config{QueryTimeout: 200 * time.Millisecond}, newMemStore(), p)
+			info, k, node := client(t, "gajim", p)
+			p.set("bad@example.org/x", first)
+			// Hold the first answer until the second announcer has joined
+			// the lookup, so the honest one is a fallback from the
+			// pending list, not a fresh lookup.
+			p.hold = make(chan struct{})
+			if err := r.Ingest(waitCtx(t), presence("bad@example.org/x", node, k)); err != nil {
+				t.Fatal(err)
+			}
+			for p.total.Load() == 0 {
+				runtime.Gosched()
+			}
+			if err := r.Ingest(waitCtx(t), presence("good@example.org/y", node, k)); err != nil {
+				t.Fatal(err)
+			}
+			for r.Counters().DedupJoins.Load() == 0 {
+				runtime.Gosched()
+			}
+			close(p.hold)
+			for _, jid := range []string{"bad@example.org/x", "good@example.org/y"} {
+				if _, got, err := r.Wait(waitCtx(t), jid); err != nil || got != info {
+					t.Fatalf("%s: %v, %v", jid, got, err)
+				}
+			}
+			if p.queries("bad@example.org/x") != 1 || p.queries("good@example.org/y") != 1 {
+				t.Errorf("queries: bad %d, good %d", p.queries("bad@example.org/x"), p.queries("good@example.org/y"))
+			}
+			if _, ok := r.d.bad.get(badKey{"bad@example.org/x", k}); !ok {
+				t.Error("failed announcer not remembered")
+			}
+			c := r.Counters()
+			switch first {
+			case liar:
+				if c.Mismatches.Load() != 1 {
+					t.Errorf("Mismatches = %d", c.Mismatches.Load())
+				}
+			case iqError:
+				if c.QueryErrors.Load() != 1 {
+					t.Errorf("QueryErrors = %d", c.QueryErrors.Load())
+				}
+			case silent:
+				if c.Timeouts.Load() != 1 {
+					t.Errorf("Timeouts = %d", c.Timeouts.Load())
+				}
+			}
+		})
+	}
+}
+
+func TestAllAnnouncersTimeOut(t *testing.T) {
+	p := newPeers()
+	const qt = 50 * time.Millisecond
+	r := start(t, Config{QueryTimeout: qt, LookupTimeout: 5 * time.Second}, newMemStore(), p)
+	_, k, node := client(t, "mute", nil)
+	sub := r.Subscribe(messages.KindCapsFailed, 16)
+	jids := []string{"a@x/1", "b@x/1", "c@x/1"}
+	for _, j := range jids {
+		p.set(j, silent)
+		if err := r.Ingest(waitCtx(t), presence(j, node, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, j := range jids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := r.Wait(waitCtx(t), j)
+			if !errors.Is(err, ErrAnnouncersFailed) {
+				t.Errorf("%s: err = %v, want ErrAnnouncersFailed", j, err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Three announcers asked one after the other: the bound is theirs plus
+	// scheduling slack, far below LookupTimeout.
+	if el := time.Since(start); el > 3*qt+2*time.Second {
+		t.Errorf("waiters answered after %v", el)
+	}
+	if got := r.Counters().Timeouts.Load(); got != 3 {
+		t.Errorf("Timeouts = %d, want 3", got)
+	}
+	for range jids {
+		select {
+		case ev := <-sub.Events():
+			if f := ev.(*messages.CapsFailed); !errors.Is(f.Err, ErrAnnouncersFailed) {
+				t.Errorf("event err = %v", f.Err)
+			}
+		case <-waitCtx(t).Done():
+			t.Fatal("missing CapsFailed")
+		}
+	}
+	if _, _, err := r.Caps("a@x/1"); !errors.Is(err, ErrAnnouncersFailed) {
+		t.Errorf("Caps after failure = %v", err)
+	}
+}
+
+func TestLookupDeadline(t *testing.T) {
+	p := newPeers()
+	r := start(t, Config{QueryTimeout: time.Hour, LookupTimeout: 100 * time.Millisecond}, newMemStore(), p)
+	_, k, node := client(t, "slow", nil)
+	p.set("s@x/1", silent)
+	if err := r.Ingest(waitCtx(t), presence("s@x/1", node, k)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Wait(waitCtx(t), "s@x/1"); !errors.Is(err, ErrLookupTimeout) {
+		t.Fatalf("err = %v, want ErrLookupTimeout", err)
+	}
+}
+
+func TestCloseReleasesWaiters(t *testing.T) {
+	p := newPeers()
+	r, err := Start(Config{QueryTimeout: time.Hour, LookupTimeout: time.Hour}, newMemStore(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k, node := client(t, "hang", nil)
+	p.set("h@x/1", silent)
+	if err := r.Ingest(waitCtx(t), presence("h@x/1", node, k)); err != nil {
+		t.Fatal(err)
+	}
+	for p.total.Load() == 0 {
+		runtime.Gosched()
+	}
+	res := make(chan error, 1)
+	go func() { _, _, err := r.Wait(context.Background(), "h@x/1"); res <- err }()
+	if err := r.Close(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; !errors.Is(err, ErrClosed) {
+		t.Errorf("waiter got %v, want ErrClosed", err)
+	}
+	if err := r.Close(waitCtx(t)); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := r.Ingest(waitCtx(t), presence("h@x/1", node, k)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Ingest after Close: %v", err)
+	}
+}
+
+func TestCaps2WinsOverXEP0115(t *testing.T) {
+	p := newPeers()
+	store := newMemStore()
+	r := start(t, Config{}, store, p)
+	info, k1, node := client(t, "dino", p)
+	k2, err := hashing.Compute(hashing.XEP0390, hashing.SHA256, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The XEP-0115 key is already known; a presence that also carries a
+	// caps2 hash must still get the caps2 hash verified.
+	_ = store.Put(context.Background(), k1, info, Verified{})
+	p.mu.Lock()
+	p.infos[queryNode(k2, "")] = info
+	p.mu.Unlock()
+	pr := presence("d@x/1", node, k1)
+	pr.Caps2 = []messages.Hash{{Algo: "sha-256", Value: k2.Ver()}, {Algo: "md4", Value: "ignored"}}
+	if err := r.Ingest(waitCtx(t), pr); err != nil {
+		t.Fatal(err)
+	}
+	key, got, err := r.Wait(waitCtx(t), "d@x/1")
+	if err != nil || got != info || key != k2 {
+		t.Fatalf("Wait = %v, %v, %v; want the caps2 key", key, got, err)
+	}
+	if p.total.Load() != 1 {
+		t.Errorf("queries = %d, want 1 (for the caps2 node)", p.total.Load())
+	}
+}
+
+func TestUnavailableAndEntityGone(t *testing.T) {
+	r := start(t, Config{}, newMemStore(), newPeers())
+	sub := r.Subscribe(messages.KindEntityGone, 4)
+	_, k, node := client(t, "x", nil)
+	_ = r.Ingest(waitCtx(t), presence("g@x/1", node, k))
+	_ = r.Ingest(waitCtx(t), &messages.Presence{From: "g@x/1", Type: "unavailable"})
+	select {
+	case ev := <-sub.Events():
+		if ev.(*messages.EntityGone).JID != "g@x/1" {
+			t.Errorf("event = %+v", ev)
+		}
+	case <-waitCtx(t).Done():
+		t.Fatal("no EntityGone")
+	}
+	if _, _, err := r.Caps("g@x/1"); !errors.Is(err, ErrUnknownJID) {
+		t.Errorf("Caps after unavailable = %v", err)
+	}
+}
+
+func TestSkipMUCAndNoCaps(t *testing.T) {
+	r := start(t, Config{SkipMUC: true}, newMemStore(), newPeers())
+	_, k, node := client(t, "m", nil)
+	pr := presence("room@muc/nick", node, k)
+	pr.MUC = true
+	_ = r.Ingest(waitCtx(t), pr)
+	_ = r.Ingest(waitCtx(t), &messages.Presence{From: "n@x/1"})
+	_ = r.Ingest(waitCtx(t), &messages.Presence{From: "l@x/1", Caps: &messages.Caps{Node: "legacy", Ver: "1.0", Ext: "voice"}})
+	_ = r.Ingest(waitCtx(t), &messages.Presence{From: "b@x/1", Caps: &messages.Caps{Hash: "sha-1", Node: "n", Ver: "!!"}})
+	c := r.Counters()
+	if c.DropMUC.Load() != 1 || c.NoCaps.Load() != 3 || c.Malformed.Load() != 1 {
+		t.Errorf("DropMUC %d NoCaps %d Malformed %d", c.DropMUC.Load(), c.NoCaps.Load(), c.Malformed.Load())
+	}
+}

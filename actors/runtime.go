@@ -1,0 +1,479 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+// Runtime is the running actor system of one engine: ingest shards, the
+// lookup router and its per-key actors, and the local identity. All its
+// methods are safe for concurrent use.
+type Runtime struct {
+	d       *deps
+	shards  []*shard
+	seed    maphash.Seed
+	router  *actor.PID
+	local   *actor.PID
+	snap    atomic.Pointer[localSnapshot]
+	closed  atomic.Bool
+	done    chan struct{} // closed by Close: unblocks waiting Ingest calls
+	cancel  context.CancelFunc
+	once    sync.Once
+	closeEr error
+	dec     sync.Pool // *rawDecoder
+}
+
+// Start builds and starts the actors. store and q must be non-nil.
+func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
+	if store == nil || q == nil {
+		return nil, errors.New("actors: Start needs a Store and a Querier")
+	}
+	cfg.setDefaults()
+	logger := cfg.Logger
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return logger.With("lib", "protoactor")
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	counters := &Counters{}
+	d := &deps{
+		cfg:      cfg,
+		store:    store,
+		querier:  q,
+		hub:      &Hub{counters: counters},
+		counters: counters,
+		system:   system,
+		now:      time.Now,
+		ctx:      ctx,
+		inflight: make(chan struct{}, cfg.MaxQueriesInFlight),
+	}
+	d.bad = newExpiring[badKey, struct{}](cfg.MaxTrackedAnnouncers, cfg.BadAnnouncerTTL, d.now)
+	// Failures are per key and a lookup's worth: bound them like lookups.
+	d.failures = newExpiring[hashing.Key, error](max(cfg.MaxLookups, 1024), cfg.FailureTTL, d.now)
+	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, cfg.MaxTrackedAnnouncers, d.now)
+
+	r := &Runtime{d: d, seed: maphash.MakeSeed(), done: make(chan struct{}), cancel: cancel}
+	sup := actor.WithSupervisor(supervisor(logger))
+	root := system.Root
+	r.router = root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouter(d) }, sup))
+	for range cfg.Shards {
+		sh := &shard{table: newTable(), sem: make(chan struct{}, cfg.ShardQueue)}
+		sh.pid = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &shardActor{d: d, sh: sh, router: r.router}
+		}, sup))
+		r.shards = append(r.shards, sh)
+	}
+	r.local = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &localActor{d: d, snap: &r.snap}
+	}, sup))
+	return r, nil
+}
+
+// Counters returns the live counters.
+func (r *Runtime) Counters() *Counters { return r.d.counters }
+
+// Subscribe starts an event subscription; see Hub.Subscribe.
+func (r *Runtime) Subscribe(kinds messages.EventKind, size int) *Subscription {
+	return r.d.hub.Subscribe(kinds, size)
+}
+
+func (r *Runtime) shardFor(jid string) *shard { return r.shards[r.shardIndex(jid)] }
+
+func (r *Runtime) shardIndex(jid string) int {
+	return int(maphash.String(r.seed, jid) % uint64(len(r.shards)))
+}
+
+// send queues b on sh, waiting for room when the shard is full.
+func (r *Runtime) send(ctx context.Context, sh *shard, b *ingestBatch) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case sh.sem <- struct{}{}:
+	default:
+		select {
+		case sh.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.done:
+			return ErrClosed
+		}
+	}
+	r.d.system.Root.Send(sh.pid, b)
+	return nil
+}
+
+// Ingest takes one parsed presence. It returns once the presence is queued
+// for its JID's shard (ErrClosed after Close, ctx's error if it had to wait
+// for room and ctx ended). Presences that carry nothing to resolve are
+// counted and dropped here.
+func (r *Runtime) Ingest(ctx context.Context, p *messages.Presence) error {
+	b := &ingestBatch{}
+	if !r.fromPresence(&b.one, p) {
+		return nil
+	}
+	return r.send(ctx, r.shardFor(b.one.jid), b)
+}
+
+// IngestBatch takes many presences at once: one message per shard instead
+// of one per presence. Order is kept per JID.
+func (r *Runtime) IngestBatch(ctx context.Context, ps []*messages.Presence) error {
+	per := make([][]item, len(r.shards))
+	for _, p := range ps {
+		var it item
+		if !r.fromPresence(&it, p) {
+			continue
+		}
+		i := r.shardIndex(it.jid)
+		per[i] = append(per[i], it)
+	}
+	return r.sendPerShard(ctx, per)
+}
+
+func (r *Runtime) sendPerShard(ctx context.Context, per [][]item) error {
+	for i, items := range per {
+		if len(items) == 0 {
+			continue
+		}
+		if err := r.send(ctx, r.shards[i], &ingestBatch{items: items}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// presenceType classifies a presence by its type attribute.
+type presenceType uint8
+
+const (
+	typeAvailable presenceType = iota
+	typeUnavailable
+	typeOther // subscription management, probes, errors: not availability
+)
+
+func classify[T string | []byte](typ T) presenceType {
+	switch string(typ) {
+	case "":
+		return typeAvailable
+	case "unavailable":
+		return typeUnavailable
+	}
+	return typeOther
+}
+
+// fill turns one decoded presence into it and reports whether the shard has
+// anything to do; what is dropped here is counted here.
+func (r *Runtime) fill(it *item, jid string, typ presenceType, muc bool, ks []hashing.Key, keyErr error, node string) bool {
+	c := r.d.counters
+	c.Presences.Add(1)
+	if jid == "" {
+		c.Malformed.Add(1)
+		return false
+	}
+	it.jid = jid
+	switch typ {
+	case typeUnavailable:
+		c.Unavailable.Add(1)
+		it.kind = itemUnavailable
+		return true
+	case typeOther:
+		return false
+	}
+	if muc && r.d.cfg.SkipMUC {
+		c.DropMUC.Add(1)
+		return false
+	}
+	// XEP-0390 says to ignore hash functions one does not implement; any
+	// other bad hash (bad base64, wrong length) is the peer's fault.
+	if keyErr != nil && !errors.Is(keyErr, hashing.ErrUnknownAlgorithm) {
+		c.Malformed.Add(1)
+	}
+	it.setKeys(ks)
+	if it.nkeys == 0 {
+		c.NoCaps.Add(1)
+		return false
+	}
+	it.node = node
+	it.kind = itemAvailable
+	return true
+}
+
+func (r *Runtime) fromPresence(it *item, p *messages.Presence) bool {
+	var buf [maxKeys + 4]hashing.Key
+	ks, err := p.AppendKeys(buf[:0])
+	node := ""
+	if p.Caps != nil {
+		node = p.Caps.Node
+	}
+	return r.fill(it, p.From, classify(p.Type), p.MUC, ks, err, node)
+}
+
+// rawDecoder is one goroutine's decoding state, pooled: decoding raw
+// stanzas allocates only the strings the JID table keeps.
+type rawDecoder struct {
+	dec   messages.Decoder
+	view  messages.PresenceView
+	keys  []hashing.Key
+	nodes map[string]string // interned caps nodes: a few hundred clients, millions of presences
+}
+
+func (r *Runtime) getDecoder() *rawDecoder {
+	if rd, ok := r.dec.Get().(*rawDecoder); ok {
+		return rd
+	}
+	return &rawDecoder{dec: messages.Decoder{Limits: r.d.cfg.Limits}, nodes: make(map[string]string)}
+}
+
+func (rd *rawDecoder) node(b []byte) string {
+	if s, ok := rd.nodes[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(rd.nodes) < 4096 {
+		rd.nodes[s] = s
+	}
+	return s
+}
+
+// fromRaw decodes stanza into it. A stanza that does not decode is counted
+// and its error returned.
+func (r *Runtime) fromRaw(rd *rawDecoder, it *item, stanza []byte) (bool, error) {
+	v := &rd.view
+	if err := rd.dec.DecodePresence(stanza, v); err != nil {
+		r.d.counters.Presences.Add(1)
+		r.d.counters.Malformed.Add(1)
+		return false, err
+	}
+	var err error
+	rd.keys, err = v.AppendKeys(rd.keys[:0])
+	node := ""
+	if v.HasCaps {
+		node = rd.node(v.Caps.Node)
+	}
+	return r.fill(it, string(v.From), classify(v.Type), v.MUC, rd.keys, err, node), nil
+}
+
+// IngestRaw decodes one presence stanza and ingests it, like Ingest. A
+// stanza that is not a well-formed presence is counted (Malformed) and its
+// error returned.
+func (r *Runtime) IngestRaw(ctx context.Context, stanza []byte) error {
+	rd := r.getDecoder()
+	b := &ingestBatch{}
+	ok, err := r.fromRaw(rd, &b.one, stanza)
+	r.dec.Put(rd)
+	if !ok {
+		return err
+	}
+	return r.send(ctx, r.shardFor(b.one.jid), b)
+}
+
+// IngestRawBatch is IngestRaw for many stanzas, sent as one message per
+// shard. Stanzas that do not decode are counted and skipped; the first
+// such error is returned after the others are queued.
+func (r *Runtime) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
+	rd := r.getDecoder()
+	per := make([][]item, len(r.shards))
+	var first error
+	for _, s := range stanzas {
+		var it item
+		ok, err := r.fromRaw(rd, &it, s)
+		if err != nil && first == nil {
+			first = err
+		}
+		if !ok {
+			continue
+		}
+		i := r.shardIndex(it.jid)
+		if per[i] == nil {
+			per[i] = make([]item, 0, len(stanzas)/len(per)+1)
+		}
+		per[i] = append(per[i], it)
+	}
+	r.dec.Put(rd)
+	if err := r.sendPerShard(ctx, per); err != nil {
+		return err
+	}
+	return first
+}
+
+func keyFrom(s hashing.Scheme, alg, ver string) (hashing.Key, error) {
+	a, err := hashing.ParseAlgorithm(alg)
+	if err != nil {
+		return hashing.Key{}, err
+	}
+	return hashing.ParseKey(s, a, ver)
+}
+
+// Caps returns the key jid announced last and what it resolved to. The
+// error is ErrUnknownJID for a JID with no available presence with caps,
+// ErrPending while the lookup runs, or the lookup's failure.
+func (r *Runtime) Caps(jid string) (hashing.Key, *hashing.Info, error) {
+	k, ok := r.shardFor(jid).table.get(jid)
+	if !ok {
+		return k, nil, ErrUnknownJID
+	}
+	if info, err := r.d.store.Get(k); err == nil {
+		return k, info, nil
+	}
+	if err, ok := r.d.failures.get(k); ok {
+		return k, nil, err
+	}
+	return k, nil, ErrPending
+}
+
+// Wait returns what jid's caps resolve to, waiting for a lookup under way.
+// It goes through jid's shard, so it sees every presence of jid ingested
+// before it. It never waits longer than ctx allows, and a lookup under way
+// always ends (Config.LookupTimeout bounds it).
+func (r *Runtime) Wait(ctx context.Context, jid string) (hashing.Key, *hashing.Info, error) {
+	if r.closed.Load() {
+		return hashing.Key{}, nil, ErrClosed
+	}
+	reply := make(chan waitResult, 1)
+	r.d.system.Root.Send(r.shardFor(jid).pid, &waitJID{jid: jid, reply: reply})
+	select {
+	case res := <-reply:
+		return res.key, res.info, res.err
+	case <-ctx.Done():
+		return hashing.Key{}, nil, ctx.Err()
+	case <-r.done:
+		return hashing.Key{}, nil, ErrClosed
+	}
+}
+
+// WaitKey is Wait for a key.
+func (r *Runtime) WaitKey(ctx context.Context, k hashing.Key) (*hashing.Info, error) {
+	if info, err := r.d.store.Get(k); err == nil {
+		return info, nil
+	}
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	reply := make(chan waitResult, 1)
+	r.d.system.Root.Send(r.router, &waitReq{key: k, reply: reply})
+	select {
+	case res := <-reply:
+		return res.info, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.done:
+		return nil, ErrClosed
+	}
+}
+
+// Entities calls f for every online JID whose announced key satisfies
+// match. f must not call back into the Runtime.
+func (r *Runtime) Entities(match func(hashing.Key) bool, f func(jid string, k hashing.Key)) {
+	for _, sh := range r.shards {
+		sh.table.each(match, f)
+	}
+}
+
+// JIDs is the number of JIDs in the tables.
+func (r *Runtime) JIDs() int {
+	n := 0
+	for _, sh := range r.shards {
+		n += sh.table.len()
+	}
+	return n
+}
+
+// SetLocal replaces our own disco#info. It fails at once when info breaks
+// a §5.4 rule; otherwise the change is applied after Config.Debounce and
+// VerChanged is published if the announced hashes changed.
+func (r *Runtime) SetLocal(info *hashing.Info) error {
+	if _, _, err := announce(&r.d.cfg, info); err != nil {
+		return err
+	}
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.d.system.Root.Send(r.local, &setLocal{info: info})
+	return nil
+}
+
+// FlushLocal applies a pending SetLocal now, without waiting for the
+// debounce window, and returns once any VerChanged has been published.
+func (r *Runtime) FlushLocal(ctx context.Context) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	done := make(chan struct{})
+	r.d.system.Root.Send(r.local, &flushLocal{done: done})
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.done:
+		return ErrClosed
+	}
+}
+
+// Announcement is what we announce now; ok is false before the first
+// SetLocal has been applied.
+func (r *Runtime) Announcement() (ann messages.Announcement, ok bool) {
+	s := r.snap.Load()
+	if s == nil {
+		return ann, false
+	}
+	return s.ann, true
+}
+
+// LocalInfo answers a disco#info query to node: our current identity for
+// "" and for the nodes of our current and last three announcements.
+func (r *Runtime) LocalInfo(node string) (*hashing.Info, bool) {
+	s := r.snap.Load()
+	if s == nil {
+		return nil, false
+	}
+	if node == "" {
+		return s.info, true
+	}
+	info, ok := s.byNode[node]
+	return info, ok
+}
+
+// Close stops intake, drains the shards, ends every lookup (waiters get
+// ErrClosed), waits for queries to return, and stops the actor system. It
+// is idempotent; ctx bounds the wait for queries.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.once.Do(func() {
+		r.closed.Store(true)
+		var errs []error
+		root := r.d.system.Root
+		for _, sh := range r.shards {
+			if err := root.PoisonFuture(sh.pid).Wait(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := root.PoisonFuture(r.router).Wait(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := root.PoisonFuture(r.local).Wait(); err != nil {
+			errs = append(errs, err)
+		}
+		close(r.done)
+		r.cancel()
+		waited := make(chan struct{})
+		go func() { r.d.queries.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+		r.d.hub.closeAll()
+		r.d.system.Shutdown()
+		r.closeEr = errors.Join(errs...)
+	})
+	return r.closeEr
+}

@@ -1,0 +1,264 @@
+// Package capsengine resolves XMPP entity capabilities at scale: it turns
+// the hashes clients announce in presence (XEP-0115 ver, XEP-0390 caps2)
+// into verified feature sets, asks one announcer per unknown hash, keeps
+// what it verified across restarts, and announces our own capabilities.
+//
+//	eng, err := capsengine.Open(ctx, capsengine.Config{DataDir: dir, Querier: q})
+//	defer eng.Close(ctx)
+//	eng.IngestRaw(ctx, stanza)                  // every presence the server routes
+//	ok, err := eng.Supports(jid, "urn:xmpp:jingle:1")
+//
+// One Engine serves any number of XMPP sessions at once: all its methods
+// are safe for concurrent use. See the README for the architecture and
+// guarantees.
+package capsengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/capsengine/capsengine/actors"
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+	"github.com/capsengine/capsengine/storage"
+)
+
+// Querier sends disco#info queries for the engine; see actors.Querier.
+type Querier = actors.Querier
+
+// QuerierFunc adapts a function to Querier.
+type QuerierFunc = actors.QuerierFunc
+
+// Tuning holds the engine's load controls and timeouts; every field is
+// documented with its unit and default in actors.Config.
+type Tuning = actors.Config
+
+// Subscription receives events; see Engine.Subscribe.
+type Subscription = actors.Subscription
+
+// Errors that Caps, Wait and CapsFailed events carry; match with errors.Is.
+var (
+	ErrClosed           = actors.ErrClosed
+	ErrUnknownJID       = actors.ErrUnknownJID
+	ErrPending          = actors.ErrPending
+	ErrOverloaded       = actors.ErrOverloaded
+	ErrAnnouncersFailed = actors.ErrAnnouncersFailed
+	ErrLookupTimeout    = actors.ErrLookupTimeout
+	ErrRateLimited      = actors.ErrRateLimited
+)
+
+// Config configures Open.
+type Config struct {
+	// DataDir is where verified entries are kept (the user database). It
+	// is created when missing. Required unless InMemory.
+	DataDir string
+	// TrustedDir is a read-only database of entries trusted without
+	// asking anyone (see "capsengine db import --into trusted"); "" for
+	// none. Its entries win over the user database's.
+	TrustedDir string
+	// InMemory keeps the user database in memory: nothing survives Close.
+	// For tests and benchmarks.
+	InMemory bool
+	// CacheBytes is the hot cache's size in bytes; 0 means 64 MiB, a
+	// negative value disables it. See storage.Config.CacheBytes.
+	CacheBytes int64
+	// Querier asks peers for disco#info. Required.
+	Querier Querier
+	// Logger receives the engine's logs, protoactor's and pebble's. Nil
+	// means silent.
+	Logger *slog.Logger
+	// Tuning: load controls, timeouts, leniencies. The zero value is the
+	// documented defaults.
+	Tuning Tuning
+}
+
+// Engine is one running capabilities engine.
+type Engine struct {
+	rt *actors.Runtime
+	db *storage.DB
+}
+
+// Open opens the stores and starts the actors.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Querier == nil {
+		return nil, errors.New("capsengine: Config.Querier is required")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	scfg := storage.Config{
+		Dir:        cfg.DataDir,
+		TrustedDir: cfg.TrustedDir,
+		CacheBytes: cfg.CacheBytes,
+		Verify:     cfg.Tuning.Verify,
+		Logger:     logger,
+	}
+	if cfg.InMemory {
+		scfg.FS, scfg.Dir = vfs.NewMem(), "user"
+	} else if cfg.DataDir == "" {
+		return nil, errors.New("capsengine: Config.DataDir is required (or InMemory)")
+	}
+	db, err := storage.Open(ctx, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("capsengine: %w", err)
+	}
+	t := cfg.Tuning
+	t.Logger = logger
+	rt, err := actors.Start(t, storeAdapter{db}, cfg.Querier)
+	if err != nil {
+		return nil, errors.Join(err, db.Close(ctx))
+	}
+	return &Engine{rt: rt, db: db}, nil
+}
+
+// storeAdapter lets the actors use storage.DB.
+type storeAdapter struct{ db *storage.DB }
+
+func (s storeAdapter) Get(k hashing.Key) (*hashing.Info, error) {
+	e, err := s.db.Get(k)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, actors.ErrNotFound
+		}
+		return nil, err
+	}
+	return &e.Info, nil
+}
+
+func (s storeAdapter) Put(ctx context.Context, k hashing.Key, info *hashing.Info, v actors.Verified) error {
+	e := &storage.Entry{Info: *info, Method: v.Method, FirstSeen: v.At, LastSeen: v.At}
+	if v.Node != "" {
+		e.Nodes = []string{v.Node}
+	}
+	err := s.db.Put(ctx, k, e)
+	if errors.Is(err, storage.ErrTrusted) {
+		return nil // already trusted: nothing to keep
+	}
+	return err
+}
+
+// Ingest takes one parsed presence (an unavailable one drops the JID). It
+// returns once the presence is queued; it waits only when the engine is
+// saturated, and then no longer than ctx allows.
+func (e *Engine) Ingest(ctx context.Context, p *messages.Presence) error {
+	return e.rt.Ingest(ctx, p)
+}
+
+// IngestRaw decodes and ingests one presence stanza. It returns the decode
+// error of a stanza that is not a well-formed presence (also counted).
+func (e *Engine) IngestRaw(ctx context.Context, stanza []byte) error {
+	return e.rt.IngestRaw(ctx, stanza)
+}
+
+// IngestBatch ingests many presences at once, cheaper than one by one.
+func (e *Engine) IngestBatch(ctx context.Context, ps []*messages.Presence) error {
+	return e.rt.IngestBatch(ctx, ps)
+}
+
+// IngestRawBatch decodes and ingests many stanzas at once.
+func (e *Engine) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
+	return e.rt.IngestRawBatch(ctx, stanzas)
+}
+
+// Caps returns the verified disco#info of the caps jid announced last,
+// without waiting: ErrUnknownJID, ErrPending, or why the lookup failed.
+// The Info is shared: do not modify it.
+func (e *Engine) Caps(jid string) (*hashing.Info, error) {
+	_, info, err := e.rt.Caps(jid)
+	return info, err
+}
+
+// Key returns the hash jid announced last.
+func (e *Engine) Key(jid string) (hashing.Key, error) {
+	k, _, err := e.rt.Caps(jid)
+	if errors.Is(err, actors.ErrUnknownJID) {
+		return k, err
+	}
+	return k, nil
+}
+
+// Wait is Caps that waits for a lookup under way (bounded by ctx and by
+// Tuning.LookupTimeout). It sees every presence of jid ingested before it.
+func (e *Engine) Wait(ctx context.Context, jid string) (*hashing.Info, error) {
+	_, info, err := e.rt.Wait(ctx, jid)
+	return info, err
+}
+
+// Supports reports whether jid's verified caps list feature. An error means
+// the caps are not known (yet): see Caps.
+func (e *Engine) Supports(jid, feature string) (bool, error) {
+	info, err := e.Caps(jid)
+	if err != nil {
+		return false, err
+	}
+	return info.HasFeature(feature), nil
+}
+
+// Entities returns the online JIDs whose verified caps list feature — the
+// question a server asks to route PEP +notify events.
+func (e *Engine) Entities(feature string) []string {
+	var out []string
+	e.rt.Entities(func(k hashing.Key) bool {
+		info, err := storeAdapter{e.db}.Get(k)
+		return err == nil && info.HasFeature(feature)
+	}, func(jid string, _ hashing.Key) {
+		out = append(out, jid)
+	})
+	return out
+}
+
+// Subscribe starts a subscription to the events of kinds with a buffer of
+// size events. Publishing never blocks the engine: when the buffer is full
+// the event is dropped and counted (Subscription.Dropped).
+func (e *Engine) Subscribe(kinds messages.EventKind, size int) *Subscription {
+	return e.rt.Subscribe(kinds, size)
+}
+
+// SetLocal replaces our own disco#info. It fails at once with a
+// hashing.RuleError when info breaks a XEP-0115 §5.4 rule; otherwise
+// VerChanged follows (after Tuning.Debounce) when our hashes change.
+// info must not be modified afterwards.
+func (e *Engine) SetLocal(info *hashing.Info) error { return e.rt.SetLocal(info) }
+
+// FlushLocal applies a pending SetLocal without waiting for the debounce.
+func (e *Engine) FlushLocal(ctx context.Context) error { return e.rt.FlushLocal(ctx) }
+
+// LocalInfo answers a disco#info query for node (our current or one of our
+// last three caps nodes, or "").
+func (e *Engine) LocalInfo(node string) (*hashing.Info, bool) { return e.rt.LocalInfo(node) }
+
+// Announcement is what outgoing presence carries now.
+func (e *Engine) Announcement() (messages.Announcement, bool) { return e.rt.Announcement() }
+
+// OutgoingPresence sets p's caps elements to our current announcement; it
+// leaves p alone before the first SetLocal.
+func (e *Engine) OutgoingPresence(p *messages.Presence) {
+	ann, ok := e.rt.Announcement()
+	if !ok {
+		return
+	}
+	c := ann.Caps
+	p.Caps = &c
+	p.Caps2 = append([]messages.Hash(nil), ann.Caps2...)
+}
+
+// Counters returns the engine's counters by name (hits, misses, queries,
+// dedup joins, mismatches, timeouts, drops, ...).
+func (e *Engine) Counters() map[string]uint64 { return e.rt.Counters().Snapshot() }
+
+// JIDs is the number of online JIDs with caps.
+func (e *Engine) JIDs() int { return e.rt.JIDs() }
+
+// Storage gives access to the stores, for statistics and maintenance.
+func (e *Engine) Storage() *storage.DB { return e.db }
+
+// Close stops intake, drains the actors (waiters get ErrClosed), flushes
+// and closes the stores. It is idempotent.
+func (e *Engine) Close(ctx context.Context) error {
+	return errors.Join(e.rt.Close(ctx), e.db.Close(ctx))
+}

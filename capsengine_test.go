@@ -1,0 +1,136 @@
+package capsengine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// network is a set of simulated peers answering disco#info honestly.
+type network struct {
+	infos   map[string]*hashing.Info // node#ver → answer
+	queries atomic.Int64
+}
+
+func (n *network) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info, error) {
+	n.queries.Add(1)
+	if info, ok := n.infos[node]; ok {
+		return info, nil
+	}
+	return nil, errors.New("item-not-found")
+}
+
+func (n *network) client(t *testing.T, name string, features ...string) *messages.Caps {
+	info := &hashing.Info{
+		Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: name}},
+		Features:   append([]string{"http://jabber.org/protocol/caps"}, features...),
+	}
+	ver, err := hashing.Ver(hashing.SHA1, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := "https://" + name + ".example"
+	n.infos[node+"#"+ver] = info
+	return &messages.Caps{Hash: "sha-1", Node: node, Ver: ver}
+}
+
+func TestRestartResolvesFromUserDB(t *testing.T) {
+	dir := t.TempDir()
+	net := &network{infos: map[string]*hashing.Info{}}
+	clients := []*messages.Caps{
+		net.client(t, "psi", "urn:xmpp:jingle:1"),
+		net.client(t, "gajim", "urn:xmpp:receipts"),
+		net.client(t, "dino", "urn:xmpp:jingle:1", "urn:xmpp:mam:2"),
+	}
+	eng, err := capsengine.Open(testCtx(t), capsengine.Config{DataDir: dir, Querier: net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		jid := fmt.Sprintf("user%d@example.org/a", i)
+		if err := eng.Ingest(testCtx(t), &messages.Presence{From: jid, Caps: c}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Wait(testCtx(t), jid); err != nil {
+			t.Fatalf("%s: %v", jid, err)
+		}
+	}
+	if err := eng.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if q := net.queries.Load(); q != 3 {
+		t.Fatalf("first run made %d queries, want 3", q)
+	}
+
+	// Second run: nobody answers any more, yet every key is known.
+	silent := capsengine.QuerierFunc(func(ctx context.Context, jid, node string) (*hashing.Info, error) {
+		t.Errorf("query to %s for %s after restart", jid, node)
+		return nil, errors.New("no")
+	})
+	eng, err = capsengine.Open(testCtx(t), capsengine.Config{DataDir: dir, Querier: silent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(testCtx(t))
+	for i, c := range clients {
+		jid := fmt.Sprintf("other%d@example.net/b", i)
+		_ = eng.Ingest(testCtx(t), &messages.Presence{From: jid, Caps: c})
+		info, err := eng.Wait(testCtx(t), jid)
+		if err != nil || info.Identities[0].Name == "" {
+			t.Fatalf("%s after restart: %v, %v", jid, info, err)
+		}
+	}
+	if got := eng.Counters()["Hits"]; got != 3 {
+		t.Errorf("Hits = %d, want 3", got)
+	}
+	ok, err := eng.Supports("other2@example.net/b", "urn:xmpp:mam:2")
+	if !ok || err != nil {
+		t.Errorf("Supports = %v, %v", ok, err)
+	}
+	got := eng.Entities("urn:xmpp:jingle:1")
+	sort.Strings(got)
+	if want := []string{"other0@example.net/b", "other2@example.net/b"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Entities = %v, want %v", got, want)
+	}
+}
+
+func TestOutgoingPresence(t *testing.T) {
+	eng, err := capsengine.Open(testCtx(t), capsengine.Config{InMemory: true, Querier: &network{},
+		Tuning: capsengine.Tuning{LocalNode: "https://capsengine.example", Debounce: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(testCtx(t))
+	p := &messages.Presence{}
+	eng.OutgoingPresence(p)
+	if p.Caps != nil {
+		t.Fatal("caps before SetLocal")
+	}
+	info := &hashing.Info{Identities: []hashing.Identity{{Category: "client", Type: "bot"}}, Features: []string{"http://jabber.org/protocol/caps"}}
+	if err := eng.SetLocal(info); err != nil {
+		t.Fatal(err)
+	}
+	_ = eng.FlushLocal(testCtx(t))
+	eng.OutgoingPresence(p)
+	ver, _ := hashing.Ver(hashing.SHA1, info)
+	if p.Caps == nil || p.Caps.Ver != ver || p.Caps.Hash != "sha-1" || len(p.Caps2) != 2 {
+		t.Fatalf("presence = %+v", p)
+	}
+	if got, ok := eng.LocalInfo(p.Caps.Node + "#" + p.Caps.Ver); !ok || got != info {
+		t.Errorf("LocalInfo = %v, %v", got, ok)
+	}
+}

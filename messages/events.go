@@ -1,0 +1,79 @@
+package messages
+
+import "github.com/capsengine/capsengine/hashing"
+
+// Event is what the engine publishes to subscribers: *CapsResolved,
+// *CapsFailed, *EntityGone or *VerChanged. Events are immutable once
+// published; subscribers must not modify them or the Info they point to.
+type Event interface {
+	Kind() EventKind
+}
+
+// EventKind selects events in a subscription; kinds combine with |.
+type EventKind uint8
+
+const (
+	KindCapsResolved EventKind = 1 << iota
+	KindCapsFailed
+	KindEntityGone
+	KindVerChanged
+
+	// AllKinds selects every event.
+	AllKinds = KindCapsResolved | KindCapsFailed | KindEntityGone | KindVerChanged
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case KindCapsResolved:
+		return "CapsResolved"
+	case KindCapsFailed:
+		return "CapsFailed"
+	case KindEntityGone:
+		return "EntityGone"
+	case KindVerChanged:
+		return "VerChanged"
+	}
+	return "mixed"
+}
+
+// CapsResolved: the entity JID announced Key, and Key is now known to mean
+// Info — verified by a disco#info answer, or found in the cache or the
+// trusted database (Cached).
+type CapsResolved struct {
+	JID    string
+	Key    hashing.Key
+	Info   *hashing.Info
+	Cached bool
+}
+
+// CapsFailed: what JID announced could not be resolved. Err matches the
+// engine's sentinels with errors.Is (all announcers failed, overloaded,
+// rate limited, closed, ...).
+type CapsFailed struct {
+	JID string
+	Key hashing.Key
+	Err error
+}
+
+// EntityGone: JID sent unavailable presence; its entry was dropped.
+type EntityGone struct {
+	JID string
+}
+
+// VerChanged: our own capabilities changed, so the hashes we announce did.
+// Old is the zero Announcement for the first one.
+type VerChanged struct {
+	Old, New Announcement
+}
+
+// Announcement is what we put in outgoing presence: the XEP-0115 <c/> and
+// the XEP-0390 hashes.
+type Announcement struct {
+	Caps  Caps
+	Caps2 []Hash
+}
+
+func (*CapsResolved) Kind() EventKind { return KindCapsResolved }
+func (*CapsFailed) Kind() EventKind   { return KindCapsFailed }
+func (*EntityGone) Kind() EventKind   { return KindEntityGone }
+func (*VerChanged) Kind() EventKind   { return KindVerChanged }
