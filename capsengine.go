@@ -165,6 +165,10 @@ func (e *Engine) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 	return e.rt.IngestRawBatch(ctx, stanzas)
 }
 
+// Sync returns once every presence ingested before the call has reached
+// the JID table; lookups it started may still be running (see Wait).
+func (e *Engine) Sync(ctx context.Context) error { return e.rt.Sync(ctx) }
+
 // Caps returns the verified disco#info of the caps jid announced last,
 // without waiting: ErrUnknownJID, ErrPending, or why the lookup failed.
 // The Info is shared: do not modify it.

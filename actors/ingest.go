@@ -21,13 +21,15 @@ const (
 	itemUnavailable
 )
 
-// item is one presence reduced to what the ingest shard needs.
+// item is one presence reduced to what the ingest shard needs. It is kept
+// small (no pointers beyond two strings and a rarely-set slice): batches of
+// them are the ingest path's only allocation.
 type item struct {
-	jid   string
-	kind  itemKind
-	nkeys uint8
-	keys  [maxKeys]hashing.Key // keys[0] decides; the others are proven by the same answer
-	node  string               // XEP-0115 node
+	jid    string
+	node   string      // XEP-0115 node
+	key    hashing.Key // decides: see setKeys
+	others []hashing.Key
+	kind   itemKind
 }
 
 // ingestBatch carries presences for one shard. A single presence travels
@@ -44,30 +46,45 @@ var caps2Preference = [...]hashing.Algorithm{
 	hashing.SHA512, hashing.SHA3_512, hashing.BLAKE2b512,
 }
 
-// setKeys orders keys into it: the preferred XEP-0390 key first when there
-// is one — a XEP-0115 hit alone never resolves a presence that carries
-// XEP-0390 hashes — then the other hashes.
-func (it *item) setKeys(ks []hashing.Key) {
-	it.nkeys = 0
-	add := func(k hashing.Key) {
-		if int(it.nkeys) < maxKeys {
-			it.keys[it.nkeys] = k
-			it.nkeys++
-		}
+// setKeys picks the key that decides the presence — the preferred XEP-0390
+// hash when there is one, since a XEP-0115 hit alone never resolves a
+// presence carrying XEP-0390 hashes — and keeps the others, which the same
+// answer may prove too. It reports whether there was any key.
+func (it *item) setKeys(ks []hashing.Key) bool {
+	switch len(ks) {
+	case 0:
+		return false
+	case 1:
+		it.key, it.others = ks[0], nil
+		return true
 	}
+	best := -1
 	for _, a := range caps2Preference {
-		for _, k := range ks {
+		for i, k := range ks {
 			if k.Scheme == hashing.XEP0390 && k.Alg == a {
-				add(k)
+				best = i
+				break
 			}
 		}
-	}
-	for _, k := range ks {
-		if k.Scheme == hashing.XEP0115 {
-			add(k)
+		if best >= 0 {
+			break
 		}
 	}
+	if best < 0 {
+		best = 0
+	}
+	it.key = ks[best]
+	it.others = make([]hashing.Key, 0, min(len(ks)-1, maxKeys-1))
+	for i, k := range ks {
+		if i != best && len(it.others) < cap(it.others) && !containsKey(it.others, k) && k != it.key {
+			it.others = append(it.others, k)
+		}
+	}
+	return true
 }
+
+// barrier is answered once the shard has applied everything queued before.
+type barrier struct{ done chan struct{} }
 
 // shard is one ingest actor with its JID table and its admission semaphore.
 type shard struct {
@@ -90,6 +107,9 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	case *waitJID:
 		a.wait(ctx, m)
 		return
+	case *barrier:
+		close(m.done)
+		return
 	default:
 		return
 	}
@@ -100,16 +120,18 @@ func (a *shardActor) Receive(ctx actor.Context) {
 			a.d.cfg.Logger.Error("ingest actor panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
+	var hits uint64
 	if b.items == nil {
-		a.apply(ctx, &b.one)
-		return
+		a.apply(ctx, &b.one, &hits)
+	} else {
+		for i := range b.items {
+			a.apply(ctx, &b.items[i], &hits)
+		}
 	}
-	for i := range b.items {
-		a.apply(ctx, &b.items[i])
-	}
+	a.d.counters.Hits.Add(hits)
 }
 
-func (a *shardActor) apply(ctx actor.Context, it *item) {
+func (a *shardActor) apply(ctx actor.Context, it *item, hits *uint64) {
 	d, t := a.d, a.sh.table
 	if it.kind == itemUnavailable {
 		t.mu.Lock()
@@ -120,12 +142,12 @@ func (a *shardActor) apply(ctx actor.Context, it *item) {
 		}
 		return
 	}
-	k := it.keys[0]
+	k := it.key
 	t.mu.Lock()
 	t.setLocked(it.jid, k)
 	t.mu.Unlock()
 	if info, err := d.store.Get(k); err == nil {
-		d.counters.Hits.Add(1)
+		*hits++
 		if d.hub.Wants(messages.KindCapsResolved) {
 			d.hub.Publish(&messages.CapsResolved{JID: it.jid, Key: k, Info: info, Cached: true})
 		}
@@ -142,10 +164,7 @@ func (a *shardActor) apply(ctx actor.Context, it *item) {
 		return
 	}
 	d.backlog.Add(1)
-	req := &lookupReq{key: k, jid: it.jid, node: it.node}
-	if it.nkeys > 1 {
-		req.others = append([]hashing.Key(nil), it.keys[1:it.nkeys]...)
-	}
+	req := &lookupReq{key: k, jid: it.jid, node: it.node, others: it.others}
 	ctx.Send(a.router, req)
 }
 

@@ -118,6 +118,7 @@ func (r *Runtime) send(ctx context.Context, sh *shard, b *ingestBatch) error {
 // counted and dropped here.
 func (r *Runtime) Ingest(ctx context.Context, p *messages.Presence) error {
 	b := &ingestBatch{}
+	r.d.counters.Presences.Add(1)
 	if !r.fromPresence(&b.one, p) {
 		return nil
 	}
@@ -128,6 +129,7 @@ func (r *Runtime) Ingest(ctx context.Context, p *messages.Presence) error {
 // of one per presence. Order is kept per JID.
 func (r *Runtime) IngestBatch(ctx context.Context, ps []*messages.Presence) error {
 	per := make([][]item, len(r.shards))
+	r.d.counters.Presences.Add(uint64(len(ps)))
 	for _, p := range ps {
 		var it item
 		if !r.fromPresence(&it, p) {
@@ -174,7 +176,6 @@ func classify[T string | []byte](typ T) presenceType {
 // anything to do; what is dropped here is counted here.
 func (r *Runtime) fill(it *item, jid string, typ presenceType, muc bool, ks []hashing.Key, keyErr error, node string) bool {
 	c := r.d.counters
-	c.Presences.Add(1)
 	if jid == "" {
 		c.Malformed.Add(1)
 		return false
@@ -197,8 +198,7 @@ func (r *Runtime) fill(it *item, jid string, typ presenceType, muc bool, ks []ha
 	if keyErr != nil && !errors.Is(keyErr, hashing.ErrUnknownAlgorithm) {
 		c.Malformed.Add(1)
 	}
-	it.setKeys(ks)
-	if it.nkeys == 0 {
+	if !it.setKeys(ks) {
 		c.NoCaps.Add(1)
 		return false
 	}
@@ -249,7 +249,6 @@ func (rd *rawDecoder) node(b []byte) string {
 func (r *Runtime) fromRaw(rd *rawDecoder, it *item, stanza []byte) (bool, error) {
 	v := &rd.view
 	if err := rd.dec.DecodePresence(stanza, v); err != nil {
-		r.d.counters.Presences.Add(1)
 		r.d.counters.Malformed.Add(1)
 		return false, err
 	}
@@ -268,6 +267,7 @@ func (r *Runtime) fromRaw(rd *rawDecoder, it *item, stanza []byte) (bool, error)
 func (r *Runtime) IngestRaw(ctx context.Context, stanza []byte) error {
 	rd := r.getDecoder()
 	b := &ingestBatch{}
+	r.d.counters.Presences.Add(1)
 	ok, err := r.fromRaw(rd, &b.one, stanza)
 	r.dec.Put(rd)
 	if !ok {
@@ -282,6 +282,9 @@ func (r *Runtime) IngestRaw(ctx context.Context, stanza []byte) error {
 func (r *Runtime) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 	rd := r.getDecoder()
 	per := make([][]item, len(r.shards))
+	// One atomic add per batch: a shared counter bumped per presence from
+	// every core would cost more than the table update.
+	r.d.counters.Presences.Add(uint64(len(stanzas)))
 	var first error
 	for _, s := range stanzas {
 		var it item
@@ -311,6 +314,29 @@ func keyFrom(s hashing.Scheme, alg, ver string) (hashing.Key, error) {
 		return hashing.Key{}, err
 	}
 	return hashing.ParseKey(s, a, ver)
+}
+
+// Sync returns once every presence ingested before the call has been
+// applied to the JID tables (lookups it started may still be running).
+func (r *Runtime) Sync(ctx context.Context) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	dones := make([]chan struct{}, len(r.shards))
+	for i, sh := range r.shards {
+		dones[i] = make(chan struct{})
+		r.d.system.Root.Send(sh.pid, &barrier{done: dones[i]})
+	}
+	for _, d := range dones {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.done:
+			return ErrClosed
+		}
+	}
+	return nil
 }
 
 // Caps returns the key jid announced last and what it resolved to. The
