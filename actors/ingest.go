@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -25,8 +26,8 @@ const (
 // small (no pointers beyond two strings and a rarely-set slice): batches of
 // them are the ingest path's only allocation.
 type item struct {
-	jid    string
-	node   string      // XEP-0115 node
+	jid    string      // may point into the batch's arena: clone to keep
+	node   string      // XEP-0115 node; may point into the arena too
 	key    hashing.Key // decides: see setKeys
 	others []hashing.Key
 	kind   itemKind
@@ -138,18 +139,28 @@ func (a *shardActor) apply(ctx actor.Context, it *item, hits *uint64) {
 		known := t.removeLocked(it.jid)
 		t.mu.Unlock()
 		if known {
-			d.hub.Publish(&messages.EntityGone{JID: it.jid})
+			d.hub.Publish(&messages.EntityGone{JID: strings.Clone(it.jid)})
 		}
 		return
 	}
 	k := it.key
 	t.mu.Lock()
-	t.setLocked(it.jid, k)
+	slot := t.setLocked(it.jid, k)
+	resolved := t.slots[slot].resolved
 	t.mu.Unlock()
+	if resolved && !d.hub.Wants(messages.KindCapsResolved) {
+		*hits++
+		return
+	}
 	if info, err := d.store.Get(k); err == nil {
 		*hits++
+		if !resolved {
+			t.mu.Lock()
+			t.slots[slot].resolved = true
+			t.mu.Unlock()
+		}
 		if d.hub.Wants(messages.KindCapsResolved) {
-			d.hub.Publish(&messages.CapsResolved{JID: it.jid, Key: k, Info: info, Cached: true})
+			d.hub.Publish(&messages.CapsResolved{JID: strings.Clone(it.jid), Key: k, Info: info, Cached: true})
 		}
 		return
 	}
@@ -160,11 +171,12 @@ func (a *shardActor) apply(ctx actor.Context, it *item, hits *uint64) {
 	if d.backlog.Load() >= int64(d.cfg.RouterQueue) {
 		d.counters.DropLookups.Add(1)
 		d.failures.put(k, ErrOverloaded)
-		d.hub.Publish(&messages.CapsFailed{JID: it.jid, Key: k, Err: ErrOverloaded})
+		d.hub.Publish(&messages.CapsFailed{JID: strings.Clone(it.jid), Key: k, Err: ErrOverloaded})
 		return
 	}
 	d.backlog.Add(1)
-	req := &lookupReq{key: k, jid: it.jid, node: it.node, others: it.others}
+	// Strings from a batch's arena must not outlive it in a lookup.
+	req := &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node), others: it.others}
 	ctx.Send(a.router, req)
 }
 

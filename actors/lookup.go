@@ -26,11 +26,11 @@ type deps struct {
 	system   *actor.ActorSystem
 	now      func() time.Time
 
-	bad      *expiring[badKey, struct{}]     // (announcer, key) pairs not to ask again
-	failures *expiring[hashing.Key, error]   // keys whose last lookup failed
-	limiter  *rateLimiter                    // queries per announcer
-	inflight chan struct{}                   // semaphore: MaxQueriesInFlight
-	backlog  atomic.Int64                    // requests queued for the router
+	bad      *expiring[badKey, struct{}]   // (announcer, key) pairs not to ask again
+	failures *expiring[hashing.Key, error] // keys whose last lookup failed
+	limiter  *rateLimiter                  // queries per announcer
+	inflight chan struct{}                 // semaphore: MaxQueriesInFlight
+	backlog  atomic.Int64                  // requests queued for the router
 
 	ctx     context.Context // cancelled by Close: aborts queries
 	queries sync.WaitGroup  // query goroutines, waited for by Close

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -217,31 +218,39 @@ func (r *Runtime) fromPresence(it *item, p *messages.Presence) bool {
 	return r.fill(it, p.From, classify(p.Type), p.MUC, ks, err, node)
 }
 
-// rawDecoder is one goroutine's decoding state, pooled: decoding raw
-// stanzas allocates only the strings the JID table keeps.
+// rawDecoder is one goroutine's decoding state, pooled. Decoded JIDs and
+// nodes are copied into an arena of large chunks, so a presence costs no
+// allocation of its own: the shard clones the few strings it keeps (a new
+// JID, a lookup's announcer) and the chunks die with their batches.
 type rawDecoder struct {
 	dec   messages.Decoder
 	view  messages.PresenceView
 	keys  []hashing.Key
-	nodes map[string]string // interned caps nodes: a few hundred clients, millions of presences
+	arena []byte
 }
 
 func (r *Runtime) getDecoder() *rawDecoder {
 	if rd, ok := r.dec.Get().(*rawDecoder); ok {
 		return rd
 	}
-	return &rawDecoder{dec: messages.Decoder{Limits: r.d.cfg.Limits}, nodes: make(map[string]string)}
+	return &rawDecoder{dec: messages.Decoder{Limits: r.d.cfg.Limits}}
 }
 
-func (rd *rawDecoder) node(b []byte) string {
-	if s, ok := rd.nodes[string(b)]; ok {
-		return s
+const arenaChunk = 32 << 10
+
+// str copies b into the arena. Bytes once written are never written again
+// (appends go past them, a full chunk is replaced, not reused), which is
+// what makes the unsafe.String view immutable.
+func (rd *rawDecoder) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
 	}
-	s := string(b)
-	if len(rd.nodes) < 4096 {
-		rd.nodes[s] = s
+	if cap(rd.arena)-len(rd.arena) < len(b) {
+		rd.arena = make([]byte, 0, max(arenaChunk, len(b)))
 	}
-	return s
+	at := len(rd.arena)
+	rd.arena = append(rd.arena, b...)
+	return unsafe.String(&rd.arena[at], len(b))
 }
 
 // fromRaw decodes stanza into it. A stanza that does not decode is counted
@@ -256,9 +265,9 @@ func (r *Runtime) fromRaw(rd *rawDecoder, it *item, stanza []byte) (bool, error)
 	rd.keys, err = v.AppendKeys(rd.keys[:0])
 	node := ""
 	if v.HasCaps {
-		node = rd.node(v.Caps.Node)
+		node = rd.str(v.Caps.Node)
 	}
-	return r.fill(it, string(v.From), classify(v.Type), v.MUC, rd.keys, err, node), nil
+	return r.fill(it, rd.str(v.From), classify(v.Type), v.MUC, rd.keys, err, node), nil
 }
 
 // IngestRaw decodes one presence stanza and ingests it, like Ingest. A

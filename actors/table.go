@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/capsengine/capsengine/hashing"
@@ -14,8 +15,14 @@ import (
 // more are freed, so a flood of random keys cannot grow the table beyond
 // one slot per JID.
 type table struct {
-	mu    sync.RWMutex
-	jids  map[string]int32 // full JID → slot
+	mu sync.RWMutex
+	// jids maps a full JID to its row in rows, which holds the JID's key
+	// slot. The indirection lets a JID change key without assigning to the
+	// map: Go replaces a string key on assignment, and the caller's string
+	// may point into a batch arena that must not be pinned.
+	jids  map[string]int32
+	rows  []int32
+	rfree []int32
 	slots []keySlot
 	index map[hashing.Key]int32
 	free  []int32
@@ -24,6 +31,10 @@ type table struct {
 type keySlot struct {
 	key  hashing.Key
 	refs int32
+	// resolved: the key was found in the store once. Stored entries are
+	// never withdrawn while the engine runs, so later presences with this
+	// key are hits without touching the cache.
+	resolved bool
 }
 
 func newTable() *table {
@@ -34,18 +45,19 @@ func newTable() *table {
 func (t *table) get(jid string) (hashing.Key, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	s, ok := t.jids[jid]
+	row, ok := t.jids[jid]
 	if !ok {
 		return hashing.Key{}, false
 	}
-	return t.slots[s].key, true
+	return t.slots[t.rows[row]].key, true
 }
 
-// setLocked records that jid announced k and reports whether jid is new.
-func (t *table) setLocked(jid string, k hashing.Key) (isNew bool) {
-	old, had := t.jids[jid]
-	if had && t.slots[old].key == k {
-		return false
+// setLocked records that jid announced k and returns k's slot. jid may
+// point into a shared arena: the table keeps its own copy.
+func (t *table) setLocked(jid string, k hashing.Key) int32 {
+	row, had := t.jids[jid]
+	if had && t.slots[t.rows[row]].key == k {
+		return t.rows[row]
 	}
 	s, ok := t.index[k]
 	if !ok {
@@ -59,21 +71,32 @@ func (t *table) setLocked(jid string, k hashing.Key) (isNew bool) {
 		t.index[k] = s
 	}
 	t.slots[s].refs++
-	t.jids[jid] = s
 	if had {
+		old := t.rows[row]
+		t.rows[row] = s
 		t.releaseLocked(old)
+		return s
 	}
-	return !had
+	if n := len(t.rfree); n > 0 {
+		row, t.rfree = t.rfree[n-1], t.rfree[:n-1]
+		t.rows[row] = s
+	} else {
+		row = int32(len(t.rows))
+		t.rows = append(t.rows, s)
+	}
+	t.jids[strings.Clone(jid)] = row
+	return s
 }
 
 // removeLocked forgets jid and reports whether it was known.
 func (t *table) removeLocked(jid string) bool {
-	s, ok := t.jids[jid]
+	row, ok := t.jids[jid]
 	if !ok {
 		return false
 	}
 	delete(t.jids, jid)
-	t.releaseLocked(s)
+	t.releaseLocked(t.rows[row])
+	t.rfree = append(t.rfree, row)
 	return true
 }
 
@@ -102,8 +125,8 @@ func (t *table) each(match func(hashing.Key) bool, f func(jid string, k hashing.
 	for i := range t.slots {
 		ok[i] = t.slots[i].refs > 0 && match(t.slots[i].key)
 	}
-	for jid, s := range t.jids {
-		if ok[s] {
+	for jid, row := range t.jids {
+		if s := t.rows[row]; ok[s] {
 			f(jid, t.slots[s].key)
 		}
 	}
