@@ -40,10 +40,8 @@ func TestMaxLookupsOverload(t *testing.T) {
 	p.hold = make(chan struct{})
 	defer close(p.hold)
 	r := start(t, Config{MaxLookups: 3}, newMemStore(), p)
-	var keys []hashing.Key
 	for i := range 5 {
 		_, k, node := client(t, fmt.Sprintf("c%d", i), p)
-		keys = append(keys, k)
 		_ = r.Ingest(waitCtx(t), presence(fmt.Sprintf("o%d@x/1", i), node, k))
 	}
 	if err := r.Sync(waitCtx(t)); err != nil {

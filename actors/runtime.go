@@ -317,13 +317,6 @@ func (r *Runtime) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 	return first
 }
 
-func keyFrom(s hashing.Scheme, alg, ver string) (hashing.Key, error) {
-	a, err := hashing.ParseAlgorithm(alg)
-	if err != nil {
-		return hashing.Key{}, err
-	}
-	return hashing.ParseKey(s, a, ver)
-}
 
 // Sync returns once every presence ingested before the call has been
 // applied to the JID tables (lookups it started may still be running).
