@@ -317,7 +317,6 @@ func (r *Runtime) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 	return first
 }
 
-
 // Sync returns once every presence ingested before the call has been
 // applied to the JID tables (lookups it started may still be running).
 func (r *Runtime) Sync(ctx context.Context) error {

@@ -64,6 +64,7 @@ and computes the hashes of disco#info documents.`,
 		return usageError(c, err)
 	})
 	root.AddCommand(newVerCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }
 
