@@ -1,0 +1,93 @@
+package storage
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// Defaults for the zero Config fields.
+const (
+	DefaultCacheBytes      = 64 << 20
+	DefaultBlockCacheBytes = 16 << 20
+	DefaultMaxBatch        = 4096
+)
+
+// Config configures Open. Only Dir is required.
+type Config struct {
+	// Dir is the user store's directory. Open creates it when missing.
+	Dir string
+
+	// TrustedDir is the trusted store's directory, or "" for none. Open
+	// opens it read-only and fails with an error wrapping fs.ErrNotExist
+	// when it does not exist; OpenTrustedWriter creates and fills it.
+	TrustedDir string
+
+	// FS is the filesystem both stores live on. Nil means the operating
+	// system's (vfs.Default); tests pass vfs.NewMem().
+	FS vfs.FS
+
+	// CacheBytes is the hot cache's capacity (ristretto MaxCost), in bytes
+	// of estimated memory. 0 means DefaultCacheBytes (64 MiB); a negative
+	// value disables the hot cache.
+	//
+	// Sizing: a typical client's entry (15–40 features, one identity, maybe
+	// a software-version form) encodes to 400–1,000 bytes and costs about
+	// 2.2 times that cached, 1–2.5 KiB. 64 MiB holds some 30,000–50,000
+	// distinct feature sets, more than a large public network announces
+	// at once (the capsdb corpus, years of observations, has 1,525). Size
+	// it to the distinct vers seen in a day; a miss costs a pebble read
+	// (a few µs), not a network query.
+	CacheBytes int64
+
+	// BlockCacheBytes is pebble's block cache for each store, in bytes.
+	// 0 means DefaultBlockCacheBytes (16 MiB).
+	BlockCacheBytes int64
+
+	// Verify relaxes the verification Put applies. The zero value is
+	// strict.
+	Verify hashing.Options
+
+	// MaxBatch caps the number of inserts one synced commit carries.
+	// 0 means DefaultMaxBatch (4096).
+	MaxBatch int
+
+	// System is the actor system the storage actors run in. Nil means Open
+	// creates one, logging to Logger, and Close shuts it down.
+	System *actor.ActorSystem
+
+	// Logger receives the store's logs and pebble's (Infof at Debug). Nil
+	// means slog.New(slog.DiscardHandler).
+	Logger *slog.Logger
+
+	// Now stamps FirstSeen and LastSeen of entries given to Put without
+	// them. Nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.FS == nil {
+		out.FS = vfs.Default
+	}
+	if out.CacheBytes == 0 {
+		out.CacheBytes = DefaultCacheBytes
+	}
+	if out.BlockCacheBytes <= 0 {
+		out.BlockCacheBytes = DefaultBlockCacheBytes
+	}
+	if out.MaxBatch <= 0 {
+		out.MaxBatch = DefaultMaxBatch
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return out
+}

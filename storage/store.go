@@ -1,0 +1,252 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// Source names the store an entry comes from.
+type Source uint8
+
+const (
+	// Trusted is the read-only store, filled offline ("capsengine db import
+	// --into trusted"); it wins over User.
+	Trusted Source = iota + 1
+	// User is the store of entries verified while serving.
+	User
+)
+
+func (s Source) String() string {
+	switch s {
+	case Trusted:
+		return "trusted"
+	case User:
+		return "user"
+	}
+	return fmt.Sprintf("source(%d)", uint8(s))
+}
+
+// Kind groups keys for Count: one scheme and algorithm.
+type Kind struct {
+	Scheme hashing.Scheme
+	Alg    hashing.Algorithm
+}
+
+func (k Kind) String() string { return k.Scheme.String() + "/" + k.Alg.String() }
+
+// Record is one stored entry, as Scan reads it.
+type Record struct {
+	Key hashing.Key
+	// Entry is nil when Err is set.
+	Entry *Entry
+	// Err reports stored bytes that do not decode (ErrCorrupt, ErrFormat).
+	// Key is the zero Key when the key itself is what failed.
+	Err error
+}
+
+// formatValue marks a pebble directory as a capsengine store, version 1.
+var formatValue = []byte("capsengine-storage\x00\x01")
+
+// store is one pebble database holding entries: the trusted or the user
+// store. It does no locking of its own; DB and TrustedWriter guard it.
+type store struct {
+	src Source
+	dir string
+	db  *pebble.DB
+}
+
+type storeOptions struct {
+	fs         vfs.FS
+	log        *slog.Logger
+	blockCache int64
+	readOnly   bool
+	mustExist  bool
+}
+
+func openStore(src Source, dir string, o storeOptions) (*store, error) {
+	plog := o.log.With("lib", "pebble", "store", src.String())
+	opts := &pebble.Options{
+		FS:     o.fs,
+		Logger: pebbleLogger{log: plog},
+		Merger: entryMerger,
+		EventListener: &pebble.EventListener{
+			// pebble's default calls Logger.Fatalf: a damaged block would
+			// end the process. Log it; the read fails with ErrCorrupt.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				plog.Error("storage: corrupt data on disk", "path", info.Path, "err", info.Details)
+			},
+		},
+		ReadOnly:         o.readOnly,
+		ErrorIfNotExists: o.mustExist || o.readOnly,
+		CacheSize:        o.blockCache,
+	}
+	// Bloom filters make the common negative lookups (a key not yet
+	// stored, a user key absent from trusted) skip the data blocks.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	if opts.ErrorIfNotExists {
+		// pebble reports a missing read-only directory with an error of its
+		// own making; check first, to return fs.ErrNotExist.
+		if _, err := o.fs.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("storage: %s store %s: %w", src, dir, fs.ErrNotExist)
+		}
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("storage: %s store %s: %w", src, dir, fs.ErrNotExist)
+		}
+		if strings.Contains(err.Error(), "merger name from file") {
+			// A pebble store written without our merge operator: not
+			// ours. pebble has no sentinel for this.
+			return nil, fmt.Errorf("%w: %s is not a capsengine store: %w", ErrFormat, dir, err)
+		}
+		return nil, fmt.Errorf("storage: open %s store %s: %w", src, dir, translate(err))
+	}
+	s := &store{src: src, dir: dir, db: db}
+	if err := s.checkFormat(o.readOnly); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkFormat reads the format marker, writing it into a new writable
+// store. A store without the marker must be empty: it is not ours.
+func (s *store) checkFormat(readOnly bool) error {
+	v, closer, err := s.db.Get(formatKey)
+	switch {
+	case err == nil:
+		defer closer.Close()
+		if !bytes.Equal(v, formatValue) {
+			if bytes.HasPrefix(v, formatValue[:len(formatValue)-1]) {
+				return fmt.Errorf("%w: %s store %s has format %d, this version reads %d",
+					ErrFormat, s.src, s.dir, v[len(v)-1], formatValue[len(formatValue)-1])
+			}
+			return fmt.Errorf("%w: %s is not a capsengine store", ErrFormat, s.dir)
+		}
+		return nil
+	case !errors.Is(err, pebble.ErrNotFound):
+		return fmt.Errorf("storage: open %s store %s: %w", s.src, s.dir, translate(err))
+	}
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("storage: open %s store %s: %w", s.src, s.dir, translate(err))
+	}
+	empty := !it.First()
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("storage: open %s store %s: %w", s.src, s.dir, translate(err))
+	}
+	if !empty {
+		return fmt.Errorf("%w: %s is not a capsengine store", ErrFormat, s.dir)
+	}
+	if readOnly {
+		return nil
+	}
+	if err := s.db.Set(formatKey, formatValue, pebble.Sync); err != nil {
+		return fmt.Errorf("storage: init %s store %s: %w", s.src, s.dir, translate(err))
+	}
+	return nil
+}
+
+// get reads and decodes the entry at key kk, also returning the size of its
+// encoding. It returns ErrNotFound (unwrapped, so a miss costs no
+// allocation) when the key is absent.
+func (s *store) get(kk []byte) (*Entry, int, error) {
+	v, closer, err := s.db.Get(kk)
+	if err != nil {
+		if errors.Is(err, pebble.ErrNotFound) {
+			return nil, 0, ErrNotFound
+		}
+		return nil, 0, fmt.Errorf("storage: %s store: get %x: %w", s.src, kk, translate(err))
+	}
+	e, err := DecodeEntry(v)
+	n := len(v)
+	closer.Close()
+	if err != nil {
+		return nil, 0, fmt.Errorf("storage: %s store: key %x: %w", s.src, kk, err)
+	}
+	return e, n, nil
+}
+
+// has reports whether key kk is present, without decoding its value.
+func (s *store) has(kk []byte) (bool, error) {
+	_, closer, err := s.db.Get(kk)
+	if err != nil {
+		if errors.Is(err, pebble.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("storage: %s store: get %x: %w", s.src, kk, translate(err))
+	}
+	closer.Close()
+	return true, nil
+}
+
+// scan calls fn for every entry in key order, over a consistent snapshot.
+// With keysOnly the values are not decoded (Record.Entry is nil).
+func (s *store) scan(ctx context.Context, keysOnly bool, fn func(Record) error) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: entryLower, UpperBound: entryUpper})
+	if err != nil {
+		return fmt.Errorf("storage: scan %s store: %w", s.src, translate(err))
+	}
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		var r Record
+		r.Key, r.Err = decodeKey(it.Key())
+		if r.Err == nil && !keysOnly {
+			var v []byte
+			if v, err = it.ValueAndErr(); err != nil {
+				r.Err = translate(err)
+			} else if r.Entry, r.Err = DecodeEntry(v); r.Err != nil {
+				r.Err = fmt.Errorf("key %s: %w", r.Key, r.Err)
+			}
+		}
+		if err := fn(r); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("storage: scan %s store: %w", s.src, translate(err))
+	}
+	return nil
+}
+
+// count counts entries per scheme and algorithm; keys that do not decode
+// are counted under the zero Kind.
+func (s *store) count(ctx context.Context) (map[Kind]int, error) {
+	out := make(map[Kind]int)
+	err := s.scan(ctx, true, func(r Record) error {
+		out[Kind{r.Key.Scheme, r.Key.Alg}]++
+		return nil
+	})
+	return out, err
+}
+
+// diskBytes is the space the store's files take.
+func (s *store) diskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
+func (s *store) close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage: close %s store %s: %w", s.src, s.dir, translate(err))
+	}
+	return nil
+}

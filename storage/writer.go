@@ -1,0 +1,158 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// writeRequest is one insert or delete on its way to the writer. The
+// writer answers on done (buffered) exactly once.
+type writeRequest struct {
+	key  hashing.Key
+	del  bool
+	enc  []byte // the encoded, verified entry of a put
+	done chan error
+}
+
+func (r *writeRequest) op() string {
+	if r.del {
+		return "delete " + r.key.String()
+	}
+	return "put " + r.key.String()
+}
+
+// flushRequest is the marker the writer sends itself: it arrives after
+// every request already in the mailbox, so by then those have joined the
+// pending batch.
+type flushRequest struct{}
+
+var flush = &flushRequest{}
+
+// errWriterRestarted answers the requests pending when the writer panicked:
+// their batch may or may not have been committed.
+var errWriterRestarted = errors.New("storage: writer restarted after a panic; the write may not be durable")
+
+// writer is the storage actor that owns every write to the user store.
+//
+// Group commit: a request joins the pending batch; the first one of a
+// batch also queues a flush marker behind whatever is in the mailbox. When
+// the marker comes up, the writer commits the batch with one synced
+// pebble commit and answers each request. While it commits, new requests
+// queue in the mailbox and form the next batch. So a lone insert is
+// committed at once, and N concurrent inserters share one fsync.
+//
+// Everything else happens before a request is sent, on the callers'
+// goroutines: verification, encoding, the trusted check. Puts are pebble
+// merge operands, so the writer never reads: its serial work per request
+// is appending it to the batch.
+//
+// Its state outlives a restart (the producer returns the same writer), but
+// a restart answers the pending requests with errWriterRestarted.
+type writer struct {
+	db          *DB
+	pending     []*writeRequest
+	flushQueued bool
+	// failed is set after a commit error that pebble treats as fatal.
+	failed error
+}
+
+// crashRequest makes the writer panic; tests use it to exercise the
+// supervisor.
+type crashRequest struct{}
+
+func (w *writer) Receive(c actor.Context) {
+	defer rethrowWithStack()
+	switch m := c.Message().(type) {
+	case *writeRequest:
+		w.pending = append(w.pending, m)
+		if len(w.pending) >= w.db.cfg.MaxBatch {
+			w.commit()
+		} else if !w.flushQueued {
+			w.flushQueued = true
+			c.Send(c.Self(), flush)
+		}
+	case *flushRequest:
+		w.flushQueued = false
+		w.commit()
+	case *actor.Stopping:
+		w.commit()
+	case *actor.Restarting:
+		w.answer(errWriterRestarted)
+		w.flushQueued = false
+	case *actor.Stopped:
+		w.answer(fmt.Errorf("storage: writer stopped: %w", ErrClosed))
+		close(w.db.writerDone)
+	case *crashRequest:
+		panic("storage: crash requested")
+	}
+}
+
+// answer sends err to every pending request and empties the batch.
+func (w *writer) answer(err error) {
+	for i, r := range w.pending {
+		r.done <- err
+		w.pending[i] = nil
+	}
+	w.pending = w.pending[:0]
+}
+
+// commit writes the pending batch with one synced commit and answers it.
+func (w *writer) commit() {
+	if len(w.pending) == 0 {
+		return
+	}
+	if w.failed != nil {
+		w.answer(w.failed)
+		return
+	}
+	db := w.db
+	b := db.user.db.NewBatch()
+	defer b.Close()
+	var kb keyBuf
+	for _, r := range w.pending {
+		if r.del {
+			_ = b.Delete(kb.of(r.key), nil)
+		} else {
+			_ = b.Merge(kb.of(r.key), r.enc, nil)
+		}
+	}
+	if err := w.apply(b); err != nil {
+		w.answer(err)
+		return
+	}
+	db.commits.Add(1)
+	db.committed.Add(uint64(len(w.pending)))
+	for _, r := range w.pending {
+		if r.del {
+			db.cache.del(r.key)
+		}
+	}
+	w.answer(nil)
+}
+
+// apply commits b with Sync. pebble reports a failed WAL write through
+// Logger.Fatalf, which pebbleLogger turns into a *fatalError panic: it is
+// recovered here and fails the store for writing, since pebble's commit
+// pipeline cannot go on after it.
+func (w *writer) apply(b *pebble.Batch) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fe, ok := r.(*fatalError)
+			if !ok {
+				panic(r)
+			}
+			w.failed = fmt.Errorf("%w: %w", ErrFailed, fe)
+			w.db.log.Error("storage: user store failed", "err", fe)
+			err = w.failed
+		}
+	}()
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("storage: commit: %w", translate(err))
+	}
+	return nil
+}
