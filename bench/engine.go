@@ -1,0 +1,445 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/capsengine/capsengine"
+)
+
+// engineRun drives the engine through its phases.
+type engineRun struct {
+	o     *Options
+	w     *Workload
+	peers *Peers
+	dir   string // data directory; "" in memory
+}
+
+func (o *Options) tuning() capsengine.Tuning {
+	t := o.Tuning
+	if t.QueryTimeout == 0 {
+		t.QueryTimeout = o.QueryTimeout
+	}
+	// Simulated peers are many announcers behind one process: the
+	// per-announcer query rate is not what this benchmark measures.
+	if t.AnnouncerRate == 0 {
+		t.AnnouncerRate = 1e9
+	}
+	if t.AnnouncerBurst == 0 {
+		t.AnnouncerBurst = 1 << 30
+	}
+	return t
+}
+
+func (e *engineRun) open(ctx context.Context) (*capsengine.Engine, error) {
+	cfg := capsengine.Config{Querier: e.peers, Tuning: e.o.tuning(), Logger: e.o.Logger, CacheBytes: e.o.CacheBytes}
+	if e.dir == "" {
+		cfg.InMemory = true
+	} else {
+		cfg.DataDir = e.dir
+	}
+	return capsengine.Open(ctx, cfg)
+}
+
+// engineIngest feeds chunks to eng; in the cold pass it also waits, on a
+// goroutine of its own, for every key whose first presence the chunk holds.
+type engineIngest struct {
+	eng      *capsengine.Engine
+	w        *Workload
+	hang     time.Duration
+	cold     bool
+	waits    sync.WaitGroup
+	mu       sync.Mutex
+	failed   int
+	hangs    int
+	timings  []time.Duration
+	lastDone time.Time
+	t0       []atomic.Int64 // by key: when its first chunk was handed over
+	reasons  map[string]int // why first lookups failed
+	// settled is closed once every presence is applied and the peers are
+	// quiet: a key still missing from the store then will not resolve.
+	settled chan struct{}
+}
+
+func (ei *engineIngest) chunk(ctx context.Context, stanzas [][]byte, from int, t0 time.Time) error {
+	err := ei.eng.IngestRawBatch(ctx, stanzas)
+
+	if err != nil && (errors.Is(err, capsengine.ErrClosed) || ctx.Err() != nil) {
+		return err
+	}
+	// Any other error is a stanza that did not decode: counted, skipped.
+	if !ei.cold {
+		return nil
+	}
+	for _, f := range firstsIn(ei.w.Meta.Firsts, from, from+len(stanzas)) {
+		ei.t0[f.Key].Store(t0.UnixNano())
+		ei.waits.Add(1)
+		go func() {
+			defer ei.waits.Done()
+			wctx, cancel := context.WithTimeout(context.Background(), ei.hang)
+			defer cancel()
+			_, err := ei.eng.Wait(wctx, f.JID)
+			if errors.Is(err, capsengine.ErrUnknownJID) {
+				// The JID went offline before the wait reached its shard
+				// (the wait queues behind everything ingested since):
+				// watch the store for the key instead.
+				err = ei.poll(wctx, f.Key)
+			}
+			now := time.Now()
+			d := now.Sub(t0)
+			ei.mu.Lock()
+			defer ei.mu.Unlock()
+			if now.After(ei.lastDone) {
+				ei.lastDone = now
+			}
+			switch {
+			case err == nil:
+				ei.timings = append(ei.timings, d)
+			case errors.Is(err, context.DeadlineExceeded) && wctx.Err() != nil:
+				ei.hangs++
+			default:
+				ei.failed++
+				if ei.reasons == nil {
+					ei.reasons = map[string]int{}
+				}
+				ei.reasons[reason(err)]++
+			}
+		}()
+	}
+	return nil
+}
+
+// reason names a lookup failure by the engine's sentinel errors.
+func reason(err error) string {
+	for _, e := range []struct {
+		err  error
+		name string
+	}{
+		{capsengine.ErrOverloaded, "overloaded"},
+		{capsengine.ErrAnnouncersFailed, "announcers-failed"},
+		{capsengine.ErrLookupTimeout, "lookup-timeout"},
+		{capsengine.ErrRateLimited, "rate-limited"},
+		{capsengine.ErrClosed, "closed"},
+		{capsengine.ErrUnknownJID, "unknown-jid"},
+		{context.DeadlineExceeded, "deadline"},
+	} {
+		if errors.Is(err, e.err) {
+			return e.name
+		}
+	}
+	return "other"
+}
+
+// poll waits for key k to appear in the store, for a lookup whose JID is
+// gone. It gives up with ErrAnnouncersFailed when the engine reports the
+// lookup failed.
+func (ei *engineIngest) poll(ctx context.Context, k int32) error {
+	key := ei.w.Meta.Keys[k].Key
+	st := ei.eng.Storage()
+	tick := time.NewTicker(200 * time.Microsecond)
+	defer tick.Stop()
+	for {
+		if _, err := st.Get(key); err == nil {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ei.settled:
+			if _, err := st.Get(key); err == nil {
+				return nil
+			}
+			return capsengine.ErrAnnouncersFailed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// run runs the engine's phases and fills rep.
+func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, err error) {
+	o := e.o
+	rep = &SystemReport{Name: "engine", UniqueKeys: e.w.Meta.UniqueKeys, ResolvableKeys: e.w.Meta.Resolvable}
+	if !o.InMemory {
+		if e.dir, err = os.MkdirTemp(o.tmpDir, "store-"); err != nil {
+			return nil, err
+		}
+	}
+	w := e.w
+	w.releaseAll()
+	freeMemory()
+	resetPeakRSS()
+	heap0 := heapAlloc()
+
+	eng, err := e.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			eng.Close(context.Background())
+		}
+	}()
+	total := map[string]uint64{}
+	phase := func(name string, ei *engineIngest) (*PhaseReport, error) {
+		e.w.releaseAll()
+		before := eng.Counters()
+		q0 := e.peers.Queries.Load()
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		cpu0 := cpuTime()
+		sched0 := schedHist()
+		pp := startPhase(prog, "engine "+name, int64(e.w.Len()))
+		start := time.Now()
+		probe := startProbe(eng, ei.cold)
+		samples, maxG, err := feed(ctx, e.w, o.Workers, o.Batch, pp, ei.chunk)
+		if ei.cold {
+			rep.IngestDelay = probe.stop()
+		}
+		if err == nil {
+			err = eng.Sync(ctx)
+		}
+		ingest := time.Since(start)
+		if err == nil && ei.cold {
+			e.peers.idle(ctx, 50*time.Millisecond)
+		}
+		close(ei.settled)
+		ei.waits.Wait()
+		// The phase ends when the last presence was applied and the last
+		// lookup it started had ended.
+		secs := ingest
+		if d := ei.lastDone.Sub(start); d > secs {
+			secs = d
+		}
+		pp.finish()
+		if err != nil {
+			return nil, fmt.Errorf("bench: engine %s pass: %w", name, err)
+		}
+		cpu := (cpuTime() - cpu0).Seconds()
+		sched := schedDelta(sched0, schedHist())
+		var ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms1)
+		after := eng.Counters()
+		delta := diff(after, before)
+		for k, v := range delta {
+			total[k] += v
+		}
+		p := PhaseReport{
+			Name: name, Presences: e.w.Len(),
+			Seconds: secs.Seconds(), IngestSeconds: ingest.Seconds(),
+			PresencesPerSec:    float64(e.w.Len()) / secs.Seconds(),
+			CPUSeconds:         cpu,
+			PresencesPerCPUSec: perSec(e.w.Len(), cpu),
+			Queries:            e.peers.Queries.Load() - q0,
+			DedupJoins:         int64(delta["DedupJoins"]),
+			Sched:              sched,
+			MaxGoroutines:      maxG,
+			GCCycles:           ms1.NumGC - ms0.NumGC,
+			GCPauseMs:          float64(ms1.PauseTotalNs-ms0.PauseTotalNs) / 1e6,
+			Counters:           delta,
+			Throughput:         samples,
+		}
+		rep.Phases = append(rep.Phases, p)
+		return &rep.Phases[len(rep.Phases)-1], nil
+	}
+
+	cold := &engineIngest{eng: eng, w: e.w, hang: o.HangTimeout, cold: true, settled: make(chan struct{}),
+		t0: make([]atomic.Int64, len(e.w.Meta.Keys))}
+	if err := o.startCPUProfile(); err != nil {
+		return nil, err
+	}
+	stopTrace, err := o.startTrace()
+	if err != nil {
+		return nil, err
+	}
+	_, err = phase("cold", cold)
+	stopTrace()
+	if err != nil {
+		return nil, err
+	}
+	rep.ResolveLatency = summarize(cold.timings, cold.failed, cold.hangs)
+	rep.ResolveLatency.FailedBy = cold.reasons
+	rep.QueryDelay = queryDelay(e.w, e.peers, cold.t0)
+	rep.Hangs = cold.hangs
+	if _, err := phase("warm", &engineIngest{eng: eng, w: e.w, settled: make(chan struct{})}); err != nil {
+		return nil, err
+	}
+
+	// The CPU profile covers the cold and warm passes, not Close.
+	o.stopCPUProfile()
+
+	// Memory, with the table full and every key resolved.
+	heap := heapAlloc()
+	rep.JIDs = eng.JIDs()
+	rep.HeapBytes = int64(heap) - int64(heap0)
+	if rep.JIDs > 0 {
+		rep.BytesPerJID = float64(rep.HeapBytes) / float64(rep.JIDs)
+	}
+	if o.MemProfile != "" {
+		if err := writeHeapProfile(o.MemProfile); err != nil {
+			return nil, err
+		}
+	}
+	st := eng.Storage()
+	for _, k := range e.w.Meta.Keys {
+		if _, err := st.Get(k.Key); err == nil {
+			rep.ResolvedKeys++
+		}
+	}
+
+	closeStart := time.Now()
+	if err := eng.Close(ctx); err != nil {
+		closed = true
+		return nil, fmt.Errorf("bench: close engine: %w", err)
+	}
+	closed = true
+	if o.Logger != nil {
+		o.Logger.Debug("engine closed", "seconds", time.Since(closeStart).Seconds())
+	}
+	if e.dir != "" {
+		rep.StoreDiskBytes = dirSize(e.dir)
+	}
+
+	if o.Restart && e.dir != "" {
+		if eng, err = e.open(ctx); err != nil {
+			return nil, fmt.Errorf("bench: reopen engine: %w", err)
+		}
+		closed = false
+		if _, err := phase("restart", &engineIngest{eng: eng, w: e.w, settled: make(chan struct{})}); err != nil {
+			return nil, err
+		}
+		closed = true
+		if err := eng.Close(ctx); err != nil {
+			return nil, fmt.Errorf("bench: close engine: %w", err)
+		}
+	}
+	rep.PeakRSSBytes = readStatus("VmHWM")
+	rep.Counters = total
+
+	p := e.peers
+	rep.Queries = p.Queries.Load()
+	rep.VerifiedQueries = p.HonestAnswers.Load()
+	rep.FailedQueries = p.Failed()
+	rep.DuplicateQueries = p.Duplicates()
+	rep.DedupJoins = int64(total["DedupJoins"])
+	rep.QueriesEqualUniqueKeys = rep.DuplicateQueries == 0 &&
+		rep.VerifiedQueries == int64(rep.ResolvableKeys) &&
+		rep.ResolvedKeys == rep.ResolvableKeys &&
+		rep.Queries == rep.VerifiedQueries+rep.FailedQueries
+	caught := int64(total["Mismatches"] + total["Rejected"])
+	rep.Liars = LiarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: p.LiarAnswers.Load() - caught}
+	rep.Liars.AllCaught = rep.Liars.Accepted == 0
+	return rep, nil
+}
+
+// probe measures how far the ingest shards lag behind the callers: every
+// 20 ms it times a Sync, which returns once every shard has applied what
+// was queued before it.
+type probe struct {
+	done chan struct{}
+	out  chan []time.Duration
+}
+
+func startProbe(eng *capsengine.Engine, on bool) *probe {
+	p := &probe{done: make(chan struct{}), out: make(chan []time.Duration, 1)}
+	if !on {
+		p.out <- nil
+		return p
+	}
+	go func() {
+		var ds []time.Duration
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				p.out <- ds
+				return
+			case <-t.C:
+			}
+			s := time.Now()
+			if eng.Sync(context.Background()) != nil {
+				p.out <- ds
+				return
+			}
+			ds = append(ds, time.Since(s))
+		}
+	}()
+	return p
+}
+
+func (p *probe) stop() Latency {
+	close(p.done)
+	l := summarize(<-p.out, 0, 0)
+	l.CDF = nil
+	return l
+}
+
+// queryDelay summarizes, over the keys first seen at t0 (Unix ns by key),
+// the time until their first disco#info query.
+func queryDelay(w *Workload, p *Peers, t0 []atomic.Int64) Latency {
+	var ds []time.Duration
+	for i := range w.Meta.Keys {
+		s := t0[i].Load()
+		at, ok := p.firstAskedAt(w.Meta.Keys[i].Answer)
+		if s == 0 || !ok {
+			continue
+		}
+		ds = append(ds, at.Sub(time.Unix(0, s)))
+	}
+	l := summarize(ds, 0, 0)
+	l.CDF = nil
+	return l
+}
+
+func perSec(n int, secs float64) float64 {
+	if secs <= 0 {
+		return 0
+	}
+	return float64(n) / secs
+}
+
+func diff(after, before map[string]uint64) map[string]uint64 {
+	out := maps.Clone(after)
+	for k, v := range before {
+		out[k] -= v
+	}
+	return out
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// freeMemory returns what the last system left behind to the OS, so that
+// the next one's peak RSS is its own.
+func freeMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"context"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sample is one point of a throughput curve.
+type Sample struct {
+	T   float64 `json:"t"`   // seconds since the phase started
+	PPS float64 `json:"pps"` // presences per second over the interval ending at T
+	// RSS is the resident set at T, RSSFile the part of it mapped from
+	// files (the workload window among them), in bytes.
+	RSS     int64 `json:"rss"`
+	RSSFile int64 `json:"rss_file"`
+	// Heap is the memory in live and not yet swept heap objects, HeapGoal
+	// the collector's goal, StackBytes the goroutine stacks
+	// (runtime/metrics).
+	Heap       int64 `json:"heap"`
+	HeapGoal   int64 `json:"heap_goal"`
+	StackBytes int64 `json:"stacks"`
+}
+
+var memMetrics = []metrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/gc/heap/goal:bytes"},
+	{Name: "/memory/classes/heap/stacks:bytes"},
+}
+
+func memSample(s *Sample) {
+	m := slices.Clone(memMetrics)
+	metrics.Read(m)
+	get := func(i int) int64 {
+		if m[i].Value.Kind() == metrics.KindUint64 {
+			return int64(m[i].Value.Uint64())
+		}
+		return 0
+	}
+	s.Heap, s.HeapGoal, s.StackBytes = get(0), get(1), get(2)
+}
+
+// chunkFunc processes stanzas from..from+len(stanzas)-1 of the workload;
+// t0 is when the chunk was handed to the pipeline. An error stops the pass.
+type chunkFunc func(ctx context.Context, stanzas [][]byte, from int, t0 time.Time) error
+
+// feed runs one pass of w through fn: workers goroutines take consecutive
+// chunks of batch stanzas. Every sampleEvery it records the throughput,
+// reports progress, and drops the stanzas every worker is done with from
+// the resident set. It returns when every chunk has been processed.
+func feed(ctx context.Context, w *Workload, workers, batch int, prog *phaseProgress, fn chunkFunc) ([]Sample, int, error) {
+	n := w.Len()
+	chunks := (n + batch - 1) / batch
+	var (
+		next      atomic.Int64
+		processed atomic.Int64
+		done      = make([]atomic.Bool, chunks)
+		firstErr  error
+		errOnce   sync.Once
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([][]byte, 0, batch)
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= chunks || ctx.Err() != nil {
+					return
+				}
+				from, to := c*batch, min((c+1)*batch, n)
+				buf = buf[:0]
+				for i := from; i < to; i++ {
+					buf = append(buf, w.Stanza(i))
+				}
+				if err := fn(ctx, buf, from, time.Now()); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				done[c].Store(true)
+				processed.Add(int64(to - from))
+			}
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+
+	const sampleEvery = 100 * time.Millisecond
+	start := time.Now()
+	tick := time.NewTicker(sampleEvery)
+	defer tick.Stop()
+	var samples []Sample
+	lastT, lastN, watermark, maxG := start, int64(0), 0, 0
+	sample := func(now time.Time) {
+		maxG = max(maxG, runtime.NumGoroutine())
+		cur := processed.Load()
+		if dt := now.Sub(lastT).Seconds(); dt > 0 {
+			sm := Sample{T: now.Sub(start).Seconds(), PPS: float64(cur-lastN) / dt,
+				RSS: readStatus("VmRSS"), RSSFile: readStatus("RssFile")}
+			memSample(&sm)
+			samples = append(samples, sm)
+		}
+		lastT, lastN = now, cur
+		for watermark < chunks && done[watermark].Load() {
+			watermark++
+		}
+		w.releaseTo(min(watermark*batch, n))
+		prog.update(cur, now.Sub(start))
+	}
+	for {
+		select {
+		case now := <-tick.C:
+			sample(now)
+		case <-finished:
+			sample(time.Now())
+			return samples, maxG, firstErr
+		}
+	}
+}
+
+// firstsIn returns the first presences of keys among stanzas from..to-1.
+func firstsIn(fs []First, from, to int) []First {
+	i := sort.Search(len(fs), func(i int) bool { return int(fs[i].Index) >= from })
+	j := i
+	for j < len(fs) && int(fs[j].Index) < to {
+		j++
+	}
+	return fs[i:j]
+}

@@ -1,0 +1,322 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+// PeerSpec describes the simulated network behind the stream: how the
+// announcers answer disco#info queries.
+type PeerSpec struct {
+	Seed uint64
+	// Liars, Errors and Timeouts are shares of announcers (full JIDs) that
+	// answer with a wrong disco#info, with an IQ error, or never. A JID's
+	// behaviour is fixed by the seed and the JID.
+	Liars, Errors, Timeouts float64
+	// Latency is the median answer time, Jitter the σ of its log-normal
+	// spread (0: every answer takes Latency).
+	Latency time.Duration
+	Jitter  float64
+}
+
+// DefaultPeerSpec is the network of a plain "capsengine bench".
+func DefaultPeerSpec() PeerSpec {
+	return PeerSpec{Seed: 1, Liars: 0.01, Errors: 0.005, Timeouts: 0.001, Latency: time.Millisecond, Jitter: 0.5}
+}
+
+func (ps *PeerSpec) validate() error {
+	for _, v := range []struct {
+		name string
+		v    float64
+	}{{"liars", ps.Liars}, {"errors", ps.Errors}, {"timeouts", ps.Timeouts}} {
+		if v.v < 0 || v.v > 1 || math.IsNaN(v.v) {
+			return fmt.Errorf("bench: %s must be a share between 0 and 1", v.name)
+		}
+	}
+	if ps.Liars+ps.Errors+ps.Timeouts > 1 {
+		return errors.New("bench: liars + errors + timeouts must not exceed 1")
+	}
+	if ps.Latency < 0 || ps.Jitter < 0 {
+		return errors.New("bench: latency and jitter must not be negative")
+	}
+	return nil
+}
+
+// Behaviour is how one announcer answers.
+type Behaviour uint8
+
+const (
+	Honest  Behaviour = iota
+	Liar              // answers a disco#info that does not hash to what it announced
+	IQError           // answers with an error
+	Silent            // never answers: the query times out
+)
+
+func (b Behaviour) String() string {
+	return [...]string{"honest", "liar", "error", "silent"}[b]
+}
+
+func hashJID[T string | []byte](seed uint64, jid T) uint64 {
+	h := fnv.New64a()
+	var s [8]byte
+	for i := range s {
+		s[i] = byte(seed >> (8 * i))
+	}
+	h.Write(s[:])
+	h.Write([]byte(jid))
+	return mix(h.Sum64(), 0)
+}
+
+// Behaviour returns how jid answers.
+func (ps *PeerSpec) Behaviour(jid string) Behaviour { return behaviourOf(ps, jid) }
+
+func behaviourOf[T string | []byte](ps *PeerSpec, jid T) Behaviour {
+	if ps.Liars == 0 && ps.Errors == 0 && ps.Timeouts == 0 {
+		return Honest
+	}
+	u := unit(hashJID(ps.Seed, jid))
+	switch {
+	case u < ps.Liars:
+		return Liar
+	case u < ps.Liars+ps.Errors:
+		return IQError
+	case u < ps.Liars+ps.Errors+ps.Timeouts:
+		return Silent
+	}
+	return Honest
+}
+
+// Answers are the honest disco#info documents of a workload, by the node
+// they are asked at (node#ver, or urn:xmpp:caps#alg.value).
+type Answers struct {
+	byNode map[string]int32
+	infos  []*hashing.Info
+}
+
+// ReadAnswers reads newline-delimited disco#info <query/> elements, each
+// with the node it answers for, as Generate writes them.
+func ReadAnswers(r io.Reader) (*Answers, error) {
+	a := &Answers{byNode: make(map[string]int32)}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), messages.DefaultLimits().MaxDiscoInfoBytes)
+	var d messages.Decoder
+	for line := 1; sc.Scan(); line++ {
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		in, err := d.DecodeDiscoInfo(b)
+		if err != nil {
+			return nil, fmt.Errorf("bench: answers line %d: %w", line, err)
+		}
+		if in.Node == "" {
+			return nil, fmt.Errorf("bench: answers line %d: no node attribute", line)
+		}
+		if _, dup := a.byNode[in.Node]; dup {
+			continue
+		}
+		a.byNode[in.Node] = int32(len(a.infos))
+		a.infos = append(a.infos, in)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("bench: answers: %w", err)
+	}
+	return a, nil
+}
+
+// Len is the number of nodes answered.
+func (a *Answers) Len() int {
+	if a == nil {
+		return 0
+	}
+	return len(a.infos)
+}
+
+func (a *Answers) index(node string) (int32, bool) {
+	if a == nil {
+		return 0, false
+	}
+	i, ok := a.byNode[node]
+	return i, ok
+}
+
+// Peers simulates the announcers of a workload: it implements
+// capsengine.Querier and counts every query by outcome and by node.
+type Peers struct {
+	spec PeerSpec
+	ans  *Answers
+	// perNode counts the honest answers given for each node: more than
+	// one means the pipeline asked twice for a key it had verified.
+	perNode []atomic.Int32
+	// firstAsked is when each node was first asked (Unix ns, 0 never).
+	firstAsked []atomic.Int64
+
+	// Queries counts every query; each ends as one of HonestAnswers,
+	// LiarAnswers, ErrorAnswers, Silences (silent peers), Unknown (no
+	// answer for the node) or Expired (the asker gave up first).
+	Queries, HonestAnswers, LiarAnswers, ErrorAnswers, Silences, Unknown, Expired atomic.Int64
+	// InFlight is the number of queries being answered now.
+	InFlight atomic.Int64
+}
+
+// NewPeers returns the simulated network spec over the documents ans
+// (nil: every node unknown).
+func NewPeers(spec PeerSpec, ans *Answers) *Peers {
+	return &Peers{spec: spec, ans: ans, perNode: make([]atomic.Int32, ans.Len()), firstAsked: make([]atomic.Int64, ans.Len())}
+}
+
+// ErrItemNotFound is what an honest peer answers for a node it does not
+// know (only with an --input stream whose answers are missing).
+var ErrItemNotFound = errors.New("bench: simulated peer: item-not-found")
+
+// ErrServiceUnavailable is the IQ error of the peers that fail.
+var ErrServiceUnavailable = errors.New("bench: simulated peer: service-unavailable")
+
+// QueryInfo answers like the peer jid would, after the simulated latency.
+func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info, error) {
+	p.Queries.Add(1)
+	p.InFlight.Add(1)
+	defer p.InFlight.Add(-1)
+	if i, ok := p.ans.index(node); ok {
+		p.firstAsked[i].CompareAndSwap(0, time.Now().UnixNano())
+	}
+	b := behaviourOf(&p.spec, jid)
+	if b == Silent {
+		p.Silences.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if d := p.latency(jid, node); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			p.Expired.Add(1)
+			return nil, ctx.Err()
+		}
+	}
+	i, known := p.ans.index(node)
+	switch b {
+	case IQError:
+		p.ErrorAnswers.Add(1)
+		return nil, ErrServiceUnavailable
+	case Liar:
+		p.LiarAnswers.Add(1)
+		var honest *hashing.Info
+		if known {
+			honest = p.ans.infos[i]
+		}
+		return lie(honest, node, hashJID(p.spec.Seed^0x11e, jid)), nil
+	}
+	if !known {
+		p.Unknown.Add(1)
+		return nil, ErrItemNotFound
+	}
+	p.HonestAnswers.Add(1)
+	p.perNode[i].Add(1)
+	return p.ans.infos[i], nil
+}
+
+// latency is log-normal around the median, fixed per (jid, node).
+func (p *Peers) latency(jid, node string) time.Duration {
+	d := p.spec.Latency
+	if d <= 0 || p.spec.Jitter == 0 {
+		return d
+	}
+	h := hashJID(p.spec.Seed^0x1a7, jid+"\x00"+node)
+	u1, u2 := max(unit(h), 1e-12), unit(mix(h, 1))
+	z := math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+	return time.Duration(float64(d) * math.Exp(p.spec.Jitter*z))
+}
+
+// idle returns once no query has been in flight for quiet, or ctx ends.
+func (p *Peers) idle(ctx context.Context, quiet time.Duration) {
+	const step = 5 * time.Millisecond
+	for calm := time.Duration(0); calm < quiet; {
+		select {
+		case <-time.After(step):
+		case <-ctx.Done():
+			return
+		}
+		if p.InFlight.Load() == 0 {
+			calm += step
+		} else {
+			calm = 0
+		}
+	}
+}
+
+// FirstAsked is when node number i of the answers was first asked.
+func (p *Peers) firstAskedAt(i int32) (time.Time, bool) {
+	if i < 0 || int(i) >= len(p.firstAsked) {
+		return time.Time{}, false
+	}
+	ns := p.firstAsked[i].Load()
+	return time.Unix(0, ns), ns != 0
+}
+
+// Failed is the number of queries that got no honest answer.
+func (p *Peers) Failed() int64 {
+	return p.LiarAnswers.Load() + p.ErrorAnswers.Load() + p.Silences.Load() + p.Unknown.Load() + p.Expired.Load()
+}
+
+// Duplicates is the number of honest answers beyond the first for any
+// node: queries a deduplicating pipeline should never have sent.
+func (p *Peers) Duplicates() int64 {
+	var n int64
+	for i := range p.perNode {
+		if c := p.perNode[i].Load(); c > 1 {
+			n += int64(c - 1)
+		}
+	}
+	return n
+}
+
+// NodesAnswered is the number of nodes that got at least one honest answer.
+func (p *Peers) NodesAnswered() int {
+	n := 0
+	for i := range p.perNode {
+		if p.perNode[i].Load() > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// lie returns a wrong answer for node: the honest one with a feature
+// added, one removed, one duplicated (a §5.4 violation), or the identity
+// renamed — or a made-up one when the honest answer is unknown.
+func lie(honest *hashing.Info, node string, h uint64) *hashing.Info {
+	if honest == nil || len(honest.Features) < 2 || len(honest.Identities) == 0 {
+		return &hashing.Info{
+			Node:       node,
+			Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: "Forged"}},
+			Features:   []string{"http://jabber.org/protocol/disco#info", "urn:xmpp:bench:forged"},
+		}
+	}
+	out := *honest
+	out.Node = node
+	switch h % 4 {
+	case 0:
+		out.Features = append(append([]string(nil), honest.Features...), "urn:xmpp:bench:forged")
+	case 1:
+		out.Features = append([]string(nil), honest.Features[1:]...)
+	case 2:
+		out.Features = append(append([]string(nil), honest.Features...), honest.Features[0])
+	case 3:
+		out.Identities = append([]hashing.Identity(nil), honest.Identities...)
+		out.Identities[0].Name += " (forged)"
+	}
+	return &out
+}

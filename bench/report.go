@@ -1,0 +1,308 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Report is the outcome of Run; --json prints it. Field by field in
+// bench/README.md.
+type Report struct {
+	Version      int                `json:"version"`
+	Command      string             `json:"command,omitempty"`
+	Machine      Machine            `json:"machine"`
+	Workload     WorkloadReport     `json:"workload"`
+	Settings     Settings           `json:"settings"`
+	Engine       *SystemReport      `json:"engine"`
+	Baseline     *SystemReport      `json:"baseline"`
+	Ratios       map[string]float64 `json:"ratios"`
+	CPURatios    map[string]float64 `json:"cpu_ratios"`
+	Targets      Targets            `json:"targets"`
+	TotalSeconds float64            `json:"total_seconds"`
+	// BaselineSeconds is the part of TotalSeconds spent on the baseline.
+	BaselineSeconds float64 `json:"baseline_seconds"`
+}
+
+// Machine is where the run happened.
+type Machine struct {
+	Go         string  `json:"go"`
+	OS         string  `json:"os"`
+	Arch       string  `json:"arch"`
+	CPUs       int     `json:"cpus"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	CPUModel   string  `json:"cpu_model,omitempty"`
+	Load1      float64 `json:"load1"` // 1-minute load average when the run started
+}
+
+// WorkloadReport describes the stream.
+type WorkloadReport struct {
+	Source string `json:"source"` // "generated" or the --input file
+	Spec   *Spec  `json:"spec,omitempty"`
+	Meta
+	AvgStanzaBytes float64 `json:"avg_stanza_bytes"`
+	Answers        int     `json:"answers"` // disco#info documents the simulated peers know
+	GenSeconds     float64 `json:"generate_seconds"`
+	ScanSeconds    float64 `json:"scan_seconds"`
+}
+
+// Settings are the run's knobs.
+type Settings struct {
+	Workers        int     `json:"workers"`
+	Batch          int     `json:"batch"`
+	LatencyMs      float64 `json:"latency_ms"`
+	Jitter         float64 `json:"jitter"`
+	QueryTimeoutMs float64 `json:"query_timeout_ms"`
+	Liars          float64 `json:"liars"`
+	Errors         float64 `json:"errors"`
+	Timeouts       float64 `json:"timeouts"`
+	Store          string  `json:"store"` // "disk" or "memory"
+	Restart        bool    `json:"restart"`
+	Baseline       bool    `json:"baseline"`
+}
+
+// SystemReport is what one pipeline (the engine or the baseline) did.
+type SystemReport struct {
+	Name   string        `json:"name"`
+	Phases []PhaseReport `json:"phases"`
+	// Queries counts every disco#info query the simulated peers received;
+	// VerifiedQueries those answered honestly (and so verified);
+	// FailedQueries those answered by liars, with errors, or never.
+	Queries          int64 `json:"queries"`
+	VerifiedQueries  int64 `json:"verified_queries"`
+	FailedQueries    int64 `json:"failed_queries"`
+	DuplicateQueries int64 `json:"duplicate_queries"` // honest answers beyond the first for a key
+	UniqueKeys       int   `json:"unique_keys"`
+	ResolvableKeys   int   `json:"resolvable_keys"`
+	ResolvedKeys     int   `json:"resolved_keys"` // keys with a verified entry after the warm pass
+	// QueriesEqualUniqueKeys: exactly one verified query per resolvable
+	// key, every resolvable key resolved, and no query beyond those and
+	// the failed ones. With no liars, errors or timeouts it is queries ==
+	// unique keys.
+	QueriesEqualUniqueKeys bool       `json:"queries_equal_unique_keys"`
+	DedupJoins             int64      `json:"dedup_joins"`
+	Liars                  LiarReport `json:"liars"`
+	ResolveLatency         Latency    `json:"resolve_latency"`
+	// QueryDelay is the part of it before the key's first query: how long
+	// the pipeline took to act on the key's first presence.
+	QueryDelay Latency `json:"query_delay"`
+	// IngestDelay (engine only) samples, every 20 ms of the cold pass, how
+	// long a Sync took: how far the ingest shards lagged behind IngestRawBatch.
+	IngestDelay    Latency           `json:"ingest_delay"`
+	Hangs          int               `json:"hangs"`
+	PeakRSSBytes   int64             `json:"peak_rss_bytes"`
+	HeapBytes      int64             `json:"heap_bytes"`
+	JIDs           int               `json:"jids"`
+	BytesPerJID    float64           `json:"bytes_per_jid"`
+	StoreDiskBytes int64             `json:"store_disk_bytes"`
+	Counters       map[string]uint64 `json:"counters"`
+}
+
+// PhaseReport is one pass over the stream.
+type PhaseReport struct {
+	Name      string `json:"name"` // cold, warm, restart
+	Presences int    `json:"presences"`
+	// Seconds runs from the first stanza to the moment every presence
+	// was applied and every lookup it started had ended; IngestSeconds
+	// stops when the last presence was applied.
+	Seconds         float64 `json:"seconds"`
+	IngestSeconds   float64 `json:"ingest_seconds"`
+	PresencesPerSec float64 `json:"presences_per_sec"`
+	// CPUSeconds is the process's CPU time (user + system) during the
+	// phase; PresencesPerCPUSec divides by it. On a machine shared with
+	// other work it is steadier than wall time.
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	PresencesPerCPUSec float64 `json:"presences_per_cpu_sec"`
+	Queries            int64   `json:"queries"`
+	DedupJoins         int64   `json:"dedup_joins"`
+	// Sched is how long runnable goroutines waited for a CPU during the
+	// phase; MaxGoroutines the most goroutines seen at a sample.
+	Sched         SchedLatency      `json:"sched_latency"`
+	MaxGoroutines int               `json:"max_goroutines"`
+	GCCycles      uint32            `json:"gc_cycles"`
+	GCPauseMs     float64           `json:"gc_pause_ms"`
+	Counters      map[string]uint64 `json:"counters"`
+	Throughput    []Sample          `json:"throughput"`
+}
+
+// LiarReport: Answers wrong answers were received, Caught of them
+// rejected by verification, Accepted believed.
+type LiarReport struct {
+	Answers   int64 `json:"answers"`
+	Caught    int64 `json:"caught"`
+	Accepted  int64 `json:"accepted"`
+	AllCaught bool  `json:"all_caught"`
+}
+
+// Targets are issue 5's goals, checked on this run.
+type Targets struct {
+	WarmRatio              float64 `json:"warm_ratio"` // engine/baseline presences/s; 0 without --baseline
+	WarmOK                 bool    `json:"warm_ok"`    // ≥ 5
+	ColdRatio              float64 `json:"cold_ratio"`
+	ColdOK                 bool    `json:"cold_ok"` // ≥ 3
+	QueriesEqualUniqueKeys bool    `json:"queries_equal_unique_keys"`
+	AllLiarsCaught         bool    `json:"all_liars_caught"`
+	NoHangs                bool    `json:"no_hangs"`
+	RSSUnder1GiB           bool    `json:"rss_under_1gib"`
+	// UnderOneMinute: the run without the baseline's part
+	// (total_seconds - baseline_seconds) took less than a minute.
+	UnderOneMinute bool `json:"under_one_minute"`
+}
+
+// Correct reports whether the engine kept its correctness guarantees:
+// dedup, every liar caught, nobody hung.
+func (t *Targets) Correct() bool { return t.QueriesEqualUniqueKeys && t.AllLiarsCaught && t.NoHangs }
+
+func (r *Report) phase(sys *SystemReport, name string) *PhaseReport {
+	if sys == nil {
+		return nil
+	}
+	for i := range sys.Phases {
+		if sys.Phases[i].Name == name {
+			return &sys.Phases[i]
+		}
+	}
+	return nil
+}
+
+// WriteText prints the human summary.
+func (r *Report) WriteText(w io.Writer) {
+	wl := &r.Workload
+	fmt.Fprintf(w, "workload: %s presences (%s JIDs, %s unique keys, %s resolvable), %.0f B/stanza, %s; %s\n",
+		count(wl.Presences), count(wl.JIDs), count(wl.UniqueKeys), count(wl.Resolvable),
+		wl.AvgStanzaBytes, bytesIEC(wl.Bytes), wl.Source)
+	fmt.Fprintf(w, "peers: latency %.2g ms (jitter σ %.2g), liars %d JIDs, errors %d, timeouts %d; workers %d, batch %d, store %s\n",
+		r.Settings.LatencyMs, r.Settings.Jitter, wl.LiarJIDs, wl.ErrorJIDs, wl.TimeoutJIDs,
+		r.Settings.Workers, r.Settings.Batch, r.Settings.Store)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tengine/s\tbaseline/s\tratio\tengine/CPU-s\tbaseline/CPU-s\tCPU ratio\tqueries\tdedup joins\t")
+	for _, p := range r.Engine.Phases {
+		b := r.phase(r.Baseline, p.Name)
+		bs, ratio, bc, cratio := "-", "-", "-", "-"
+		if b != nil {
+			bs, bc = count(int(b.PresencesPerSec)), count(int(b.PresencesPerCPUSec))
+			ratio = fmt.Sprintf("%.1f×", r.Ratios[p.Name])
+			cratio = fmt.Sprintf("%.1f×", r.CPURatios[p.Name])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", p.Name, count(int(p.PresencesPerSec)), bs, ratio,
+			count(int(p.PresencesPerCPUSec)), bc, cratio, p.Queries, p.DedupJoins)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, s := range []*SystemReport{r.Engine, r.Baseline} {
+		if s == nil {
+			continue
+		}
+		l := &s.ResolveLatency
+		fmt.Fprintf(w, "%s: queries %d = %d verified + %d failed (unique keys %d, resolvable %d, resolved %d, duplicates %d) → one query per key: %v\n",
+			s.Name, s.Queries, s.VerifiedQueries, s.FailedQueries, s.UniqueKeys, s.ResolvableKeys, s.ResolvedKeys, s.DuplicateQueries, yes(s.QueriesEqualUniqueKeys))
+		fmt.Fprintf(w, "%s: liars caught %d of %d (accepted %d); dedup joins %d; hangs %d\n",
+			s.Name, s.Liars.Caught, s.Liars.Answers, s.Liars.Accepted, s.DedupJoins, s.Hangs)
+		fmt.Fprintf(w, "%s: cold-key resolve p50 %.2f ms, p99 %.2f ms, p999 %.2f ms, max %.2f ms (%d keys, %d failed first lookups); first query after p50 %.2f ms, p99 %.2f ms\n",
+			s.Name, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs, l.Count, l.Failed, s.QueryDelay.P50Ms, s.QueryDelay.P99Ms)
+		for _, p := range s.Phases {
+			var drops []string
+			for _, k := range sortedKeys(p.Counters) {
+				if strings.HasPrefix(k, "Drop") && p.Counters[k] > 0 {
+					drops = append(drops, fmt.Sprintf("%s %d", k, p.Counters[k]))
+				}
+			}
+			if len(drops) > 0 {
+				fmt.Fprintf(w, "%s: %s pass dropped: %s\n", s.Name, p.Name, strings.Join(drops, ", "))
+			}
+		}
+		if len(l.FailedBy) > 0 {
+			fmt.Fprintf(w, "%s: failed first lookups by cause: %v\n", s.Name, l.FailedBy)
+		}
+		if s.IngestDelay.Count > 0 {
+			fmt.Fprintf(w, "%s: ingest queue delay during the cold pass p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d probes)\n",
+				s.Name, s.IngestDelay.P50Ms, s.IngestDelay.P99Ms, s.IngestDelay.MaxMs, s.IngestDelay.Count)
+		}
+		store := ""
+		if s.StoreDiskBytes > 0 {
+			store = ", store on disk " + bytesIEC(s.StoreDiskBytes)
+		}
+		fmt.Fprintf(w, "%s: peak RSS %s, heap %s for %s JIDs = %.0f B/JID%s\n",
+			s.Name, bytesIEC(s.PeakRSSBytes), bytesIEC(s.HeapBytes), count(s.JIDs), s.BytesPerJID, store)
+	}
+	t := &r.Targets
+	fmt.Fprintln(w)
+	var parts []string
+	if r.Baseline != nil {
+		parts = append(parts,
+			fmt.Sprintf("warm ≥5× %s (%.1f×)", mark(t.WarmOK), t.WarmRatio),
+			fmt.Sprintf("cold ≥3× %s (%.1f×)", mark(t.ColdOK), t.ColdRatio))
+	}
+	parts = append(parts,
+		"queries == unique keys "+mark(t.QueriesEqualUniqueKeys),
+		"liars caught "+mark(t.AllLiarsCaught),
+		"no hangs "+mark(t.NoHangs),
+		"RSS < 1 GiB "+mark(t.RSSUnder1GiB),
+		fmt.Sprintf("run < 1 min %s (%.1f s%s)", mark(t.UnderOneMinute), r.TotalSeconds-r.BaselineSeconds, baselineNote(r)))
+	fmt.Fprintf(w, "targets: %s\n", strings.Join(parts, ", "))
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func baselineNote(r *Report) string {
+	if r.Baseline == nil {
+		return ""
+	}
+	return fmt.Sprintf(" without the baseline's %.1f s", r.BaselineSeconds)
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func mark(b bool) string {
+	if b {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+// count formats n with thousands separators.
+func count(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func bytesIEC(n int64) string {
+	f := float64(n)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
+		if f < 1024 || u == "GiB" {
+			if u == "B" {
+				return fmt.Sprintf("%d B", n)
+			}
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+		f /= 1024
+	}
+	return ""
+}

@@ -1,0 +1,288 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
+	"strconv"
+	"time"
+
+	"github.com/capsengine/capsengine"
+)
+
+// Options configure Run. DefaultOptions gives the values of a plain
+// "capsengine bench".
+type Options struct {
+	Spec  Spec     // the generated workload (unused with Input)
+	Peers PeerSpec // the simulated network
+
+	// Input reads the stanzas from this file (one per line) instead of
+	// generating them; the answers come from Input+".disco" when it exists
+	// (see Generate), otherwise every honest peer answers item-not-found.
+	Input string
+
+	Workers      int           // goroutines feeding each pipeline; 0: GOMAXPROCS
+	Batch        int           // stanzas per IngestRawBatch call; 0: 256
+	QueryTimeout time.Duration // per disco#info query; 0: 250ms
+	HangTimeout  time.Duration // a cold-key wait longer than this is a hang; 0: 2 min
+
+	Restart  bool // a third pass after reopening the store
+	Baseline bool // run the baseline on the same stream
+	InMemory bool // keep the engine's store in memory (no restart pass, no store size)
+
+	// CacheBytes and Tuning are passed to the engine; zero values are the
+	// engine's defaults, except that the benchmark sets QueryTimeout and
+	// lifts the per-announcer query rate.
+	CacheBytes int64
+	Tuning     capsengine.Tuning
+
+	TmpDir     string // where the workload file and the store go; "": the system's
+	Keep       bool   // keep the temporary directory
+	CPUProfile string // CPU profile of the engine's cold and warm passes
+	Trace      string // execution trace of the engine's cold pass
+	MemProfile string // heap profile after the engine's warm pass
+
+	Progress Progress
+	Logger   *slog.Logger
+	Command  string // recorded in the report
+
+	tmpDir     string
+	cpuProfile *os.File
+}
+
+// DefaultOptions are the defaults of "capsengine bench".
+func DefaultOptions() Options {
+	return Options{
+		Spec:         DefaultSpec(),
+		Peers:        DefaultPeerSpec(),
+		Batch:        256,
+		QueryTimeout: 250 * time.Millisecond,
+		HangTimeout:  2 * time.Minute,
+	}
+}
+
+func (o *Options) setDefaults() {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Batch <= 0 {
+		o.Batch = 256
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 250 * time.Millisecond
+	}
+	if o.HangTimeout <= 0 {
+		o.HangTimeout = 2 * time.Minute
+	}
+}
+
+// GenerateFiles writes the workload of spec to path (stanzas, one per
+// line) and its honest answers to path+".disco".
+func GenerateFiles(spec Spec, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	a, err := os.Create(path + ".disco")
+	if err != nil {
+		f.Close()
+		return err
+	}
+	err = Generate(spec, f, a)
+	return errors.Join(err, f.Close(), a.Close())
+}
+
+func readAnswersFile(path string) (*Answers, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadAnswers(bufio.NewReaderSize(f, 1<<20))
+}
+
+// Run generates (or reads) the workload, then runs the engine — and with
+// Options.Baseline the baseline — over it, and reports.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o.setDefaults()
+	if err := o.Peers.validate(); err != nil {
+		return nil, err
+	}
+	if o.Input == "" {
+		if err := o.Spec.validate(); err != nil {
+			return nil, err
+		}
+	}
+	if o.InMemory {
+		o.Restart = false
+	}
+	begin := time.Now()
+	rep := &Report{Version: 1, Command: o.Command, Machine: machine(), Ratios: map[string]float64{}, CPURatios: map[string]float64{}}
+	rep.Settings = Settings{
+		Workers: o.Workers, Batch: o.Batch,
+		LatencyMs: float64(o.Peers.Latency) / 1e6, Jitter: o.Peers.Jitter,
+		QueryTimeoutMs: float64(o.QueryTimeout) / 1e6,
+		Liars:          o.Peers.Liars, Errors: o.Peers.Errors, Timeouts: o.Peers.Timeouts,
+		Store: "disk", Restart: o.Restart, Baseline: o.Baseline,
+	}
+	if o.InMemory {
+		rep.Settings.Store = "memory"
+	}
+
+	dir, err := os.MkdirTemp(o.TmpDir, "capsengine-bench-")
+	if err != nil {
+		return nil, err
+	}
+	o.tmpDir = dir
+	if o.Keep {
+		note(o.Progress, "keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+
+	// The workload, before any timing.
+	path := o.Input
+	var ans *Answers
+	if path == "" {
+		note(o.Progress, "generating %s presences (%s JIDs, %s keys, seed %d)...",
+			count(o.Spec.Presences), count(o.Spec.JIDs), count(o.Spec.Unique), o.Spec.Seed)
+		t := time.Now()
+		path = filepath.Join(dir, "workload.xml")
+		if err := GenerateFiles(o.Spec, path); err != nil {
+			return nil, err
+		}
+		rep.Workload.GenSeconds = time.Since(t).Seconds()
+		rep.Workload.Source = "generated"
+		spec := o.Spec
+		rep.Workload.Spec = &spec
+	} else {
+		rep.Workload.Source = o.Input
+	}
+	if _, err := os.Stat(path + ".disco"); err == nil {
+		if ans, err = readAnswersFile(path + ".disco"); err != nil {
+			return nil, err
+		}
+	}
+	t := time.Now()
+	w, err := OpenWorkload(path, &o.Peers, ans)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	rep.Workload.ScanSeconds = time.Since(t).Seconds()
+	rep.Workload.Meta = w.Meta
+	rep.Workload.Answers = ans.Len()
+	rep.Workload.AvgStanzaBytes = float64(w.Meta.Bytes)/float64(w.Meta.Presences) - 1
+
+	defer o.stopCPUProfile()
+	eng := &engineRun{o: &o, w: w, peers: NewPeers(o.Peers, ans)}
+	if rep.Engine, err = eng.run(ctx, o.Progress); err != nil {
+		return nil, err
+	}
+	if o.Baseline {
+		br := &baselineRun{o: &o, w: w, peers: NewPeers(o.Peers, ans)}
+		t := time.Now()
+		if rep.Baseline, err = br.run(ctx, o.Progress); err != nil {
+			return nil, err
+		}
+		rep.BaselineSeconds = time.Since(t).Seconds()
+		for _, p := range rep.Engine.Phases {
+			if b := rep.phase(rep.Baseline, p.Name); b != nil && b.PresencesPerSec > 0 {
+				rep.Ratios[p.Name] = round3(p.PresencesPerSec / b.PresencesPerSec)
+			}
+			if b := rep.phase(rep.Baseline, p.Name); b != nil && b.PresencesPerCPUSec > 0 {
+				rep.CPURatios[p.Name] = round3(p.PresencesPerCPUSec / b.PresencesPerCPUSec)
+			}
+		}
+	}
+	rep.TotalSeconds = time.Since(begin).Seconds()
+	rep.Targets = targets(rep)
+	return rep, nil
+}
+
+func targets(r *Report) Targets {
+	e := r.Engine
+	t := Targets{
+		WarmRatio:              r.Ratios["warm"],
+		ColdRatio:              r.Ratios["cold"],
+		QueriesEqualUniqueKeys: e.QueriesEqualUniqueKeys,
+		AllLiarsCaught:         e.Liars.AllCaught,
+		NoHangs:                e.Hangs == 0,
+		RSSUnder1GiB:           e.PeakRSSBytes > 0 && e.PeakRSSBytes < 1<<30,
+		UnderOneMinute:         r.TotalSeconds-r.BaselineSeconds < 60,
+	}
+	t.WarmOK, t.ColdOK = t.WarmRatio >= 5, t.ColdRatio >= 3
+	return t
+}
+
+func (o *Options) startCPUProfile() error {
+	if o.CPUProfile == "" || o.cpuProfile != nil {
+		return nil
+	}
+	f, err := os.Create(o.CPUProfile)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	o.cpuProfile = f
+	return nil
+}
+
+// startTrace starts the execution trace, if one was asked for, and returns
+// the function that stops it.
+func (o *Options) startTrace() (func(), error) {
+	if o.Trace == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(o.Trace)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { trace.Stop(); f.Close() }, nil
+}
+
+func (o *Options) stopCPUProfile() {
+	if o.cpuProfile == nil {
+		return
+	}
+	pprof.StopCPUProfile()
+	o.cpuProfile.Close()
+	o.cpuProfile = nil
+}
+
+func machine() Machine {
+	m := Machine{Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(bytes.TrimSpace(k)) == "model name" {
+				m.CPUModel = string(bytes.TrimSpace(v))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := bytes.Fields(b); len(f) > 0 {
+			m.Load1, _ = strconv.ParseFloat(string(f[0]), 64)
+		}
+	}
+	return m
+}
+
+// ErrIncorrect is returned by callers that turn a run whose engine broke a
+// correctness guarantee (dedup, liars, hangs) into a failure.
+var ErrIncorrect = fmt.Errorf("bench: the engine broke a correctness guarantee")

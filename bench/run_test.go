@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+)
+
+func smallOptions(t *testing.T) Options {
+	o := DefaultOptions()
+	o.Spec = Spec{Seed: 11, Presences: 6000, JIDs: 2500, Unique: 200, Zipf: 1.1,
+		Unavailable: 0.05, MUC: 0.1, Forms: 0.3, Caps2: 0.2}
+	o.Peers = PeerSpec{Seed: 11, Liars: 0.03, Errors: 0.02, Timeouts: 0.005, Latency: time.Millisecond, Jitter: 0.5}
+	o.QueryTimeout = 300 * time.Millisecond
+	o.TmpDir = t.TempDir()
+	o.Baseline, o.Restart = true, true
+	return o
+}
+
+func TestRun(t *testing.T) {
+	rep, err := Run(context.Background(), smallOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rep.Engine
+	if got := len(e.Phases); got != 3 {
+		t.Fatalf("engine phases: %d", got)
+	}
+	if !e.QueriesEqualUniqueKeys {
+		t.Errorf("queries %d = verified %d + failed %d; resolvable %d, resolved %d, duplicates %d",
+			e.Queries, e.VerifiedQueries, e.FailedQueries, e.ResolvableKeys, e.ResolvedKeys, e.DuplicateQueries)
+	}
+	if e.Liars.Answers == 0 || !e.Liars.AllCaught {
+		t.Errorf("liars: %+v", e.Liars)
+	}
+	if e.Hangs != 0 {
+		t.Errorf("hangs: %d", e.Hangs)
+	}
+	// After the restart, every verified key comes back from the store.
+	if n := e.Phases[2].Counters["Resolved"]; n != 0 {
+		t.Errorf("restart pass resolved %d keys again", n)
+	}
+	if e.StoreDiskBytes == 0 || e.JIDs == 0 || e.BytesPerJID <= 0 || e.PeakRSSBytes <= 0 {
+		t.Errorf("store %d, JIDs %d, B/JID %.0f, RSS %d", e.StoreDiskBytes, e.JIDs, e.BytesPerJID, e.PeakRSSBytes)
+	}
+	if e.ResolveLatency.Count == 0 || e.ResolveLatency.P50Ms <= 0 {
+		t.Errorf("resolve latency: %+v", e.ResolveLatency)
+	}
+	b := rep.Baseline
+	if b == nil || len(b.Phases) != 2 || rep.Ratios["warm"] <= 0 || rep.CPURatios["cold"] <= 0 {
+		t.Fatalf("baseline %+v, ratios %v %v", b, rep.Ratios, rep.CPURatios)
+	}
+	if !b.Liars.AllCaught || b.DuplicateQueries != 0 {
+		t.Errorf("baseline liars %+v, duplicates %d", b.Liars, b.DuplicateQueries)
+	}
+	// The same stream went through both: the same JIDs end up online.
+	if b.JIDs != e.JIDs {
+		t.Errorf("JIDs: engine %d, baseline %d", e.JIDs, b.JIDs)
+	}
+
+	// The JSON round-trips.
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"machine", "workload", "settings", "engine", "baseline", "ratios", "cpu_ratios", "targets", "total_seconds"} {
+		if _, ok := back[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	for _, want := range []string{"cold", "warm", "restart", "liars caught", "targets:"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, text.String())
+		}
+	}
+
+	var page bytes.Buffer
+	if err := WriteHTML(&page, rep); err != nil {
+		t.Fatal(err)
+	}
+	checkHTMLReport(t, page.Bytes())
+}
+
+// checkHTMLReport fails t unless page is a well-formed, self-contained
+// HTML document with the report's three SVG plots.
+func checkHTMLReport(t testing.TB, page []byte) {
+	t.Helper()
+	// Every start tag is closed, in order (void elements aside).
+	void := map[string]bool{"meta": true, "br": true, "img": true, "link": true, "hr": true, "input": true}
+	z := html.NewTokenizer(bytes.NewReader(page))
+	var stack []string
+	inSVG := 0
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			if !errors.Is(z.Err(), io.EOF) {
+				t.Fatalf("tokenizer: %v", z.Err())
+			}
+			break
+		}
+		name, hasAttr := z.TagName()
+		tag := string(name)
+		for hasAttr {
+			var k, v []byte
+			k, v, hasAttr = z.TagAttr()
+			if (string(k) == "src" || string(k) == "href") && (bytes.HasPrefix(v, []byte("http")) || bytes.HasPrefix(v, []byte("//"))) {
+				t.Errorf("<%s %s=%q>: the page must not load anything", tag, k, v)
+			}
+		}
+		switch tt {
+		case html.StartTagToken:
+			if tag == "script" {
+				t.Error("the page has a script")
+			}
+			if tag == "svg" {
+				inSVG++
+			}
+			if !void[tag] {
+				stack = append(stack, tag)
+			}
+		case html.EndTagToken:
+			if len(stack) == 0 || stack[len(stack)-1] != tag {
+				t.Fatalf("</%s> closes %v", tag, stack)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(stack) != 0 {
+		t.Fatalf("unclosed elements: %v", stack)
+	}
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.FirstChild == nil {
+		t.Fatal("empty document")
+	}
+	// Each plot is well-formed SVG (XML) with something drawn.
+	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>`).FindAll(page, -1)
+	if len(svgs) != 3 || inSVG != 3 {
+		t.Fatalf("%d SVG plots (%d svg tags), want 3", len(svgs), inSVG)
+	}
+	for i, s := range svgs {
+		d := xml.NewDecoder(bytes.NewReader(s))
+		shapes := 0
+		for {
+			tok, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("SVG %d: %v", i, err)
+			}
+			if se, ok := tok.(xml.StartElement); ok && (se.Name.Local == "polyline" || se.Name.Local == "rect") {
+				shapes++
+			}
+		}
+		if shapes < 2 {
+			t.Errorf("SVG %d draws %d shapes", i, shapes)
+		}
+	}
+}

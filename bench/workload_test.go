@@ -1,0 +1,289 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+func generate(t *testing.T, s Spec) (stanzas, answers []byte) {
+	t.Helper()
+	var a, b bytes.Buffer
+	if err := Generate(s, &a, &b); err != nil {
+		t.Fatal(err)
+	}
+	return a.Bytes(), b.Bytes()
+}
+
+func smallSpec() Spec {
+	return Spec{Seed: 42, Presences: 20_000, JIDs: 5_000, Unique: 300, Zipf: 0,
+		Unavailable: 0.1, MUC: 0.2, Forms: 0.5, Caps2: 0.3}
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	s := smallSpec()
+	s1, a1 := generate(t, s)
+	s2, a2 := generate(t, s)
+	if !bytes.Equal(s1, s2) || !bytes.Equal(a1, a2) {
+		t.Fatal("two runs with one seed generated different workloads")
+	}
+	s.Seed++
+	s3, a3 := generate(t, s)
+	if bytes.Equal(s1, s3) || bytes.Equal(a1, a3) {
+		t.Fatal("another seed generated the same workload")
+	}
+}
+
+func TestGenerateRejectsBadSpec(t *testing.T) {
+	for name, mod := range map[string]func(*Spec){
+		"no presences": func(s *Spec) { s.Presences = 0 },
+		"share > 1":    func(s *Spec) { s.MUC = 1.5 },
+		"negative":     func(s *Spec) { s.Unavailable = -0.1 },
+		"zipf":         func(s *Spec) { s.Zipf = -1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := smallSpec()
+			mod(&s)
+			if err := Generate(s, &bytes.Buffer{}, nil); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+}
+
+// within fails unless got is within tol of want.
+func within(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	if math.Abs(got-want) > tol {
+		t.Errorf("%s: got %.4f, want %.4f ± %.4f", what, got, want, tol)
+	}
+}
+
+func TestGenerateShares(t *testing.T) {
+	s := smallSpec()
+	stanzas, answers := generate(t, s)
+	ans, err := ReadAnswers(bytes.NewReader(answers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs, withForm int
+	for _, in := range ans.infos {
+		if strings.HasPrefix(in.Node, messages.NSCaps2+"#") {
+			continue // the same document, asked at its XEP-0390 node
+		}
+		docs++
+		if len(in.Forms) > 0 {
+			withForm++
+		}
+	}
+	if docs != s.Unique {
+		t.Errorf("documents: got %d, want %d", docs, s.Unique)
+	}
+	within(t, "share of documents with forms", float64(withForm)/float64(docs), s.Forms, 0.08)
+
+	var (
+		n, unavailable, muc, caps2, size int
+		jids                             = map[string]bool{}
+		clientOf                         = map[string]string{}
+		d                                messages.Decoder
+		v                                messages.PresenceView
+	)
+	sc := bufio.NewScanner(bytes.NewReader(stanzas))
+	for sc.Scan() {
+		line := sc.Bytes()
+		n++
+		size += len(line)
+		if err := d.DecodePresence(line, &v); err != nil {
+			t.Fatalf("stanza %d does not decode: %v\n%s", n, err, line)
+		}
+		from := string(v.From)
+		jids[from] = true
+		if string(v.Type) == "unavailable" {
+			unavailable++
+			continue
+		}
+		if v.MUC {
+			muc++
+		}
+		if len(v.Caps2) > 0 {
+			caps2++
+		}
+		// Each JID runs one client: its presences repeat the same caps.
+		caps := string(v.Caps.Node) + "#" + string(v.Caps.Ver)
+		if prev, ok := clientOf[from]; ok && prev != caps {
+			t.Fatalf("%s announced %s, then %s", from, prev, caps)
+		}
+		clientOf[from] = caps
+		// The announced hashes are real: the answer for them verifies.
+		ks, err := v.AppendKeys(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks {
+			i, ok := ans.index(queryNode(k, string(v.Caps.Node)))
+			if !ok {
+				t.Fatalf("no answer for %s", k)
+			}
+			if _, err := hashing.Verify(k, ans.infos[i], hashing.Options{}); err != nil {
+				t.Fatalf("answer for %s: %v", k, err)
+			}
+		}
+	}
+	if n != s.Presences {
+		t.Fatalf("stanzas: got %d, want %d", n, s.Presences)
+	}
+	if len(jids) != s.JIDs {
+		t.Errorf("JIDs: got %d, want %d", len(jids), s.JIDs)
+	}
+	avail := n - unavailable
+	within(t, "unavailable share", float64(unavailable)/float64(n), s.Unavailable, 0.01)
+	within(t, "MUC share", float64(muc)/float64(avail), s.MUC, 0.03)
+	within(t, "XEP-0390 share", float64(caps2)/float64(avail), s.Caps2, 0.06)
+	if avg := float64(size) / float64(n); avg < 300 || avg > 400 {
+		t.Errorf("average stanza: %.0f bytes, want 300–400", avg)
+	}
+}
+
+// TestGenerateOrder checks that a JID's presences are far apart after the
+// login burst, so that workers taking neighbouring chunks keep their order.
+func TestGenerateOrder(t *testing.T) {
+	s := smallSpec()
+	stanzas, _ := generate(t, s)
+	gap := min(8192, s.JIDs/4)
+	last := map[string]int{}
+	close := 0
+	i := 0
+	sc := bufio.NewScanner(bytes.NewReader(stanzas))
+	for sc.Scan() {
+		p, err := messages.ParsePresence(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, ok := last[p.From]; ok && i-j < gap {
+			close++
+		}
+		last[p.From] = i
+		i++
+	}
+	// The generator retries a few times, then gives up: a handful may be
+	// close, not more.
+	if close > s.Presences/1000 {
+		t.Errorf("%d presences follow their JID's previous one within %d stanzas", close, gap)
+	}
+}
+
+func TestWorkloadScan(t *testing.T) {
+	ps := PeerSpec{Seed: 3, Liars: 0.05, Errors: 0.05, Timeouts: 0.05}
+	w, _ := testWorkload(t, smallSpec(), ps)
+	m := &w.Meta
+	if m.Presences != 20_000 || w.Len() != 20_000 {
+		t.Fatalf("presences %d, len %d", m.Presences, w.Len())
+	}
+	if m.Available+m.Unavailable+m.Other != m.Presences {
+		t.Errorf("available %d + unavailable %d + other %d != %d", m.Available, m.Unavailable, m.Other, m.Presences)
+	}
+	if m.UniqueKeys == 0 || m.UniqueKeys > 300 || len(m.Firsts) != m.UniqueKeys {
+		t.Errorf("unique keys %d, firsts %d", m.UniqueKeys, len(m.Firsts))
+	}
+	within(t, "liar JIDs", float64(m.LiarJIDs)/float64(m.JIDs), 0.05, 0.015)
+	within(t, "error JIDs", float64(m.ErrorJIDs)/float64(m.JIDs), 0.05, 0.015)
+	within(t, "timeout JIDs", float64(m.TimeoutJIDs)/float64(m.JIDs), 0.05, 0.015)
+	for i, f := range m.Firsts {
+		if i > 0 && f.Index <= m.Firsts[i-1].Index {
+			t.Fatal("firsts out of order")
+		}
+		p, err := messages.ParsePresence(w.Stanza(int(f.Index)))
+		if err != nil || p.From != f.JID {
+			t.Fatalf("first %d: %v %q", i, err, f.JID)
+		}
+	}
+	// A stanza view is a stanza, without its newline.
+	if s := w.Stanza(w.Len() - 1); !bytes.HasPrefix(s, []byte("<presence")) || !bytes.HasSuffix(s, []byte(">")) {
+		t.Errorf("last stanza %q", s)
+	}
+}
+
+func TestPeers(t *testing.T) {
+	info := &hashing.Info{
+		Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: "Test"}},
+		Features:   []string{"http://jabber.org/protocol/caps", "http://jabber.org/protocol/disco#info", "urn:xmpp:ping"},
+	}
+	ver, _ := hashing.Ver(hashing.SHA1, info)
+	key, _ := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, ver)
+	node := "https://test.example#" + ver
+	in := *info
+	in.Node = node
+	ans, err := ReadAnswers(bytes.NewReader(append(messages.AppendDiscoInfo(nil, &in), '\n')))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := PeerSpec{Seed: 9, Liars: 0.25, Errors: 0.25, Timeouts: 0.25}
+	// Find one JID of each behaviour.
+	jids := map[Behaviour]string{}
+	for i := 0; len(jids) < 4; i++ {
+		j := "user" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + "@example.org/r"
+		if _, ok := jids[ps.Behaviour(j)]; !ok {
+			jids[ps.Behaviour(j)] = j
+		}
+	}
+	p := NewPeers(ps, ans)
+	ctx := context.Background()
+
+	got, err := p.QueryInfo(ctx, jids[Honest], node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hashing.Verify(key, got, hashing.Options{}); err != nil {
+		t.Errorf("honest answer does not verify: %v", err)
+	}
+	if _, err := p.QueryInfo(ctx, jids[Honest], "https://test.example#unknown"); !errors.Is(err, ErrItemNotFound) {
+		t.Errorf("unknown node: %v", err)
+	}
+	if _, err := p.QueryInfo(ctx, jids[IQError], node); !errors.Is(err, ErrServiceUnavailable) {
+		t.Errorf("failing peer: %v", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := p.QueryInfo(tctx, jids[Silent], node); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("silent peer: %v", err)
+	}
+	// Every kind of lie is caught by verification.
+	for h := range uint64(4) {
+		if _, err := hashing.Verify(key, lie(info, node, h), hashing.Options{}); err == nil {
+			t.Errorf("lie %d verifies", h)
+		}
+	}
+	if _, err := hashing.Verify(key, lie(nil, node, 0), hashing.Options{}); err == nil {
+		t.Error("made-up lie verifies")
+	}
+	if _, err := p.QueryInfo(ctx, jids[Honest], node); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Duplicates(); d != 1 {
+		t.Errorf("duplicates: got %d, want 1", d)
+	}
+	if p.Queries.Load() != p.HonestAnswers.Load()+p.Failed() {
+		t.Errorf("queries %d != honest %d + failed %d", p.Queries.Load(), p.HonestAnswers.Load(), p.Failed())
+	}
+}
+
+func TestLatencyDistribution(t *testing.T) {
+	p := NewPeers(PeerSpec{Seed: 1, Latency: time.Millisecond, Jitter: 0.5}, nil)
+	var ds []time.Duration
+	for i := range 2000 {
+		ds = append(ds, p.latency("u"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+"@x/"+string(rune(i)), "n"))
+	}
+	l := summarize(ds, 0, 0)
+	within(t, "median latency (ms)", l.P50Ms, 1, 0.15)
+	if l.P99Ms < 2 || l.P99Ms > 5 {
+		t.Errorf("p99 latency %.2f ms, want about 3.2 ms for σ 0.5", l.P99Ms)
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // --pprof
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/capsengine/capsengine/bench"
+)
+
+const benchLong = `Benchmark the engine on millions of simulated presences, side by side with a
+naive baseline.
+
+bench generates a deterministic workload from --seed before any timing: a
+stream of presence stanzas (about 350 bytes each) from --jids full JIDs, each
+running one client whose disco#info is one of --unique realistic documents
+(a share with XEP-0128 forms, a share also announced with XEP-0390 hashes),
+picked with Zipf popularity. Simulated peers answer the engine's disco#info
+queries after --latency (log-normal --jitter); a share of them lie, fail or
+never answer.
+
+The stream goes through the engine's public API (IngestRawBatch from --workers
+goroutines) three times: cold (empty store), warm (every key known), and with
+--restart once more after closing and reopening the store on disk. With
+--baseline the same stream goes through a naive pipeline in the same run
+(encoding/xml, sharded mutex maps, singleflight, hashing.Verify; see
+bench/baseline.go) and the report gives the ratio per phase.
+
+Output: a summary on stdout, or one JSON object with --json (fields in
+bench/README.md); --report writes a self-contained HTML page with plots.
+Progress goes to stderr: a bar on a terminal, plain lines otherwise.
+
+Exit status: 0, or 1 when the engine broke a correctness guarantee (a second
+query for a verified key, a liar believed, a hang), 2 for a usage error.`
+
+const benchExample = `  capsengine bench
+  capsengine bench --baseline --restart --report out.html
+  capsengine bench --presences 20000 --jids 10000 --unique 500 --json
+  capsengine bench --gen stream.xml --presences 100000   # writes stream.xml and stream.xml.disco
+  capsengine bench --input stream.xml --baseline`
+
+type benchOptions struct {
+	o           bench.Options
+	gen         string
+	json        bool
+	report      string
+	pprof       string
+	quiet       bool
+	verbose     bool
+	maxLookups  int
+	shards      int
+	shardQueue  int
+	routerQueue int
+}
+
+func newBenchCmd() *cobra.Command {
+	bo := benchOptions{o: bench.DefaultOptions()}
+	c := &cobra.Command{
+		Use:     "bench [flags]",
+		Short:   "Benchmark the engine on a simulated network, against a naive baseline",
+		Long:    benchLong,
+		Example: benchExample,
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runBench(c, &bo)
+		},
+	}
+	o := &bo.o
+	f := c.Flags()
+	f.Uint64Var(&o.Spec.Seed, "seed", o.Spec.Seed, "seed of the workload and of the peers' behaviour")
+	f.IntVar(&o.Spec.Presences, "presences", o.Spec.Presences, "presence stanzas in the stream")
+	f.IntVar(&o.Spec.JIDs, "jids", o.Spec.JIDs, "distinct full JIDs")
+	f.IntVar(&o.Spec.Unique, "unique", o.Spec.Unique, "distinct disco#info documents (caps keys)")
+	f.Float64Var(&o.Spec.Zipf, "zipf", o.Spec.Zipf, "Zipf exponent of client popularity (0: uniform)")
+	f.Float64Var(&o.Spec.Unavailable, "unavailable", o.Spec.Unavailable, "share of unavailable presences")
+	f.Float64Var(&o.Spec.MUC, "muc", o.Spec.MUC, "share of JIDs that are MUC occupants")
+	f.Float64Var(&o.Spec.Forms, "forms", o.Spec.Forms, "share of documents with a XEP-0128 form")
+	f.Float64Var(&o.Spec.Caps2, "caps2", o.Spec.Caps2, "share of documents also announced with a XEP-0390 hash")
+	f.Float64Var(&o.Peers.Liars, "liars", o.Peers.Liars, "share of announcers that answer a wrong disco#info")
+	f.Float64Var(&o.Peers.Errors, "errors", o.Peers.Errors, "share of announcers that answer with an error")
+	f.Float64Var(&o.Peers.Timeouts, "timeouts", o.Peers.Timeouts, "share of announcers that never answer")
+	f.DurationVar(&o.Peers.Latency, "latency", o.Peers.Latency, "median disco#info answer time")
+	f.Float64Var(&o.Peers.Jitter, "jitter", o.Peers.Jitter, "σ of the log-normal latency spread (0: fixed)")
+	f.DurationVar(&o.QueryTimeout, "query-timeout", o.QueryTimeout, "timeout of one disco#info query (engine and baseline)")
+	f.IntVar(&o.Workers, "workers", 0, "goroutines feeding each pipeline (default GOMAXPROCS)")
+	f.IntVar(&o.Batch, "batch", o.Batch, "stanzas per IngestRawBatch call")
+	f.IntVar(&bo.maxLookups, "max-lookups", 0, "engine Tuning.MaxLookups (0: the engine's default)")
+	f.IntVar(&bo.shards, "shards", 0, "engine Tuning.Shards (0: the engine's default)")
+	f.IntVar(&bo.shardQueue, "shard-queue", 0, "engine Tuning.ShardQueue (0: the engine's default)")
+	f.IntVar(&bo.routerQueue, "router-queue", 0, "engine Tuning.RouterQueue (0: the engine's default)")
+	f.Int64Var(&o.CacheBytes, "cache-bytes", 0, "engine hot cache size in bytes (0: the engine's default)")
+	f.BoolVar(&o.Restart, "restart", false, "a third pass after closing and reopening the store")
+	f.BoolVar(&o.Baseline, "baseline", false, "run the naive baseline on the same stream and report ratios")
+	f.BoolVar(&o.InMemory, "in-memory", false, "keep the engine's store in memory (no --restart, no store size)")
+	f.StringVar(&o.Input, "input", "", "read the stream from `FILE` (one stanza per line; answers from FILE.disco)")
+	f.StringVar(&bo.gen, "gen", "", "write the generated stream to `FILE` (and its answers to FILE.disco), then exit")
+	f.StringVar(&o.TmpDir, "tmpdir", "", "directory for the workload file and the store (default the system's)")
+	f.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
+	f.BoolVar(&bo.json, "json", false, "print one JSON object instead of the summary")
+	f.StringVar(&bo.report, "report", "", "write a self-contained HTML report with plots to `FILE`")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the engine's cold and warm passes to `FILE`")
+	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile after the engine's warm pass to `FILE`")
+	f.StringVar(&o.Trace, "trace", "", "write an execution trace of the engine's cold pass to `FILE` (go tool trace)")
+	f.StringVar(&bo.pprof, "pprof", "", "serve net/http/pprof on `ADDR` (e.g. localhost:6060) during the run")
+	f.BoolVarP(&bo.quiet, "quiet", "q", false, "no progress output")
+	f.BoolVarP(&bo.verbose, "verbose", "v", false, "log the engine's debug messages to stderr")
+	return c
+}
+
+func runBench(c *cobra.Command, bo *benchOptions) error {
+	o := bo.o
+	stderr := c.ErrOrStderr()
+	if bo.gen != "" && o.Input != "" {
+		return usageError(c, errors.New("--gen and --input exclude each other"))
+	}
+	o.Peers.Seed = o.Spec.Seed // one seed for the stream and the peers' behaviour
+	o.Tuning.MaxLookups = bo.maxLookups
+	o.Tuning.Shards = bo.shards
+	o.Tuning.ShardQueue = bo.shardQueue
+	o.Tuning.RouterQueue = bo.routerQueue
+	if bo.gen != "" {
+		t := time.Now()
+		if err := bench.GenerateFiles(o.Spec, bo.gen); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.OutOrStdout(), "wrote %s and %s.disco (%d presences) in %.1f s\n", bo.gen, bo.gen, o.Spec.Presences, time.Since(t).Seconds())
+		return nil
+	}
+	if bo.pprof != "" {
+		ln, err := net.Listen("tcp", bo.pprof)
+		if err != nil {
+			return usageError(c, fmt.Errorf("--pprof: %w", err))
+		}
+		srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		fmt.Fprintf(stderr, "pprof on http://%s/debug/pprof/\n", ln.Addr())
+	}
+	if !bo.quiet {
+		if isTerminal(stderr) {
+			o.Progress = bench.NewBarProgress(stderr)
+		} else {
+			o.Progress = bench.NewLineProgress(stderr, 2*time.Second)
+		}
+	}
+	if bo.verbose {
+		o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	o.Command = commandLine(c)
+	rep, err := bench.Run(c.Context(), o)
+	if err != nil {
+		return err
+	}
+	if bo.report != "" {
+		if err := bench.WriteHTMLFile(bo.report, rep); err != nil {
+			return err
+		}
+		if !bo.quiet {
+			fmt.Fprintf(stderr, "report: %s\n", bo.report)
+		}
+	}
+	out := c.OutOrStdout()
+	if bo.json {
+		enc := json.NewEncoder(out)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(out)
+	}
+	if !rep.Targets.Correct() {
+		fmt.Fprintln(stderr, "capsengine bench:", bench.ErrIncorrect)
+		return exitError{1}
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// commandLine is the command as run, with the flags that were set.
+func commandLine(c *cobra.Command) string {
+	args := []string{c.CommandPath()}
+	c.Flags().Visit(func(f *pflag.Flag) {
+		if f.Value.Type() == "bool" && f.Value.String() == "true" {
+			args = append(args, "--"+f.Name)
+			return
+		}
+		args = append(args, "--"+f.Name+"="+f.Value.String())
+	})
+	return strings.Join(args, " ")
+}

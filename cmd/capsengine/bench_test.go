@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// benchReport is the part of "capsengine bench --json" the tests read.
+type benchReport struct {
+	Workload struct {
+		Presences  int `json:"presences"`
+		UniqueKeys int `json:"unique_keys"`
+		Resolvable int `json:"resolvable_keys"`
+		LiarJIDs   int `json:"liar_jids"`
+	} `json:"workload"`
+	Engine   *benchSystem       `json:"engine"`
+	Baseline *benchSystem       `json:"baseline"`
+	Ratios   map[string]float64 `json:"ratios"`
+	Targets  struct {
+		QueriesEqualUniqueKeys bool `json:"queries_equal_unique_keys"`
+		AllLiarsCaught         bool `json:"all_liars_caught"`
+		NoHangs                bool `json:"no_hangs"`
+	} `json:"targets"`
+}
+
+type benchSystem struct {
+	Phases []struct {
+		Name            string  `json:"name"`
+		PresencesPerSec float64 `json:"presences_per_sec"`
+		Queries         int64   `json:"queries"`
+	} `json:"phases"`
+	Queries                int64 `json:"queries"`
+	VerifiedQueries        int64 `json:"verified_queries"`
+	FailedQueries          int64 `json:"failed_queries"`
+	DuplicateQueries       int64 `json:"duplicate_queries"`
+	UniqueKeys             int   `json:"unique_keys"`
+	ResolvedKeys           int   `json:"resolved_keys"`
+	QueriesEqualUniqueKeys bool  `json:"queries_equal_unique_keys"`
+	Liars                  struct {
+		Answers   int64 `json:"answers"`
+		Caught    int64 `json:"caught"`
+		AllCaught bool  `json:"all_caught"`
+	} `json:"liars"`
+	Hangs          int   `json:"hangs"`
+	PeakRSSBytes   int64 `json:"peak_rss_bytes"`
+	StoreDiskBytes int64 `json:"store_disk_bytes"`
+}
+
+func benchJSON(t *testing.T, args ...string) benchReport {
+	t.Helper()
+	args = append([]string{"bench", "--json", "--quiet", "--tmpdir", t.TempDir()}, args...)
+	code, out, errOut := runCmd(t, "", args...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errOut, out)
+	}
+	var r benchReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	return r
+}
+
+// small keeps -race runs short: 20,000 presences, as issue 5 asks, over
+// fewer JIDs and keys than the default so each key has several announcers.
+var small = []string{"--presences", "20000", "--jids", "8000", "--unique", "400", "--query-timeout", "1s"}
+
+func TestBenchJSON(t *testing.T) {
+	r := benchJSON(t, append(small, "--liars", "0.03", "--restart", "--baseline")...)
+	e := r.Engine
+	if r.Workload.Presences != 20000 || e == nil || len(e.Phases) != 3 {
+		t.Fatalf("workload %+v, engine %+v", r.Workload, e)
+	}
+	if !e.QueriesEqualUniqueKeys || !r.Targets.QueriesEqualUniqueKeys {
+		t.Errorf("queries %d = %d verified + %d failed, resolvable %d, resolved %d, duplicates %d",
+			e.Queries, e.VerifiedQueries, e.FailedQueries, r.Workload.Resolvable, e.ResolvedKeys, e.DuplicateQueries)
+	}
+	if e.VerifiedQueries != int64(r.Workload.Resolvable) || e.DuplicateQueries != 0 {
+		t.Errorf("verified queries %d, resolvable keys %d, duplicates %d", e.VerifiedQueries, r.Workload.Resolvable, e.DuplicateQueries)
+	}
+	if r.Workload.LiarJIDs == 0 || e.Liars.Answers == 0 {
+		t.Fatalf("no liar answered (%d liar JIDs): the run proves nothing", r.Workload.LiarJIDs)
+	}
+	if !e.Liars.AllCaught || e.Liars.Caught != e.Liars.Answers || !r.Targets.AllLiarsCaught {
+		t.Errorf("liars caught %d of %d", e.Liars.Caught, e.Liars.Answers)
+	}
+	if e.Hangs != 0 || !r.Targets.NoHangs {
+		t.Errorf("hangs: %d", e.Hangs)
+	}
+	if e.PeakRSSBytes <= 0 || e.StoreDiskBytes <= 0 {
+		t.Errorf("peak RSS %d, store %d", e.PeakRSSBytes, e.StoreDiskBytes)
+	}
+	if r.Baseline == nil || r.Ratios["cold"] <= 0 || r.Ratios["warm"] <= 0 {
+		t.Errorf("baseline %v, ratios %v", r.Baseline != nil, r.Ratios)
+	}
+}
+
+// Without liars, errors or timeouts the engine sends exactly one query
+// per unique key.
+func TestBenchQueriesEqualUniqueKeys(t *testing.T) {
+	r := benchJSON(t, append(small, "--liars", "0", "--errors", "0", "--timeouts", "0")...)
+	if r.Engine.Queries != int64(r.Workload.UniqueKeys) {
+		t.Errorf("queries %d, unique keys %d", r.Engine.Queries, r.Workload.UniqueKeys)
+	}
+	if r.Engine.ResolvedKeys != r.Workload.UniqueKeys {
+		t.Errorf("resolved %d of %d keys", r.Engine.ResolvedKeys, r.Workload.UniqueKeys)
+	}
+}
+
+func TestBenchReportHTML(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.html")
+	code, out, errOut := runCmd(t, "", "bench", "--quiet", "--tmpdir", t.TempDir(), "--presences", "3000",
+		"--jids", "1500", "--unique", "100", "--baseline", "--report", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "targets:") {
+		t.Errorf("summary: %s", out)
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) || !bytes.Contains(page, []byte("</html>")) {
+		t.Fatal("not an HTML document")
+	}
+	if bytes.Contains(page, []byte("<script")) || regexp.MustCompile(`(src|href)="(https?:)?//`).Match(page) {
+		t.Error("the page loads something")
+	}
+	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>`).FindAll(page, -1)
+	if len(svgs) != 3 {
+		t.Fatalf("%d SVG plots, want 3", len(svgs))
+	}
+	for i, s := range svgs {
+		d := xml.NewDecoder(bytes.NewReader(s))
+		for {
+			_, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("SVG %d is not well-formed: %v", i, err)
+			}
+		}
+	}
+}
+
+// A stream written with --gen and read back with --input gives the same
+// workload.
+func TestBenchGenInput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stream.xml")
+	code, _, errOut := runCmd(t, "", "bench", "--gen", path, "--presences", "3000", "--jids", "1500", "--unique", "100")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, p := range []string{path, path + ".disco"} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	gen := benchJSON(t, "--presences", "3000", "--jids", "1500", "--unique", "100", "--in-memory")
+	in := benchJSON(t, "--input", path, "--in-memory")
+	if gen.Workload != in.Workload {
+		t.Errorf("generated %+v, read back %+v", gen.Workload, in.Workload)
+	}
+	if !in.Engine.QueriesEqualUniqueKeys {
+		t.Errorf("from --input: %+v", in.Engine)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--gen", "a", "--input", "b"},
+		{"bench", "--no-such-flag"},
+		{"bench", "extra-arg"},
+	} {
+		if code, _, _ := runCmd(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errOut := runCmd(t, "", "bench", "--quiet", "--presences", "0"); code == 0 {
+		t.Errorf("--presences 0: exit 0 (%s)", errOut)
+	}
+}

@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base32"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+	"github.com/capsengine/capsengine/storage"
+)
+
+const capsdb = "../../../shared/testdata/capsdb"
+
+func capsdbDir(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(capsdb, "hashes")); err != nil {
+		t.Skipf("capsdb corpus not available: %v", err)
+	}
+	return capsdb
+}
+
+// dumpStore reads every entry of one store, encoded, by key.
+func dumpStore(t *testing.T, data string, src storage.Source) map[hashing.Key][]byte {
+	t.Helper()
+	ctx := context.Background()
+	cfg := storage.Config{Dir: filepath.Join(data, "user")}
+	if src == storage.Trusted {
+		cfg.TrustedDir = filepath.Join(data, "trusted")
+	}
+	db, err := storage.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	out := map[hashing.Key][]byte{}
+	err = db.Scan(ctx, src, func(r storage.Record) error {
+		if r.Err != nil {
+			t.Errorf("stored entry: %v", r.Err)
+			return nil
+		}
+		out[r.Key] = storage.AppendEntry(nil, r.Entry)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameStores(t *testing.T, a, b map[hashing.Key][]byte) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Errorf("%d entries, then %d", len(a), len(b))
+	}
+	diff := 0
+	for k, v := range a {
+		if !bytes.Equal(b[k], v) {
+			if diff++; diff <= 3 {
+				ea, _ := storage.DecodeEntry(v)
+				eb, _ := storage.DecodeEntry(b[k])
+				t.Errorf("entry %s differs:\n%+v\n%+v", k, ea, eb)
+			}
+		}
+	}
+	if diff > 0 {
+		t.Errorf("%d entries differ", diff)
+	}
+}
+
+func TestDBImportCapsdb(t *testing.T) {
+	src := capsdbDir(t)
+	data := t.TempDir()
+	code, out, errOut := runCmd(t, "", "db", "--data", data, "import", src)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (some files are rejected); stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"1611 files: 1569 imported into the user store",
+		"rejected: 33 (duplicate-feature 33)",
+		"mismatched: 9",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(errOut, "\n"); n != 42 {
+		t.Errorf("%d refused files reported on stderr, want 42", n)
+	}
+	if !strings.Contains(errOut, "ejabberd") || !strings.Contains(errOut, ": mismatch: ") {
+		t.Errorf("the mismatched ejabberd files are not named:\n%s", errOut)
+	}
+
+	code, out, _ = runCmd(t, "", "db", "--data", data, "stats")
+	if code != 0 || !regexp.MustCompile(`user +1525 entries, .* on disk`).MatchString(out) ||
+		!strings.Contains(out, "xep0115/md5") || !strings.Contains(out, "trusted  none") {
+		t.Errorf("stats: exit %d\n%s", code, out)
+	}
+}
+
+// TestDBImportLenient: the duplicate-feature answers whose hash over the
+// answer as sent verifies are accepted, and marked so.
+func TestDBImportLenient(t *testing.T) {
+	src := capsdbDir(t)
+	data := t.TempDir()
+	_, out, _ := runCmd(t, "", "db", "--data", data, "import", "--lenient", src)
+	// All 33 duplicate-feature answers hash as sent; the 9 nested-query
+	// ejabberd answers still do not.
+	if !strings.Contains(out, "1611 files: 1602 imported") || !strings.Contains(out, "rejected: 0") || !strings.Contains(out, "mismatched: 9") {
+		t.Errorf("lenient import:\n%s", out)
+	}
+	code, out, _ := runCmd(t, "", "db", "--data", data, "lookup", "--meta", "md5", "FDj92eOg4Whkw1ZoU6VHEA==")
+	if code != 0 || !strings.Contains(out, "verified: duplicate-features") {
+		t.Errorf("a tkabber entry: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, "", "db", "--data", data, "verify")
+	if code != 0 || !strings.Contains(out, "0 failed") {
+		t.Errorf("verify after a lenient import: exit %d\n%s", code, out)
+	}
+}
+
+// TestDBRoundTrip: import → export → import gives identical entries, for
+// both layouts (hashes/ from capsdb, caps2/ written here).
+func TestDBRoundTrip(t *testing.T) {
+	src := t.TempDir()
+	writeCaps2Fixture(t, src, 20)
+	copyDir(t, filepath.Join(capsdbDir(t), "hashes"), filepath.Join(src, "hashes"))
+
+	first, export, second := t.TempDir(), t.TempDir(), t.TempDir()
+	if code, out, _ := runCmd(t, "", "db", "--data", first, "import", src); !strings.Contains(out, "1631 files: 1589 imported") {
+		t.Fatalf("first import: exit %d\n%s", code, out)
+	}
+	if code, out, errOut := runCmd(t, "", "db", "--data", first, "export", export); code != 0 {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, "", "db", "--data", second, "import", export); code != 0 {
+		t.Fatalf("second import: exit %d\n%s%s", code, out, errOut)
+	}
+	a, b := dumpStore(t, first, storage.User), dumpStore(t, second, storage.User)
+	if len(a) != 1545 {
+		t.Errorf("%d entries after the first import, want 1,525 + 20", len(a))
+	}
+	sameStores(t, a, b)
+}
+
+// writeCaps2Fixture writes n XEP-0390 entries in aioxmpp's caps2 layout,
+// spelled out independently of db.go: caps2/<quote(algo)>/ab/cd/rest.xml.
+func writeCaps2Fixture(t *testing.T, dir string, n int) []hashing.Key {
+	t.Helper()
+	var keys []hashing.Key
+	for i := range n {
+		in := &hashing.Info{
+			Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: "caps2 client"}},
+			Features:   []string{"urn:xmpp:caps", fmt.Sprintf("urn:example:%d", i)},
+		}
+		alg := []hashing.Algorithm{hashing.SHA256, hashing.SHA3_256, hashing.BLAKE2b512}[i%3]
+		k, err := hashing.Compute(hashing.XEP0390, alg, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b32 := strings.ToLower(base32.StdEncoding.EncodeToString(k.Digest()))
+		b32 = strings.TrimRight(b32, "=")
+		p := filepath.Join(dir, "caps2", k.Alg.String(), b32[:2], b32[2:4], b32[4:]+".xml")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, messages.AppendDiscoInfo(nil, in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(to, 0o755)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(to, e.Name())
+		os.WriteFile(p, b, 0o644)
+		if st, err := os.Stat(filepath.Join(from, e.Name())); err == nil {
+			os.Chtimes(p, st.ModTime(), st.ModTime())
+		}
+	}
+}
+
+func TestDBCaps2Lookup(t *testing.T) {
+	src, data := t.TempDir(), t.TempDir()
+	keys := writeCaps2Fixture(t, src, 3)
+	if code, out, errOut := runCmd(t, "", "db", "--data", data, "import", src); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, k := range keys {
+		code, out, errOut := runCmd(t, "", "db", "--data", data, "lookup", "--caps2", k.Alg.String(), k.Ver())
+		if code != 0 {
+			t.Fatalf("lookup %s: exit %d %s", k, code, errOut)
+		}
+		in, err := messages.ParseDiscoInfo([]byte(out))
+		if err != nil {
+			t.Fatalf("lookup printed %q: %v", out, err)
+		}
+		if _, err := hashing.Verify(k, in, hashing.Options{}); err != nil {
+			t.Errorf("printed disco#info does not verify: %v", err)
+		}
+	}
+	// The same digest as a XEP-0115 key is another key.
+	if code, _, _ := runCmd(t, "", "db", "--data", data, "lookup", keys[0].Alg.String(), keys[0].Ver()); code != 1 {
+		t.Errorf("lookup without --caps2: exit %d, want 1", code)
+	}
+}
+
+func TestDBLookup(t *testing.T) {
+	data := t.TempDir()
+	runCmd(t, "", "db", "--data", data, "import", capsdbDir(t))
+	code, out, _ := runCmd(t, "", "db", "--data", data, "lookup", "--meta", "md5", "95MpIY90PtVPG1MGWzTmlA==")
+	if code != 0 || !strings.Contains(out, "store: user\n") || !strings.Contains(out, "nodes: http://jabga.ru/ http://jimm.net.ru/caps") ||
+		!strings.Contains(out, "<feature var='http://qip.ru/x-status'/>") {
+		t.Errorf("lookup --meta: exit %d\n%s", code, out)
+	}
+	code, _, errOut := runCmd(t, "", "db", "--data", data, "lookup", "sha-1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+	if code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("lookup of an unknown ver: exit %d %q", code, errOut)
+	}
+	for _, args := range [][]string{{"sha-1", "not base64"}, {"sha-9", "AAAA"}, {"sha-1"}} {
+		if code, _, _ := runCmd(t, "", append([]string{"db", "--data", data, "lookup"}, args...)...); code != 2 {
+			t.Errorf("lookup %q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestDBImportTrusted(t *testing.T) {
+	src := capsdbDir(t)
+	data := t.TempDir()
+	code, out, _ := runCmd(t, "", "db", "--data", data, "import", "--into", "trusted", src)
+	if code != 1 || !strings.Contains(out, "1569 imported into the trusted store") {
+		t.Fatalf("import --into trusted: exit %d\n%s", code, out)
+	}
+	// Importing the same into user copies nothing: trusted has it all.
+	_, out, _ = runCmd(t, "", "db", "--data", data, "import", src)
+	if !strings.Contains(out, "0 imported into the user store") || !strings.Contains(out, "already trusted: 1569") {
+		t.Errorf("import into user of trusted entries:\n%s", out)
+	}
+	code, out, _ = runCmd(t, "", "db", "--data", data, "lookup", "--meta", "md5", "95MpIY90PtVPG1MGWzTmlA==")
+	if code != 0 || !strings.Contains(out, "store: trusted") {
+		t.Errorf("lookup: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, "", "db", "--data", data, "stats")
+	if code != 0 || !regexp.MustCompile(`trusted +1525 entries`).MatchString(out) || !regexp.MustCompile(`user +0 entries`).MatchString(out) {
+		t.Errorf("stats: exit %d\n%s", code, out)
+	}
+	// export takes both stores.
+	export := t.TempDir()
+	if code, out, _ := runCmd(t, "", "db", "--data", data, "export", export); code != 0 || !strings.Contains(out, "exported 1525 trusted and 0 user") {
+		t.Errorf("export: exit %d\n%s", code, out)
+	}
+}
+
+// TestDBImportBadFiles: files that are not XML, do not hash to the key
+// their name gives, or whose name gives no key are counted rejections;
+// the good ones are imported.
+func TestDBImportBadFiles(t *testing.T) {
+	src, data := t.TempDir(), t.TempDir()
+	hashes := filepath.Join(src, "hashes")
+	os.MkdirAll(hashes, 0o755)
+	exodus := `<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc' name='Exodus 0.9.1'/><feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/></query>`
+	files := map[string]string{
+		"sha-1_" + pyQuote("http://exodus#QgayPKawpkPSDYmwT/WM94uAlu0=") + ".xml": exodus,
+		"sha-1_" + pyQuote("http://bad#QgayPKawpkPSDYmwT/WM94uAlu0=") + ".xml":    "this is not XML",
+		"sha-1_" + pyQuote("http://liar#q07IKJEyjvHSyhy//CH0CxmKi8w=") + ".xml":   exodus,
+		"sha-1_" + pyQuote("http://short#AAAA") + ".xml":                          exodus,
+		"nonsense.xml": exodus,
+	}
+	for name, content := range files {
+		os.WriteFile(filepath.Join(hashes, name), []byte(content), 0o644)
+	}
+	code, out, errOut := runCmd(t, "", "db", "--data", data, "import", src)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{"5 files: 1 imported", "rejected: 3 (malformed 3)", "mismatched: 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	for _, want := range []string{"http%3A%2F%2Fbad", "http%3A%2F%2Fliar", "nonsense.xml", "http%3A%2F%2Fshort"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not name %s:\n%s", want, errOut)
+		}
+	}
+	if code, _, _ := runCmd(t, "", "db", "--data", data, "lookup", "sha-1", "QgayPKawpkPSDYmwT/WM94uAlu0="); code != 0 {
+		t.Errorf("the good file was not imported")
+	}
+	// Usage errors.
+	for _, args := range [][]string{{"import"}, {"import", "--into", "elsewhere", src}} {
+		if code, _, _ := runCmd(t, "", append([]string{"db", "--data", data}, args...)...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errOut := runCmd(t, "", "db", "--data", data, "import", filepath.Join(src, "missing")); code != 2 || errOut == "" {
+		t.Errorf("import of a missing directory: exit %d %q", code, errOut)
+	}
+}
+
+// TestDBVerifyRemove plants entries that do not verify (written behind the
+// store's back: Put would refuse them), and one that does not decode;
+// verify reports them, --remove deletes them, and a second verify passes.
+func TestDBVerifyRemove(t *testing.T) {
+	data := t.TempDir()
+	src := t.TempDir()
+	writeCaps2Fixture(t, src, 5)
+	if code, _, _ := runCmd(t, "", "db", "--data", data, "import", src); code != 0 {
+		t.Fatal("import failed")
+	}
+	// Plant, with pebble directly, using the key layout storage documents.
+	p, err := pebble.Open(filepath.Join(data, "user"), &pebble.Options{
+		Merger: &pebble.Merger{Name: "capsengine.entry.v1", Merge: pebble.DefaultMerger.Merge},
+		Logger: quietPebble{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := &hashing.Info{Features: []string{"not what was announced"}}
+	for i, v := range [][]byte{
+		storage.AppendEntry(nil, &storage.Entry{Info: *wrong, Method: hashing.Strict}),
+		[]byte("garbage"),
+	} {
+		key := append([]byte{1, byte(hashing.XEP0115), byte(hashing.SHA1)}, bytes.Repeat([]byte{byte(i + 1)}, 20)...)
+		if err := p.Set(key, v, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+
+	code, out, _ := runCmd(t, "", "db", "--data", data, "verify")
+	if code != 1 || !strings.Contains(out, "checked 0 trusted and 7 user entries: 2 failed") ||
+		!strings.Contains(out, ": mismatch: ") || !strings.Contains(out, ": unreadable: ") {
+		t.Errorf("verify: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, "", "db", "--data", data, "verify", "--remove")
+	if code != 1 || !strings.Contains(out, "2 failed, 2 removed") {
+		t.Errorf("verify --remove: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, "", "db", "--data", data, "verify")
+	if code != 0 || !strings.Contains(out, "5 user entries: 0 failed") {
+		t.Errorf("verify after --remove: exit %d\n%s", code, out)
+	}
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+// TestDBLocked: a store an engine has open cannot be opened by db
+// commands, and the trusted store cannot be imported into while served.
+func TestDBLocked(t *testing.T) {
+	data := t.TempDir()
+	os.MkdirAll(filepath.Join(data, "trusted"), 0o755)
+	if code, _, _ := runCmd(t, "", "db", "--data", data, "import", "--into", "trusted", capsdbDir(t)); code != 1 {
+		t.Fatal("trusted import failed")
+	}
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storage.Config{Dir: filepath.Join(data, "user"), TrustedDir: filepath.Join(data, "trusted")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	code, _, errOut := runCmd(t, "", "db", "--data", data, "stats")
+	if code != 2 || !strings.Contains(errOut, "locked") {
+		t.Errorf("stats while served: exit %d %q", code, errOut)
+	}
+	code, _, errOut = runCmd(t, "", "db", "--data", data, "import", "--into", "trusted", capsdbDir(t))
+	if code != 2 || !strings.Contains(errOut, "locked") {
+		t.Errorf("import --into trusted while served: exit %d %q", code, errOut)
+	}
+}
+
+func TestPyQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://psi-im.org#q07IKJEyjvHSyhy//CH0CxmKi8w=": "http%3A%2F%2Fpsi-im.org%23q07IKJEyjvHSyhy%2F%2FCH0CxmKi8w%3D",
+		"a_b.c-d~e f+g":  "a_b.c-d~e%20f%2Bg",
+		"Ткаббер":        "%D0%A2%D0%BA%D0%B0%D0%B1%D0%B1%D0%B5%D1%80",
+		"sha-256":        "sha-256",
+		"":               "",
+		"100%":           "100%25",
+		"http://x/#a+b=": "http%3A%2F%2Fx%2F%23a%2Bb%3D",
+	} {
+		if got := pyQuote(in); got != want {
+			t.Errorf("pyQuote(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// Every capsdb file name decodes and re-encodes to itself.
+	ents, _ := os.ReadDir(filepath.Join(capsdbDir(t), "hashes"))
+	for _, e := range ents {
+		k, node, err := parseHashesName(e.Name())
+		if err != nil {
+			continue // the corpus names only valid keys, but keep going
+		}
+		if again := k.Alg.String() + "_" + pyQuote(node+"#"+k.Ver()) + ".xml"; again != e.Name() {
+			t.Errorf("%s re-encodes as %s", e.Name(), again)
+		}
+	}
+}
