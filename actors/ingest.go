@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
@@ -36,8 +37,9 @@ type item struct {
 // ingestBatch carries presences for one shard. A single presence travels
 // in one, so the common case costs one allocation.
 type ingestBatch struct {
-	one   item
-	items []item // when nil, the batch is just one
+	one    item
+	items  []item // when nil, the batch is just one
+	weight int64  // admission permits held, released by the shard
 }
 
 // caps2Preference orders XEP-0390 algorithms for the key a presence is
@@ -91,7 +93,10 @@ type barrier struct{ done chan struct{} }
 type shard struct {
 	pid   *actor.PID
 	table *table
-	sem   chan struct{}
+	// sem admits presences (not messages) into the shard's mailbox: its
+	// weight is Config.ShardQueue. Callers wait when it is full, which is
+	// also what leaves the CPU to the actors behind the shards.
+	sem *semaphore.Weighted
 }
 
 type shardActor struct {
@@ -114,25 +119,33 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	default:
 		return
 	}
-	// Release the admission slot whatever happens to the batch.
-	defer func() { <-a.sh.sem }()
+	// Release the admission permits whatever happens to the batch.
+	defer a.sh.sem.Release(b.weight)
 	defer func() {
 		if p := recover(); p != nil {
 			a.d.cfg.Logger.Error("ingest actor panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
 	var hits uint64
+	var misses []*lookupReq
 	if b.items == nil {
-		a.apply(ctx, &b.one, &hits)
+		misses = a.apply(&b.one, &hits, misses)
 	} else {
 		for i := range b.items {
-			a.apply(ctx, &b.items[i], &hits)
+			misses = a.apply(&b.items[i], &hits, misses)
 		}
 	}
 	a.d.counters.Hits.Add(hits)
+	if len(misses) > 0 {
+		// One message per batch: every hop costs a goroutine wake-up, and
+		// under load a wake-up waits for a CPU.
+		ctx.Send(a.router, &lookupBatch{reqs: misses})
+	}
 }
 
-func (a *shardActor) apply(ctx actor.Context, it *item, hits *uint64) {
+// apply applies one presence to the table and appends the lookup it needs,
+// if any, to misses.
+func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*lookupReq {
 	d, t := a.d, a.sh.table
 	if it.kind == itemUnavailable {
 		t.mu.Lock()
@@ -141,7 +154,7 @@ func (a *shardActor) apply(ctx actor.Context, it *item, hits *uint64) {
 		if known {
 			d.hub.Publish(&messages.EntityGone{JID: strings.Clone(it.jid)})
 		}
-		return
+		return misses
 	}
 	k := it.key
 	t.mu.Lock()
@@ -150,7 +163,7 @@ func (a *shardActor) apply(ctx actor.Context, it *item, hits *uint64) {
 	t.mu.Unlock()
 	if resolved && !d.hub.Wants(messages.KindCapsResolved) {
 		*hits++
-		return
+		return misses
 	}
 	if info, err := d.store.Get(k); err == nil {
 		*hits++
@@ -162,22 +175,21 @@ func (a *shardActor) apply(ctx actor.Context, it *item, hits *uint64) {
 		if d.hub.Wants(messages.KindCapsResolved) {
 			d.hub.Publish(&messages.CapsResolved{JID: strings.Clone(it.jid), Key: k, Info: info, Cached: true})
 		}
-		return
+		return misses
 	}
 	d.counters.Misses.Add(1)
 	// The router is one actor: under a flood of unknown keys it must not
 	// fall behind without bound. Past the backlog limit the presence is
-	// dropped, counted, and its key reported as overloaded.
+	// dropped, counted, and the JID told. The key is not marked failed: a
+	// lookup for it may well be running for other JIDs.
 	if d.backlog.Load() >= int64(d.cfg.RouterQueue) {
 		d.counters.DropLookups.Add(1)
-		d.failures.put(k, ErrOverloaded)
 		d.hub.Publish(&messages.CapsFailed{JID: strings.Clone(it.jid), Key: k, Err: ErrOverloaded})
-		return
+		return misses
 	}
 	d.backlog.Add(1)
 	// Strings from a batch's arena must not outlive it in a lookup.
-	req := &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node), others: it.others}
-	ctx.Send(a.router, req)
+	return append(misses, &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node), others: it.others})
 }
 
 func (a *shardActor) wait(ctx actor.Context, m *waitJID) {

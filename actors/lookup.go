@@ -44,6 +44,12 @@ type lookupReq struct {
 	node   string // the XEP-0115 node attribute; "" for XEP-0390 keys
 }
 
+// lookupBatch carries one shard batch's lookups to the router.
+type lookupBatch struct{ reqs []*lookupReq }
+
+// lookupReqs carries one key's requests from one batch to its lookup actor.
+type lookupReqs struct{ reqs []*lookupReq }
+
 // waitReq asks for the outcome of key's lookup.
 type waitReq struct {
 	key   hashing.Key
@@ -85,8 +91,9 @@ type lookupIdle struct {
 // to them, bounds their number and passivates them. Only it sends them
 // requests, which is what makes the seen-count handshake of lookupIdle exact.
 type router struct {
-	d    *deps
-	live map[hashing.Key]*liveLookup
+	d     *deps
+	live  map[hashing.Key]*liveLookup
+	byPID map[string]hashing.Key // pid.Id → key, so Terminated costs O(1)
 }
 
 type liveLookup struct {
@@ -95,26 +102,14 @@ type liveLookup struct {
 }
 
 func newRouter(d *deps) actor.Actor {
-	return &router{d: d, live: make(map[hashing.Key]*liveLookup)}
+	return &router{d: d, live: make(map[hashing.Key]*liveLookup), byPID: make(map[string]hashing.Key)}
 }
 
 func (r *router) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *lookupReq:
-		r.d.backlog.Add(-1)
-		l := r.live[m.key]
-		if l == nil {
-			if len(r.live) >= r.d.cfg.MaxLookups {
-				r.d.counters.DropLookups.Add(1)
-				r.d.failures.put(m.key, ErrOverloaded)
-				r.d.hub.Publish(&messages.CapsFailed{JID: m.jid, Key: m.key, Err: ErrOverloaded})
-				return
-			}
-			l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, m.key))}
-			r.live[m.key] = l
-		}
-		l.sent++
-		ctx.Send(l.pid, m)
+	case *lookupBatch:
+		r.d.backlog.Add(-int64(len(m.reqs)))
+		r.route(ctx, m.reqs)
 	case *waitReq:
 		if l := r.live[m.key]; l != nil {
 			l.sent++
@@ -130,17 +125,59 @@ func (r *router) Receive(ctx actor.Context) {
 			return
 		}
 		delete(r.live, m.key)
+		delete(r.byPID, l.pid.Id)
 		// Poison, not Stop: it is queued behind anything already sent, so
 		// nothing forwarded before this point is lost.
 		ctx.Poison(l.pid)
 	case *actor.Terminated:
-		for k, l := range r.live {
-			if l.pid.Equal(m.Who) {
+		// Only a lookup that stopped on its own (a bug, or shutdown) is
+		// still registered here; passivated ones were removed above.
+		if k, ok := r.byPID[m.Who.Id]; ok {
+			delete(r.byPID, m.Who.Id)
+			if l := r.live[k]; l != nil && l.pid.Equal(m.Who) {
 				delete(r.live, k)
-				break
 			}
 		}
 	}
+}
+
+// route hands a batch's requests to their lookup actors, one message per
+// key, spawning actors as needed and within MaxLookups.
+func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
+	if len(reqs) == 1 {
+		r.forward(ctx, reqs[0].key, reqs)
+		return
+	}
+	groups := make(map[hashing.Key][]*lookupReq, len(reqs))
+	order := make([]hashing.Key, 0, len(reqs))
+	for _, q := range reqs {
+		if _, ok := groups[q.key]; !ok {
+			order = append(order, q.key)
+		}
+		groups[q.key] = append(groups[q.key], q)
+	}
+	for _, k := range order {
+		r.forward(ctx, k, groups[k])
+	}
+}
+
+func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq) {
+	l := r.live[k]
+	if l == nil {
+		if len(r.live) >= r.d.cfg.MaxLookups {
+			r.d.counters.DropLookups.Add(uint64(len(reqs)))
+			r.d.failures.put(k, ErrOverloaded)
+			for _, q := range reqs {
+				r.d.hub.Publish(&messages.CapsFailed{JID: q.jid, Key: k, Err: ErrOverloaded})
+			}
+			return
+		}
+		l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, k))}
+		r.live[k] = l
+		r.byPID[l.pid.Id] = k
+	}
+	l.sent++
+	ctx.Send(l.pid, &lookupReqs{reqs: reqs})
 }
 
 // outcome is what a key without a live lookup resolves to now.
@@ -213,9 +250,11 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 			l.state, l.info = stateResolved, info
 			ctx.SetReceiveTimeout(l.d.cfg.LookupIdle)
 		}
-	case *lookupReq:
+	case *lookupReqs:
 		l.seen++
-		l.onRequest(ctx, m)
+		for _, q := range m.reqs {
+			l.onRequest(ctx, q)
+		}
 	case *waitReq:
 		l.seen++
 		switch l.state {
