@@ -280,3 +280,16 @@ func TestSkipMUCAndNoCaps(t *testing.T) {
 		t.Errorf("DropMUC %d NoCaps %d Malformed %d", c.DropMUC.Load(), c.NoCaps.Load(), c.Malformed.Load())
 	}
 }
+
+func TestFailureKeepsItsCause(t *testing.T) {
+	p := newPeers()
+	r := start(t, Config{}, newMemStore(), p)
+	_, k, node := client(t, "lie", p)
+	p.set("liar@x/1", liar)
+	_ = r.Ingest(waitCtx(t), presence("liar@x/1", node, k))
+	_, _, err := r.Wait(waitCtx(t), "liar@x/1")
+	var mm *hashing.MismatchError
+	if !errors.Is(err, ErrAnnouncersFailed) || !errors.As(err, &mm) || mm.Key != k {
+		t.Fatalf("err = %v; want ErrAnnouncersFailed wrapping the *hashing.MismatchError", err)
+	}
+}

@@ -381,7 +381,7 @@ func (d *deps) ask(key hashing.Key, others []hashing.Key, a announcer) *queryDon
 	switch {
 	case err != nil && ctx.Err() == context.DeadlineExceeded:
 		d.counters.Timeouts.Add(1)
-		res.err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+		res.err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		return res
 	case err != nil:
 		d.counters.QueryErrors.Add(1)
@@ -441,7 +441,7 @@ func (l *lookup) onAnswer(ctx actor.Context, m *queryDone) {
 	}
 	l.d.bad.put(badKey{m.jid, l.key}, struct{}{})
 	l.d.cfg.Logger.Debug("announcer failed", "key", l.key.String(), "jid", m.jid, "err", m.err)
-	l.next(ctx, fmt.Errorf("%w: last: %v", ErrAnnouncersFailed, m.err))
+	l.next(ctx, fmt.Errorf("%w: last: %w", ErrAnnouncersFailed, m.err))
 }
 
 // finish ends the lookup with info or err, tells everyone, and arms

@@ -66,6 +66,8 @@ and computes the hashes of disco#info documents.`,
 	root.AddCommand(newVerCmd())
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newDBCmd())
+	root.AddCommand(newObserveCmd())
+	root.AddCommand(newWatchCmd())
 	return root
 }
 

@@ -1,0 +1,517 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/httpapi"
+	"github.com/capsengine/capsengine/messages"
+	"github.com/capsengine/capsengine/transport"
+)
+
+const observeLong = `Connect to an XMPP server and resolve the capabilities of every entity seen.
+
+As a client (--jid user@domain, --password, --password-file or the
+CAPSENGINE_PASSWORD environment variable), observe logs in with SCRAM or PLAIN
+after STARTTLS (--insecure-no-tls logs in in plaintext, for test servers
+only) and sees the presence of its roster contacts; --accept-subscriptions
+approves every subscription request and asks for one back, so anyone who
+subscribes is observed. As a XEP-0114 component (--jid the component's
+domain, --component-secret, --addr), it sees the entities subscribed to it
+and probes its contacts (--probe, plus those remembered in --data) on
+connect. --join room@service crawls a MUC room's occupants
+(--skip-muc-occupants drops them again, as a load control).
+
+Every announced hash is looked up once (disco#info to the first announcer,
+the next one when that fails), verified, and kept in --data (unless
+--in-memory), where "capsengine db" finds them. observe answers disco#info for its own caps, and
+reconnects with backoff when the connection drops.
+
+--http ADDR serves the HTTP API (GET /caps/{jid}, /entities?feature=F,
+/events as Server-Sent Events, /metrics for Prometheus, /healthz); the
+listening address is logged ("http: listening on ADDR"). --dump FILE writes,
+at exit, one JSON document with, per full JID: node, ver, hash algorithm,
+whether it verified, identities, features and forms (sorted), when it was
+resolved, and the error when it failed.
+
+observe runs until interrupted, until --timeout has passed, or until
+--exit-after N entities are resolved. Exit status: 0 on an interrupt, at
+--timeout without --exit-after, or once N entities are resolved; 1 when the
+login is refused, or --timeout passed before N entities resolved; 2 for a
+usage error.`
+
+const observeExample = `  CAPSENGINE_PASSWORD=... capsengine observe --jid crawler@example.org --accept-subscriptions --data ./caps --http 127.0.0.1:8080
+  capsengine observe --jid caps.example.org --component-secret s3cret --addr 127.0.0.1:5347 --probe juliet@example.org
+  capsengine observe --jid bot@localhost --password pw --addr 127.0.0.1:5222 --insecure-no-tls --exit-after 10 --timeout 1m --dump caps.json`
+
+type observeOptions struct {
+	jid, password, passwordFile, addr, componentSecret string
+	data, trusted, http, dump, nick                    string
+	exitAfter                                          int
+	queryTimeout, timeout                              time.Duration
+	insecureNoTLS, acceptSubscriptions, skipMUC        bool
+	inMemory                                           bool
+	verbose                                            bool
+	join, probe                                        []string
+}
+
+func newObserveCmd() *cobra.Command {
+	var o observeOptions
+	c := &cobra.Command{
+		Use:     "observe --jid JID [flags]",
+		Short:   "Connect to an XMPP server and resolve the caps of every entity seen",
+		Long:    observeLong,
+		Example: observeExample,
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runObserve(c, o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.jid, "jid", "", "client JID (user@domain), or the component's domain with --component-secret")
+	f.StringVar(&o.password, "password", "", "client password (see also --password-file, $CAPSENGINE_PASSWORD)")
+	f.StringVar(&o.passwordFile, "password-file", "", "read the client password from this file")
+	f.StringVar(&o.addr, "addr", "", "server host:port (client default: DNS SRV of the JID's domain)")
+	f.StringVar(&o.componentSecret, "component-secret", "", "connect as a XEP-0114 component with this secret (or $CAPSENGINE_COMPONENT_SECRET)")
+	f.StringVar(&o.data, "data", defaultDataDir(), "directory of the caps stores (DATA/user, DATA/trusted: capsengine db's layout)")
+	f.BoolVar(&o.inMemory, "in-memory", false, "keep verified caps in memory only, instead of --data")
+	f.StringVar(&o.trusted, "trusted", "", "read-only trusted store (default DATA/trusted when it exists)")
+	f.StringVar(&o.http, "http", "", "serve the HTTP API on this address (host:port)")
+	f.StringVar(&o.dump, "dump", "", "write every observed entity as JSON to this file at exit")
+	f.IntVar(&o.exitAfter, "exit-after", 0, "exit once this many entities are resolved")
+	f.DurationVar(&o.queryTimeout, "query-timeout", 10*time.Second, "how long one disco#info may take before the next announcer is asked")
+	f.DurationVar(&o.timeout, "timeout", 0, "the longest the whole run may last (0: no limit)")
+	f.BoolVar(&o.insecureNoTLS, "insecure-no-tls", false, "log in without TLS, in plaintext (test servers only)")
+	f.BoolVar(&o.acceptSubscriptions, "accept-subscriptions", false, "approve every subscription request and subscribe back")
+	f.StringArrayVar(&o.join, "join", nil, "join this MUC room (room@service) to observe its occupants (repeatable)")
+	f.StringVar(&o.nick, "nick", "", "MUC nickname (default: the JID's localpart, or capsengine)")
+	f.BoolVar(&o.skipMUC, "skip-muc-occupants", false, "ignore the presence of MUC occupants")
+	f.StringArrayVar(&o.probe, "probe", nil, "component: send presence and a probe to this JID on connect (repeatable)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "log debug details")
+	return c
+}
+
+func runObserve(c *cobra.Command, o observeOptions) error {
+	stderr := c.ErrOrStderr()
+	if o.jid == "" {
+		return usageError(c, errors.New("--jid is required"))
+	}
+	if o.exitAfter < 0 || o.queryTimeout <= 0 || o.timeout < 0 {
+		return usageError(c, errors.New("--exit-after, --query-timeout and --timeout must not be negative"))
+	}
+	secret := o.componentSecret
+	if secret == "" {
+		secret = os.Getenv("CAPSENGINE_COMPONENT_SECRET")
+	}
+	component := secret != ""
+	password := secret
+	if !component {
+		var err error
+		if password, err = observePassword(o); err != nil {
+			return usageError(c, err)
+		}
+	} else if o.addr == "" {
+		return usageError(c, errors.New("a component needs --addr"))
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx := c.Context()
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+
+	tr := newTracker(o.exitAfter, func() { stop(errEnough) })
+	probe := append([]string(nil), o.probe...)
+	contactsFile := ""
+	if o.inMemory {
+		o.data = ""
+	} else if o.data == "" {
+		return usageError(c, errors.New("--data is empty (use --in-memory to keep nothing)"))
+	}
+	if o.data != "" && component {
+		contactsFile = filepath.Join(o.data, "contacts.txt")
+		probe = append(probe, readContacts(contactsFile)...)
+		if err := os.MkdirAll(o.data, 0o755); err != nil {
+			return err
+		}
+	}
+	var contactsMu sync.Mutex
+	conn, err := transport.New(transport.Config{
+		JID:                 o.jid,
+		Password:            password,
+		Component:           component,
+		Addr:                o.addr,
+		InsecureNoTLS:       o.insecureNoTLS,
+		AcceptSubscriptions: o.acceptSubscriptions,
+		Rooms:               o.join,
+		Nick:                o.nick,
+		Probe:               probe,
+		OnPresence:          tr.presence,
+		OnContact: func(bare string) {
+			if contactsFile == "" {
+				return
+			}
+			contactsMu.Lock()
+			defer contactsMu.Unlock()
+			appendContact(contactsFile, bare, logger)
+		},
+		Logger: logger.With("lib", "transport"),
+	})
+	if err != nil {
+		return usageError(c, err)
+	}
+	// The layout "capsengine db" uses: DATA/user, and DATA/trusted unless
+	// --trusted names another one.
+	userDir, trustedDir := "", o.trusted
+	if o.data != "" {
+		userDir = filepath.Join(o.data, "user")
+		if def := filepath.Join(o.data, "trusted"); trustedDir == "" {
+			if _, err := os.Stat(def); err == nil {
+				trustedDir = def
+			}
+		}
+	}
+	eng, err := capsengine.Open(ctx, capsengine.Config{
+		DataDir:    userDir,
+		TrustedDir: trustedDir,
+		InMemory:   o.data == "",
+		Querier:    conn,
+		Logger:     logger.With("lib", "engine"),
+		Tuning:     capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := eng.Close(cctx); err != nil {
+			logger.Error("close engine", "err", err)
+		}
+	}()
+	if err := eng.SetLocal(transport.LocalInfo("capsengine", component)); err != nil {
+		return err
+	}
+	if err := eng.FlushLocal(ctx); err != nil {
+		return err
+	}
+	sub := eng.Subscribe(messages.KindCapsResolved|messages.KindCapsFailed|messages.KindEntityGone, 1<<16)
+	trackDone := make(chan struct{})
+	go func() {
+		defer close(trackDone)
+		for ev := range sub.Events() {
+			tr.event(ev)
+		}
+	}()
+	defer func() {
+		sub.Close()
+		<-trackDone
+	}()
+
+	if o.http != "" {
+		shutdown, err := serveHTTP(o.http, eng, conn, logger)
+		if err != nil {
+			return err
+		}
+		defer shutdown()
+	}
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- conn.Run(ctx, eng) }()
+	var failure error
+	select {
+	case <-ctx.Done():
+		err := <-runErr
+		if err != nil {
+			failure = err
+		}
+	case err := <-runErr: // Run ends early only when the login is refused
+		failure = err
+		stop(err)
+	}
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) && o.exitAfter > 0 {
+		failure = fmt.Errorf("--timeout %v passed with %d of %d entities resolved", o.timeout, tr.resolvedCount(), o.exitAfter)
+	}
+	// Let events already published reach the tracker before dumping.
+	sub.Close()
+	<-trackDone
+	if o.dump != "" {
+		if err := tr.dump(o.dump, eng.Counters()); err != nil {
+			logger.Error("dump", "err", err)
+			if failure == nil {
+				failure = err
+			}
+		}
+	}
+	if failure != nil {
+		fmt.Fprintln(stderr, "capsengine observe:", failure)
+		return exitError{1}
+	}
+	return nil
+}
+
+var errEnough = errors.New("enough entities resolved")
+
+func observePassword(o observeOptions) (string, error) {
+	switch {
+	case o.password != "":
+		return o.password, nil
+	case o.passwordFile != "":
+		b, err := os.ReadFile(o.passwordFile)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case os.Getenv("CAPSENGINE_PASSWORD") != "":
+		return os.Getenv("CAPSENGINE_PASSWORD"), nil
+	}
+	return "", errors.New("a client needs --password, --password-file or $CAPSENGINE_PASSWORD (or --component-secret for a component)")
+}
+
+// serveHTTP starts the API and returns its shutdown.
+func serveHTTP(addr string, eng *capsengine.Engine, conn *transport.Conn, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http: %w", err)
+	}
+	api := httpapi.New(eng, httpapi.Options{
+		Health: func() error {
+			if !conn.Connected() {
+				return errors.New("not connected to the XMPP server")
+			}
+			return nil
+		},
+		Collectors: []prometheus.Collector{
+			httpapi.CountersCollector("capsengine", "transport", "XMPP transport counter",
+				func() map[string]uint64 { return conn.Stats().Map() }),
+		},
+		Logger: logger,
+	})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("http: listening on " + ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http", "err", err)
+		}
+	}()
+	return func() {
+		api.Close() // ends event streams, which Shutdown would wait for
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+	}, nil
+}
+
+// readContacts reads the component's remembered contacts, one bare JID a
+// line; a missing file is no contacts.
+func readContacts(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func appendContact(path, bare string, logger *slog.Logger) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		_, err = io.WriteString(f, bare+"\n")
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		logger.Warn("remember contact", "jid", bare, "err", err)
+	}
+}
+
+// tracker keeps, per full JID, what the dump reports.
+type tracker struct {
+	mu        sync.Mutex
+	entities  map[string]*entity
+	resolved  map[string]struct{}
+	exitAfter int
+	enough    func()
+	fired     bool
+}
+
+// entity is one full JID in the dump.
+type entity struct {
+	Node       string             `json:"node"`
+	Ver        string             `json:"ver"`
+	Hash       string             `json:"hash"`
+	Caps2      []messages.Hash    `json:"caps2,omitempty"`
+	Verified   bool               `json:"verified"`
+	Resolved   *httpapi.Key       `json:"resolved_key,omitempty"`
+	Identities []httpapi.Identity `json:"identities"`
+	Features   []string           `json:"features"`
+	Forms      []httpapi.Form     `json:"forms"`
+	FirstSeen  time.Time          `json:"first_seen"`
+	ResolvedAt *time.Time         `json:"resolved_at,omitempty"`
+	ResolveMS  *float64           `json:"resolve_ms,omitempty"`
+	Online     bool               `json:"online"`
+	Error      string             `json:"error,omitempty"`
+
+	keys []hashing.Key
+	seen time.Time // when the current hash was first announced
+}
+
+func newTracker(exitAfter int, enough func()) *tracker {
+	return &tracker{entities: make(map[string]*entity), resolved: make(map[string]struct{}),
+		exitAfter: exitAfter, enough: enough}
+}
+
+// presence records what a JID announces (transport's OnPresence).
+func (t *tracker) presence(p *messages.Presence) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entities[p.From]
+	if p.Type == "unavailable" {
+		if e != nil {
+			e.Online = false
+		}
+		return
+	}
+	keys, _ := p.AppendKeys(nil)
+	if len(keys) == 0 {
+		return // no verifiable caps: not an entity the engine tracks
+	}
+	if e == nil {
+		e = &entity{FirstSeen: now}
+		t.entities[p.From] = e
+	}
+	e.Online = true
+	if sameKeys(e.keys, keys) {
+		return
+	}
+	*e = entity{FirstSeen: e.FirstSeen, Online: true, keys: keys, seen: now}
+	if p.Caps != nil {
+		e.Node, e.Ver, e.Hash = p.Caps.Node, p.Caps.Ver, p.Caps.Hash
+	} else if len(p.Caps2) > 0 {
+		e.Node, e.Ver, e.Hash = messages.NSCaps2, p.Caps2[0].Value, p.Caps2[0].Algo
+	}
+	e.Caps2 = append([]messages.Hash(nil), p.Caps2...)
+	e.Identities, e.Features, e.Forms = []httpapi.Identity{}, []string{}, []httpapi.Form{}
+}
+
+func sameKeys(a, b []hashing.Key) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// event records a resolution or failure.
+func (t *tracker) event(ev messages.Event) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch ev := ev.(type) {
+	case *messages.CapsResolved:
+		e := t.entities[ev.JID]
+		if e == nil || !containsKey(e.keys, ev.Key) {
+			return // an older announcement, or a JID we did not see
+		}
+		info := httpapi.NewInfo(ev.Info)
+		e.Verified, e.Error, e.Resolved = true, "", httpapi.NewKey(ev.Key)
+		e.Identities, e.Features, e.Forms = info.Identities, info.Features, info.Forms
+		if e.ResolvedAt == nil {
+			at := now.UTC()
+			ms := float64(now.Sub(e.seen).Microseconds()) / 1000
+			e.ResolvedAt, e.ResolveMS = &at, &ms
+		}
+		t.resolved[ev.JID] = struct{}{}
+		if t.exitAfter > 0 && len(t.resolved) >= t.exitAfter && !t.fired {
+			t.fired = true
+			t.enough()
+		}
+	case *messages.CapsFailed:
+		if e := t.entities[ev.JID]; e != nil && containsKey(e.keys, ev.Key) && !e.Verified {
+			e.Error = ev.Err.Error()
+		}
+	case *messages.EntityGone:
+		if e := t.entities[ev.JID]; e != nil {
+			e.Online = false
+		}
+	}
+}
+
+func containsKey(ks []hashing.Key, k hashing.Key) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *tracker) resolvedCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.resolved)
+}
+
+// dump writes the JSON document atomically (a temporary file renamed).
+func (t *tracker) dump(path string, counters map[string]uint64) error {
+	t.mu.Lock()
+	doc := struct {
+		Generated time.Time          `json:"generated"`
+		Entities  map[string]*entity `json:"entities"`
+		Counters  map[string]uint64  `json:"counters"`
+	}{time.Now().UTC(), t.entities, counters}
+	data, err := json.MarshalIndent(doc, "", "  ")
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".capsengine-dump-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(data, '\n'))
+	err = errors.Join(err, tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("--dump: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capsengine/capsengine/httpapi"
+	"github.com/capsengine/capsengine/internal/xmpptest"
+)
+
+// TestObserve runs "capsengine observe" against a real Prosody with two
+// slixmpp peers, its HTTP API and "capsengine watch" on it, until
+// --exit-after, and checks the --dump document.
+func TestObserve(t *testing.T) {
+	srv := xmpptest.StartProsody(t, xmpptest.Options{})
+	srv.Register(t, map[string]string{"watcher": "watcher-pw", "o1": "o1-pw", "o2": "o2-pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("watcher-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dump := filepath.Join(dir, "caps.json")
+	errOut := newSyncBuffer()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"observe", "--jid", "watcher@localhost", "--password-file", pwFile,
+			"--addr", srv.C2S, "--insecure-no-tls", "--accept-subscriptions", "--data", filepath.Join(dir, "db"),
+			"--http", "127.0.0.1:0", "--dump", dump, "--exit-after", "2", "--timeout", "90s", "--query-timeout", "5s"},
+			strings.NewReader(""), io.Discard, errOut)
+	}()
+	logs, ok := errOut.waitFor(ctx, "xmpp session up")
+	if !ok {
+		t.Fatalf("observe did not connect:\n%s", logs)
+	}
+	m := regexp.MustCompile(`http: listening on ([0-9.:]+)`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no HTTP address in:\n%s", logs)
+	}
+	api := m[1]
+	resp, err := http.Get("http://" + api + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz: %s", resp.Status)
+	}
+
+	watchOut, watchErr := newSyncBuffer(), newSyncBuffer()
+	watchCode := make(chan int, 1)
+	go func() {
+		watchCode <- run(ctx, []string{"watch", "--http", api, "--kinds", "CapsResolved"}, strings.NewReader(""), watchOut, watchErr)
+	}()
+
+	specs := []xmpptest.PeerSpec{
+		{Name: "o1", JID: "o1@localhost", Password: "o1-pw",
+			Identities: []xmpptest.Identity{{Category: "client", Type: "pc", Lang: "en", Name: "Gajim"}, {Category: "client", Type: "pc", Lang: "de", Name: "Gajim"}},
+			Features:   []string{"urn:xmpp:jingle:1", "urn:xmpp:receipts"},
+			Forms: []xmpptest.FormSpec{{FormType: "urn:xmpp:dataforms:softwareinfo",
+				Fields: []xmpptest.FieldSpec{{Var: "software", Values: []string{"Gajim"}}, {Var: "os", Values: []string{"Linux"}}}}}},
+		{Name: "o2", JID: "o2@localhost", Password: "o2-pw",
+			Identities: []xmpptest.Identity{{Category: "client", Type: "phone", Name: "Conversations"}},
+			Features:   []string{"urn:xmpp:jingle:1", "eu.siacs.conversations.axolotl.devicelist+notify"}},
+	}
+	peers := xmpptest.StartPeers(t, xmpptest.Slixmpp, srv, "watcher@localhost", specs)
+	peers.WaitAll(ctx, "ready", []string{"o1", "o2"})
+	peers.Command(map[string]any{"cmd": "announce", "peer": "*"})
+	announced := peers.WaitAll(ctx, "announced", []string{"o1", "o2"})
+
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("observe exited %d:\n%s", c, errOut.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("observe did not exit after --exit-after 2:\n%s", errOut.String())
+	}
+	// watch saw both resolutions, then the stream ended with observe.
+	if c := <-watchCode; c != 1 {
+		t.Errorf("watch exited %d when observe stopped, want 1: %s", c, watchErr.String())
+	}
+	if n := strings.Count(watchOut.String(), `"kind":"CapsResolved"`); n < 2 {
+		t.Errorf("watch printed %d CapsResolved events:\n%s", n, watchOut.String())
+	}
+
+	var doc struct {
+		Entities map[string]struct {
+			Node, Ver, Hash string
+			Verified        bool
+			Features        []string
+			Identities      []httpapi.Identity
+			Forms           []httpapi.Form
+			ResolvedAt      *time.Time `json:"resolved_at"`
+			Error           string
+		}
+		Counters map[string]uint64
+	}
+	data, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for name, ev := range announced {
+		e, ok := doc.Entities[ev.JID]
+		if !ok {
+			t.Errorf("%s (%s) not in the dump:\n%s", name, ev.JID, data)
+			continue
+		}
+		if !e.Verified || e.Ver != ev.Ver || e.Hash != "sha-1" || e.Node != ev.Node || e.ResolvedAt == nil || e.Error != "" {
+			t.Errorf("%s: %+v, announced %s %s", name, e, ev.Node, ev.Ver)
+		}
+		want := slices.Sorted(slices.Values(ev.Info.Features))
+		if !slices.Equal(e.Features, want) {
+			t.Errorf("%s: features %q, want %q", name, e.Features, want)
+		}
+		if len(e.Identities) != len(ev.Info.Identities) || len(e.Forms) != len(ev.Info.Forms) {
+			t.Errorf("%s: identities %+v forms %+v, want %+v", name, e.Identities, e.Forms, ev.Info)
+		}
+	}
+	if doc.Counters["Resolved"] < 2 {
+		t.Errorf("counters: %v", doc.Counters)
+	}
+	// What observe verified is in --data for "capsengine db".
+	if code, out, errOut := runCmd(t, "", "db", "lookup", "--data", filepath.Join(dir, "db"), "sha-1", announced["o1"].Ver); code != 0 ||
+		!strings.Contains(out, "urn:xmpp:jingle:1") {
+		t.Errorf("db lookup: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestObserveRefused(t *testing.T) {
+	srv := xmpptest.StartProsody(t, xmpptest.Options{})
+	srv.Register(t, map[string]string{"watcher": "watcher-pw"})
+	code, _, errOut := runCmd(t, "", "observe", "--jid", "watcher@localhost", "--password", "wrong",
+		"--addr", srv.C2S, "--insecure-no-tls", "--timeout", "60s", "--in-memory")
+	if code != 1 || !strings.Contains(errOut, "login failed") {
+		t.Errorf("exit %d, want 1 with a login error:\n%s", code, errOut)
+	}
+	// Without --insecure-no-tls a server without STARTTLS is refused too.
+	code, _, errOut = runCmd(t, "", "observe", "--jid", "watcher@localhost", "--password", "watcher-pw",
+		"--addr", srv.C2S, "--timeout", "60s", "--data", t.TempDir())
+	if code != 1 || !strings.Contains(errOut, "login failed") {
+		t.Errorf("no TLS: exit %d, want 1:\n%s", code, errOut)
+	}
+}
+
+func TestObserveUsage(t *testing.T) {
+	t.Setenv("CAPSENGINE_PASSWORD", "")
+	t.Setenv("CAPSENGINE_COMPONENT_SECRET", "")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"no jid", []string{"observe"}},
+		{"no password", []string{"observe", "--jid", "a@b"}},
+		{"component without addr", []string{"observe", "--jid", "c.b", "--component-secret", "s"}},
+		{"negative", []string{"observe", "--jid", "a@b", "--password", "p", "--exit-after", "-1"}},
+		{"argument", []string{"observe", "--jid", "a@b", "--password", "p", "extra"}},
+		{"empty data", []string{"observe", "--jid", "a@b", "--password", "p", "--data", ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, errOut := runCmd(t, "", tc.args...); code != 2 {
+				t.Errorf("exit %d, want 2: %s", code, errOut)
+			}
+		})
+	}
+}

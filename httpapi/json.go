@@ -1,0 +1,180 @@
+package httpapi
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+// Info is a disco#info as JSON, sorted in octet order: identities by
+// category, type, lang and name; features; forms by FORM_TYPE, fields by
+// var, values. Empty lists are [] (never null).
+type Info struct {
+	Node       string     `json:"node,omitempty"`
+	Identities []Identity `json:"identities"`
+	Features   []string   `json:"features"`
+	Forms      []Form     `json:"forms"`
+}
+
+// Identity is one disco#info identity; Lang is its own xml:lang.
+type Identity struct {
+	Category string `json:"category"`
+	Type     string `json:"type"`
+	Lang     string `json:"lang,omitempty"`
+	Name     string `json:"name,omitempty"`
+}
+
+// Form is one XEP-0128 form. FormType is its FORM_TYPE value ("" when it
+// has none); Fields include the FORM_TYPE field.
+type Form struct {
+	FormType string  `json:"form_type"`
+	Type     string  `json:"type,omitempty"`
+	Fields   []Field `json:"fields"`
+}
+
+// Field is one form field.
+type Field struct {
+	Var    string   `json:"var"`
+	Type   string   `json:"type,omitempty"`
+	Values []string `json:"values"`
+}
+
+// NewInfo converts in into its sorted JSON form. in is not modified; nil
+// gives nil.
+func NewInfo(in *hashing.Info) *Info {
+	if in == nil {
+		return nil
+	}
+	out := &Info{Node: in.Node, Identities: []Identity{}, Features: slices.Clone(in.Features), Forms: []Form{}}
+	if out.Features == nil {
+		out.Features = []string{}
+	}
+	for _, id := range in.Identities {
+		out.Identities = append(out.Identities, Identity(id))
+	}
+	slices.SortFunc(out.Identities, func(a, b Identity) int {
+		return cmp.Or(strings.Compare(a.Category, b.Category), strings.Compare(a.Type, b.Type),
+			strings.Compare(a.Lang, b.Lang), strings.Compare(a.Name, b.Name))
+	})
+	slices.Sort(out.Features)
+	for i := range in.Forms {
+		f := &in.Forms[i]
+		ft, _, _ := f.FormType()
+		jf := Form{FormType: ft, Type: f.Type, Fields: []Field{}}
+		for _, fld := range f.Fields {
+			vals := slices.Clone(fld.Values)
+			if vals == nil {
+				vals = []string{}
+			}
+			slices.Sort(vals)
+			jf.Fields = append(jf.Fields, Field{Var: fld.Var, Type: fld.Type, Values: vals})
+		}
+		slices.SortStableFunc(jf.Fields, func(a, b Field) int { return strings.Compare(a.Var, b.Var) })
+		out.Forms = append(out.Forms, jf)
+	}
+	slices.SortStableFunc(out.Forms, func(a, b Form) int { return strings.Compare(a.FormType, b.FormType) })
+	return out
+}
+
+// Key is an announced hash: its scheme ("xep0115" or "xep0390"), its
+// algorithm (IANA name) and its value as announced (base64).
+type Key struct {
+	Scheme string `json:"scheme"`
+	Hash   string `json:"hash"`
+	Ver    string `json:"ver"`
+}
+
+// NewKey converts k; the zero Key gives nil.
+func NewKey(k hashing.Key) *Key {
+	if k.IsZero() {
+		return nil
+	}
+	return &Key{Scheme: k.Scheme.String(), Hash: k.Alg.String(), Ver: k.Ver()}
+}
+
+// Caps is the answer of GET /caps/{jid}.
+type Caps struct {
+	JID string `json:"jid"`
+	// Status is "resolved", "pending", "failed" or "unknown".
+	Status string `json:"status"`
+	Key    *Key   `json:"key,omitempty"`
+	Info   *Info  `json:"info,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Entities is the answer of GET /entities?feature=F.
+type Entities struct {
+	Feature  string   `json:"feature"`
+	Entities []string `json:"entities"`
+}
+
+// Health is the answer of GET /healthz.
+type Health struct {
+	Status string `json:"status"` // "ok" or "unhealthy"
+	Error  string `json:"error,omitempty"`
+	JIDs   int    `json:"jids"` // online JIDs with caps
+}
+
+// Event is one engine event as JSON, as GET /events sends it: Kind is
+// "CapsResolved", "CapsFailed", "EntityGone" or "VerChanged" (and
+// "Dropped" when events were lost to a slow reader: Dropped counts them).
+type Event struct {
+	Kind    string        `json:"kind"`
+	Time    time.Time     `json:"time"`
+	JID     string        `json:"jid,omitempty"`
+	Key     *Key          `json:"key,omitempty"`
+	Cached  bool          `json:"cached,omitempty"`
+	Info    *Info         `json:"info,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Old     *Announcement `json:"old,omitempty"`
+	New     *Announcement `json:"new,omitempty"`
+	Dropped uint64        `json:"dropped,omitempty"`
+}
+
+// Announcement is what our presence carries (VerChanged).
+type Announcement struct {
+	Hash  string `json:"hash,omitempty"`
+	Node  string `json:"node,omitempty"`
+	Ver   string `json:"ver,omitempty"`
+	Caps2 []Hash `json:"caps2,omitempty"`
+}
+
+// Hash is one XEP-0390 hash.
+type Hash struct {
+	Algo  string `json:"algo"`
+	Value string `json:"value"`
+}
+
+// NewEvent converts an engine event observed at t.
+func NewEvent(ev messages.Event, t time.Time) Event {
+	out := Event{Kind: ev.Kind().String(), Time: t.UTC()}
+	switch e := ev.(type) {
+	case *messages.CapsResolved:
+		out.JID, out.Key, out.Cached, out.Info = e.JID, NewKey(e.Key), e.Cached, NewInfo(e.Info)
+	case *messages.CapsFailed:
+		out.JID, out.Key = e.JID, NewKey(e.Key)
+		if e.Err != nil {
+			out.Error = e.Err.Error()
+		}
+	case *messages.EntityGone:
+		out.JID = e.JID
+	case *messages.VerChanged:
+		out.Old, out.New = newAnnouncement(e.Old), newAnnouncement(e.New)
+	}
+	return out
+}
+
+func newAnnouncement(a messages.Announcement) *Announcement {
+	if a.Caps == (messages.Caps{}) && len(a.Caps2) == 0 {
+		return nil
+	}
+	out := &Announcement{Hash: a.Caps.Hash, Node: a.Caps.Node, Ver: a.Caps.Ver}
+	for _, h := range a.Caps2 {
+		out.Caps2 = append(out.Caps2, Hash(h))
+	}
+	return out
+}

@@ -1,0 +1,18 @@
+// Package xmpptest runs real XMPP software for tests: a Prosody server as a
+// child process with its own configuration, data, log and pid files on
+// 127.0.0.1 and free ports, and peers written with slixmpp and aioxmpp
+// (the Python scripts in interop/peers), driven over JSON lines.
+//
+// Tests call Require first: it skips the test when Prosody is not
+// installed, except under CI (CI set), where a missing Prosody fails it —
+// scripts/test installs Prosody and the Python libraries from Debian.
+//
+// # Example
+//
+//	srv := xmpptest.StartProsody(t, xmpptest.Options{TLS: true})
+//	srv.Register(t, map[string]string{"observer": "pw", "s1": "s1-pw"})
+//	peers := xmpptest.StartPeers(t, xmpptest.Slixmpp, srv, "observer@localhost", specs)
+//	peers.WaitAll(ctx, "ready", []string{"s1"})
+//	peers.Command(map[string]any{"cmd": "announce", "peer": "s1"})
+//	ev := peers.Wait(ctx, "announced", func(e xmpptest.Event) bool { return e.Ev == "announced" })
+package xmpptest

@@ -1,0 +1,49 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by Conn; match them with errors.Is.
+var (
+	// ErrClosed: Run has returned (or never started and the Conn was
+	// closed), so no query can be sent any more.
+	ErrClosed = errors.New("transport: connection closed")
+	// ErrDisconnected: the session ended while a query was in flight and
+	// no new session came up in time to send it again.
+	ErrDisconnected = errors.New("transport: disconnected")
+	// ErrIQError: the peer (or its server) answered a query with an IQ
+	// error. The error is a *StanzaError that carries the details.
+	ErrIQError = errors.New("transport: IQ error")
+	// ErrSpoofed: an answer came from another address than the one asked.
+	ErrSpoofed = errors.New("transport: answer from an unexpected address")
+	// ErrTooLarge: an answer was longer than Config.MaxStanzaBytes.
+	ErrTooLarge = errors.New("transport: answer too large")
+	// ErrAuth: a login failed, before any succeeded, for a reason that
+	// retrying will not fix (bad credentials, a refused component secret,
+	// no TLS offered without InsecureNoTLS, an untrusted certificate, ...).
+	// Run returns it wrapped.
+	ErrAuth = errors.New("transport: login failed")
+)
+
+// StanzaError is an IQ error answer to a disco#info query (RFC 6120 §8.3).
+// It matches ErrIQError with errors.Is.
+type StanzaError struct {
+	JID, Node string // whom we asked, and for which node
+	// Type is the error type (cancel, modify, wait, auth, continue),
+	// Condition the defined condition ("item-not-found",
+	// "service-unavailable", ...), Text the optional human-readable text.
+	Type, Condition, Text string
+}
+
+func (e *StanzaError) Error() string {
+	s := fmt.Sprintf("transport: disco#info %s node %q: %s error %s", e.JID, e.Node, e.Type, e.Condition)
+	if e.Text != "" {
+		s += ": " + e.Text
+	}
+	return s
+}
+
+// Is reports whether target is ErrIQError.
+func (e *StanzaError) Is(target error) bool { return target == ErrIQError }
