@@ -24,7 +24,7 @@ type table struct {
 	// independent 64-bit maphash values under secret per-process seeds:
 	// a collision among even 10^9 JIDs has probability ~10^-20, and peers
 	// cannot aim for one.
-	jids  map[fingerprint]int32
+	jids  map[fingerprint]entry
 	rows  []row
 	rfree []int32
 	slots []keySlot
@@ -34,10 +34,15 @@ type table struct {
 
 type fingerprint [2]uint64
 
-// row is one JID: its key slot and its name (kept for iteration).
+// entry is a JID's map value: its key slot, read on every presence without
+// touching rows (one cache miss fewer), and its row.
+type entry struct {
+	slot, row int32
+}
+
+// row is one JID's name, kept for iteration.
 type row struct {
-	slot int32
-	jid  string
+	jid string
 }
 
 var fpSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
@@ -56,27 +61,27 @@ type keySlot struct {
 }
 
 func newTable() *table {
-	return &table{jids: make(map[fingerprint]int32), index: make(map[hashing.Key]int32)}
+	return &table{jids: make(map[fingerprint]entry), index: make(map[hashing.Key]int32)}
 }
 
 // get returns the key jid announced last.
 func (t *table) get(jid string) (hashing.Key, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	r, ok := t.jids[fingerprintOf(jid)]
+	e, ok := t.jids[fingerprintOf(jid)]
 	if !ok {
 		return hashing.Key{}, false
 	}
-	return t.slots[t.rows[r].slot].key, true
+	return t.slots[e.slot].key, true
 }
 
 // setLocked records that jid announced k and returns k's slot. jid may
 // point into a shared arena: the table keeps its own copy.
 func (t *table) setLocked(jid string, k hashing.Key) int32 {
 	fp := fingerprintOf(jid)
-	r, had := t.jids[fp]
-	if had && t.slots[t.rows[r].slot].key == k {
-		return t.rows[r].slot
+	e, had := t.jids[fp]
+	if had && t.slots[e.slot].key == k {
+		return e.slot
 	}
 	s, ok := t.index[k]
 	if !ok {
@@ -91,34 +96,33 @@ func (t *table) setLocked(jid string, k hashing.Key) int32 {
 	}
 	t.slots[s].refs++
 	if had {
-		old := t.rows[r].slot
-		t.rows[r].slot = s
-		t.releaseLocked(old)
+		t.jids[fp] = entry{slot: s, row: e.row}
+		t.releaseLocked(e.slot)
 		return s
 	}
-	nr := row{slot: s, jid: strings.Clone(jid)}
+	var r int32
 	if n := len(t.rfree); n > 0 {
 		r, t.rfree = t.rfree[n-1], t.rfree[:n-1]
-		t.rows[r] = nr
+		t.rows[r] = row{jid: strings.Clone(jid)}
 	} else {
 		r = int32(len(t.rows))
-		t.rows = append(t.rows, nr)
+		t.rows = append(t.rows, row{jid: strings.Clone(jid)})
 	}
-	t.jids[fp] = r
+	t.jids[fp] = entry{slot: s, row: r}
 	return s
 }
 
 // removeLocked forgets jid and reports whether it was known.
 func (t *table) removeLocked(jid string) bool {
 	fp := fingerprintOf(jid)
-	r, ok := t.jids[fp]
+	e, ok := t.jids[fp]
 	if !ok {
 		return false
 	}
 	delete(t.jids, fp)
-	t.releaseLocked(t.rows[r].slot)
-	t.rows[r] = row{}
-	t.rfree = append(t.rfree, r)
+	t.releaseLocked(e.slot)
+	t.rows[e.row] = row{}
+	t.rfree = append(t.rfree, e.row)
 	return true
 }
 
@@ -147,9 +151,9 @@ func (t *table) each(match func(hashing.Key) bool, f func(jid string, k hashing.
 	for i := range t.slots {
 		ok[i] = t.slots[i].refs > 0 && match(t.slots[i].key)
 	}
-	for _, r := range t.jids {
-		if rw := &t.rows[r]; ok[rw.slot] {
-			f(rw.jid, t.slots[rw.slot].key)
+	for _, e := range t.jids {
+		if ok[e.slot] {
+			f(t.rows[e.row].jid, t.slots[e.slot].key)
 		}
 	}
 }
