@@ -37,6 +37,10 @@ type QuerierFunc = actors.QuerierFunc
 // documented with its unit and default in actors.Config.
 type Tuning = actors.Config
 
+// ClusterConfig makes an engine one member of a cluster; see
+// actors.ClusterConfig.
+type ClusterConfig = actors.ClusterConfig
+
 // Subscription receives events; see Engine.Subscribe.
 type Subscription = actors.Subscription
 
@@ -49,6 +53,9 @@ var (
 	ErrAnnouncersFailed = actors.ErrAnnouncersFailed
 	ErrLookupTimeout    = actors.ErrLookupTimeout
 	ErrRateLimited      = actors.ErrRateLimited
+	// ErrClusterUnavailable: in cluster mode, the key's owner could not
+	// be reached in time (a member died or the cluster is re-forming).
+	ErrClusterUnavailable = actors.ErrClusterUnavailable
 )
 
 // Config configures Open.
@@ -71,6 +78,12 @@ type Config struct {
 	// Logger receives the engine's logs, protoactor's and pebble's. Nil
 	// means silent.
 	Logger *slog.Logger
+	// Cluster, when set, runs the engine as one member of a protoactor
+	// cluster: each unknown key has one owner among the members, so a key
+	// announced on every member is queried once, and every verified entry
+	// is written to every member's user database. Nil: one process.
+	// Overrides Tuning.Cluster.
+	Cluster *ClusterConfig
 	// Tuning: load controls, timeouts, leniencies. The zero value is the
 	// documented defaults.
 	Tuning Tuning
@@ -109,6 +122,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	t := cfg.Tuning
 	t.Logger = logger
+	if cfg.Cluster != nil {
+		t.Cluster = cfg.Cluster
+	}
 	rt, err := actors.Start(t, storeAdapter{db}, cfg.Querier)
 	if err != nil {
 		return nil, errors.Join(err, db.Close(ctx))
@@ -257,6 +273,10 @@ func (e *Engine) Counters() map[string]uint64 { return e.rt.Counters().Snapshot(
 
 // JIDs is the number of online JIDs with caps.
 func (e *Engine) JIDs() int { return e.rt.JIDs() }
+
+// ClusterMembers is the number of cluster members this engine sees,
+// itself included; 0 when not in cluster mode.
+func (e *Engine) ClusterMembers() int { return e.rt.ClusterMembers() }
 
 // Storage gives access to the stores, for statistics and maintenance.
 func (e *Engine) Storage() *storage.DB { return e.db }

@@ -79,6 +79,11 @@ type Config struct {
 	// their defaults.
 	Limits messages.Limits
 
+	// Cluster, when set, makes this engine one member of a cluster that
+	// deduplicates lookups across members; see ClusterConfig. Nil: a
+	// single process.
+	Cluster *ClusterConfig
+
 	// Logger receives the actors' logs and protoactor's own. Nil: silent.
 	Logger *slog.Logger
 }

@@ -31,6 +31,10 @@ type Counters struct {
 	DropBad      atomic.Uint64 // announcers skipped: recently failed for this key
 	EventDrops   atomic.Uint64 // events not delivered to a slow subscriber
 	VerChanges   atomic.Uint64 // VerChanged events published
+
+	ClusterRequests atomic.Uint64 // requests to a key's cluster owner
+	ClusterRetries  atomic.Uint64 // of which failed to reach it (and were retried)
+	ClusterEntries  atomic.Uint64 // verified entries received from other members
 }
 
 // Snapshot returns every counter by field name.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
@@ -24,6 +25,7 @@ type deps struct {
 	hub      *Hub
 	counters *Counters
 	system   *actor.ActorSystem
+	cluster  *cluster.Cluster // nil unless Config.Cluster
 	now      func() time.Time
 
 	bad      *expiring[badKey, struct{}]   // (announcer, key) pairs not to ask again
@@ -357,7 +359,12 @@ func (l *lookup) query(ctx actor.Context, a announcer) {
 	d.queries.Add(1)
 	go func() {
 		defer d.queries.Done()
-		res := d.ask(key, others, a)
+		var res *queryDone
+		if d.cluster != nil {
+			res = d.clusterAsk(key, others, a)
+		} else {
+			res = d.ask(key, others, a)
+		}
 		res.gen = gen
 		d.system.Root.Send(self, res)
 	}()
@@ -439,7 +446,10 @@ func (l *lookup) onAnswer(ctx actor.Context, m *queryDone) {
 		l.finish(ctx, m.info, nil)
 		return
 	}
-	l.d.bad.put(badKey{m.jid, l.key}, struct{}{})
+	if !errors.Is(m.err, ErrClusterUnavailable) && !errors.Is(m.err, ErrOverloaded) {
+		// The announcer's fault, not the cluster's.
+		l.d.bad.put(badKey{m.jid, l.key}, struct{}{})
+	}
 	l.d.cfg.Logger.Debug("announcer failed", "key", l.key.String(), "jid", m.jid, "err", m.err)
 	l.next(ctx, fmt.Errorf("%w: last: %w", ErrAnnouncersFailed, m.err))
 }

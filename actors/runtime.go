@@ -46,7 +46,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	cfg.setDefaults()
 	logger := cfg.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return logger.With("lib", "protoactor")
+		return slog.New(demoteHandler{logger.Handler()}).With("lib", "protoactor")
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	counters := &Counters{}
@@ -66,6 +66,13 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	d.failures = newExpiring[hashing.Key, error](max(cfg.MaxLookups, 1024), cfg.FailureTTL, d.now)
 	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, cfg.MaxTrackedAnnouncers, d.now)
 
+	if cfg.Cluster != nil {
+		if err := startCluster(d); err != nil {
+			cancel()
+			system.Shutdown()
+			return nil, err
+		}
+	}
 	r := &Runtime{d: d, seed: maphash.MakeSeed(), done: make(chan struct{}), cancel: cancel}
 	r.closing, r.abort = context.WithCancel(context.Background())
 	sup := actor.WithSupervisor(supervisor(logger))
@@ -518,7 +525,12 @@ func (r *Runtime) Close(ctx context.Context) error {
 			errs = append(errs, ctx.Err())
 		}
 		r.d.hub.closeAll()
-		r.d.system.Shutdown()
+		if r.d.cluster != nil {
+			// Shuts the actor system down too.
+			r.d.cluster.Shutdown(true)
+		} else {
+			r.d.system.Shutdown()
+		}
 		r.closeEr = errors.Join(errs...)
 	})
 	return r.closeEr

@@ -61,6 +61,7 @@ type benchOptions struct {
 	shards      int
 	shardQueue  int
 	routerQueue int
+	cluster     clusterFlags
 }
 
 func newBenchCmd() *cobra.Command {
@@ -114,6 +115,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&bo.pprof, "pprof", "", "serve net/http/pprof on `ADDR` (e.g. localhost:6060) during the run")
 	f.BoolVarP(&bo.quiet, "quiet", "q", false, "no progress output")
 	f.BoolVarP(&bo.verbose, "verbose", "v", false, "log the engine's debug messages to stderr")
+	bo.cluster.add(f)
 	return c
 }
 
@@ -128,6 +130,11 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	o.Tuning.Shards = bo.shards
 	o.Tuning.ShardQueue = bo.shardQueue
 	o.Tuning.RouterQueue = bo.routerQueue
+	cluster, err := bo.cluster.config()
+	if err != nil {
+		return usageError(c, err)
+	}
+	o.Tuning.Cluster = cluster
 	if bo.gen != "" {
 		t := time.Now()
 		if err := bench.GenerateFiles(o.Spec, bo.gen); err != nil {

@@ -69,6 +69,7 @@ type observeOptions struct {
 	inMemory                                           bool
 	verbose                                            bool
 	join, probe                                        []string
+	cluster                                            clusterFlags
 }
 
 func newObserveCmd() *cobra.Command {
@@ -104,6 +105,7 @@ func newObserveCmd() *cobra.Command {
 	f.BoolVar(&o.skipMUC, "skip-muc-occupants", false, "ignore the presence of MUC occupants")
 	f.StringArrayVar(&o.probe, "probe", nil, "component: send presence and a probe to this JID on connect (repeatable)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log debug details")
+	o.cluster.add(f)
 	return c
 }
 
@@ -114,6 +116,10 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	}
 	if o.exitAfter < 0 || o.queryTimeout <= 0 || o.timeout < 0 {
 		return usageError(c, errors.New("--exit-after, --query-timeout and --timeout must not be negative"))
+	}
+	cluster, err := o.cluster.config()
+	if err != nil {
+		return usageError(c, err)
 	}
 	secret := o.componentSecret
 	if secret == "" {
@@ -202,6 +208,7 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		Querier:    conn,
 		Logger:     logger.With("lib", "engine"),
 		Tuning:     capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC},
+		Cluster:    cluster,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,695 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/labstack/echo"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// ClusterConfig runs the engine as one member of a protoactor cluster: the
+// key's owner (a virtual actor of kind OwnerKind, placed by consistent
+// hashing over the members) deduplicates lookups across every member, so a
+// key announced on every node is still queried once.
+//
+// Membership uses protoactor's automanaged provider: every member serves
+// an HTTP health endpoint on AutoManPort (bound to 0.0.0.0, a protoactor
+// limitation) and polls the Seeds.
+type ClusterConfig struct {
+	// Name is the cluster's name; members with another name are ignored.
+	// Required.
+	Name string
+	// Bind is host:port of this member's remote endpoint (gRPC). The host
+	// is also what the other members dial, so it must be reachable from
+	// them (127.0.0.1 for a single machine). Required; port 0 is not
+	// supported (the provider announces the configured port).
+	Bind string
+	// Advertise is the host:port the other members dial when it differs
+	// from Bind (Bind 0.0.0.0:7000 in a container, Advertise its
+	// address). Default: Bind.
+	Advertise string
+	// Provider replaces the automanaged membership with another
+	// protoactor provider (consul, etcd, Kubernetes, ZooKeeper; see
+	// docs/cluster.md); AutoManPort, Seeds and RefreshTTL are then
+	// ignored. Nil: automanaged.
+	Provider cluster.ClusterProvider
+	// AutoManPort is this member's automanaged health port. Default: the
+	// Bind port + 1.
+	AutoManPort int
+	// Seeds are the automanaged host:port of every member, this one
+	// included. A member not listed is never seen by the others.
+	Seeds []string
+	// RefreshTTL is how often the provider polls the seeds. Default 1s.
+	RefreshTTL time.Duration
+	// RequestTimeout bounds one request to a key's owner, the query it
+	// may run included. Default Config.QueryTimeout + 5s. A request that
+	// times out (the owner died) is retried on the new owner, up to
+	// Config.LookupTimeout in all.
+	RequestTimeout time.Duration
+	// ProbeTimeout bounds how long a key's new owner waits for the other
+	// members to say whether they already hold the entry before it
+	// queries. Default 500ms.
+	ProbeTimeout time.Duration
+	// WriterQueue is the remote send queue per peer, in messages. Default
+	// 4096 (protoactor's default pre-allocates ~16 MB per peer).
+	WriterQueue int
+}
+
+// Names the cluster registers.
+const (
+	// OwnerKind is the cluster kind of the per-key owners.
+	OwnerKind = "capsengine-lookup"
+	// querierName and cacheName are the per-member named actors.
+	querierName = "capsengine-querier"
+	cacheName   = "capsengine-cache"
+)
+
+// ErrClusterUnavailable: the key's owner could not be reached within
+// ClusterConfig.RequestTimeout (a member died or the cluster is
+// re-forming). The lookup goes on with its next announcer.
+var ErrClusterUnavailable = errors.New("actors: cluster owner unreachable")
+
+func (c *ClusterConfig) setDefaults(cfg *Config) (host string, port int, err error) {
+	if c.Name == "" {
+		return "", 0, errors.New("actors: ClusterConfig.Name is required")
+	}
+	h, p, err := net.SplitHostPort(c.Bind)
+	if err != nil {
+		return "", 0, fmt.Errorf("actors: ClusterConfig.Bind: %w", err)
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("actors: ClusterConfig.Bind: bad port %q", p)
+	}
+	if c.AutoManPort <= 0 {
+		c.AutoManPort = port + 1
+	}
+	if c.RefreshTTL <= 0 {
+		c.RefreshTTL = time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = cfg.QueryTimeout + 5*time.Second
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 500 * time.Millisecond
+	}
+	if c.WriterQueue <= 0 {
+		c.WriterQueue = 4096
+	}
+	return h, port, nil
+}
+
+// startCluster joins the cluster: remote, provider, the owner kind, and
+// this member's querier and cache actors. It blocks about 1 s
+// (protoactor's StartMember).
+func startCluster(d *deps) error {
+	cc := *d.cfg.Cluster
+	host, port, err := cc.setDefaults(&d.cfg)
+	if err != nil {
+		return err
+	}
+	d.cfg.Cluster = &cc
+	// protoactor panics (remote) or only logs (automanaged) when a port
+	// is taken: check both first, so that Open fails with an error.
+	for _, addr := range []string{cc.Bind, fmt.Sprintf(":%d", cc.AutoManPort)} {
+		if cc.Provider != nil && addr != cc.Bind {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("actors: cluster: %w", err)
+		}
+		l.Close()
+	}
+	sup := actor.WithSupervisor(supervisor(d.cfg.Logger))
+	kind := cluster.NewKind(OwnerKind, actor.PropsFromProducer(func() actor.Actor {
+		return &ownerActor{d: d}
+	}, sup))
+	ropts := []remote.ConfigOption{remote.WithEndpointWriterQueueSize(cc.WriterQueue)}
+	if cc.Advertise != "" {
+		ropts = append(ropts, remote.WithAdvertisedHost(cc.Advertise))
+	}
+	rcfg := remote.Configure(host, port, ropts...)
+	provider := cc.Provider
+	if provider == nil {
+		if len(cc.Seeds) == 0 {
+			return errors.New("actors: ClusterConfig.Seeds is required without a Provider")
+		}
+		provider = automanaged.NewWithTesting(cc.RefreshTTL, cc.AutoManPort, healthServer(d, &cc), cc.Seeds...)
+	}
+	ccfg := cluster.Configure(cc.Name, provider, disthash.New(), rcfg,
+		cluster.WithKinds(kind),
+		cluster.WithRequestTimeout(cc.RequestTimeout))
+	c := cluster.New(d.system, ccfg)
+	root := d.system.Root
+	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &querierActor{d: d} }, sup), querierName); err != nil {
+		return fmt.Errorf("actors: cluster: %w", err)
+	}
+	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &cacheActor{d: d} }, sup), cacheName); err != nil {
+		return fmt.Errorf("actors: cluster: %w", err)
+	}
+	// Set before StartMember starts the goroutines that read it.
+	d.cluster = c
+	c.StartMember()
+	return nil
+}
+
+// healthServer is the automanaged provider's HTTP endpoint, built here
+// rather than by the provider: the provider's own prints "http server
+// started" to stdout (echo's default), which breaks a command's JSON
+// output. It answers what the provider's would.
+func healthServer(d *deps, cc *ClusterConfig) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	e.GET("/_health", func(ec echo.Context) error {
+		host, port, err := d.system.GetHostPort()
+		if err != nil || d.cluster == nil {
+			return ec.NoContent(http.StatusServiceUnavailable)
+		}
+		return ec.JSON(http.StatusOK, automanaged.NewNode(cc.Name, d.system.ID, host, port, cc.AutoManPort, d.cluster.GetClusterKinds()))
+	})
+	return e
+}
+
+// Wire messages. There is no protoc here, so each message is a tag byte
+// and a JSON body inside a wrapperspb.BytesValue, a type every member's
+// protobuf registry resolves by name (protoactor's serializer uses
+// google.golang.org/protobuf's global registry).
+const (
+	tagResolve byte = iota + 1 // member → owner: resolve key, my announcer as a fallback
+	tagResult                  // owner → member: the verified answer or why not
+	tagQuery                   // owner → announcer's member: query this announcer
+	tagAnswer                  // announcer's member → owner
+	tagEntry                   // owner → every member: a verified entry
+	tagProbe                   // new owner → other members: do you have it?
+)
+
+type wireKey struct {
+	Scheme hashing.Scheme    `json:"s"`
+	Alg    hashing.Algorithm `json:"a"`
+	Digest []byte            `json:"d"`
+}
+
+func toWire(k hashing.Key) wireKey { return wireKey{k.Scheme, k.Alg, k.Digest()} }
+
+func (w wireKey) key() (hashing.Key, error) { return hashing.NewKey(w.Scheme, w.Alg, w.Digest) }
+
+type wireMsg struct {
+	Key    wireKey       `json:"k"`
+	Others []wireKey     `json:"o,omitempty"`
+	JID    string        `json:"j,omitempty"`
+	Node   string        `json:"n,omitempty"`
+	Origin string        `json:"r,omitempty"` // member address that saw JID
+	Seq    uint64        `json:"q,omitempty"`
+	Info   *hashing.Info `json:"i,omitempty"`
+	Err    string        `json:"e,omitempty"`
+	Code   int           `json:"c,omitempty"` // see errCode
+}
+
+func encode(tag byte, m *wireMsg) *wrapperspb.BytesValue {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // plain data: cannot fail
+	}
+	return &wrapperspb.BytesValue{Value: append([]byte{tag}, b...)}
+}
+
+func decode(msg any) (byte, *wireMsg, bool) {
+	bv, ok := msg.(*wrapperspb.BytesValue)
+	if !ok || len(bv.Value) == 0 {
+		return 0, nil, false
+	}
+	m := &wireMsg{}
+	if err := json.Unmarshal(bv.Value[1:], m); err != nil {
+		return 0, nil, false
+	}
+	return bv.Value[0], m, true
+}
+
+func othersToWire(ks []hashing.Key) []wireKey {
+	var out []wireKey
+	for _, k := range ks {
+		out = append(out, toWire(k))
+	}
+	return out
+}
+
+func othersFromWire(ws []wireKey) []hashing.Key {
+	var out []hashing.Key
+	for _, w := range ws {
+		if k, err := w.key(); err == nil && len(out) < 8 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Error codes on the wire, so that typed errors survive the trip.
+const (
+	codeOther = iota
+	codeTimeout
+	codeClosed
+	codeMismatch
+	codeOverloaded
+)
+
+func errCode(err error) int {
+	var mm *hashing.MismatchError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return codeTimeout
+	case errors.Is(err, ErrClosed):
+		return codeClosed
+	case errors.As(err, &mm):
+		return codeMismatch
+	case errors.Is(err, ErrOverloaded):
+		return codeOverloaded
+	}
+	return codeOther
+}
+
+// remoteErr rebuilds an error from the wire: the sentinels that callers
+// match keep matching.
+func remoteErr(code int, msg string) error {
+	switch code {
+	case codeTimeout:
+		return fmt.Errorf("%w: %s", context.DeadlineExceeded, msg)
+	case codeClosed:
+		return fmt.Errorf("%w: %s", ErrClosed, msg)
+	case codeOverloaded:
+		return fmt.Errorf("%w: %s", ErrOverloaded, msg)
+	}
+	return &RemoteError{Msg: msg}
+}
+
+// RemoteError is a query failure that happened on another member.
+type RemoteError struct{ Msg string }
+
+func (e *RemoteError) Error() string { return "actors: remote: " + e.Msg }
+
+// clusterAsk is ask in cluster mode: it hands the key to its owner, which
+// either knows the answer, joins a query under way, or has a's member
+// query a. Only a's own failure comes back as an error naming a; an
+// unreachable owner is ErrClusterUnavailable.
+func (d *deps) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *queryDone {
+	res := &queryDone{jid: a.jid}
+	req := encode(tagResolve, &wireMsg{
+		Key: toWire(key), Others: othersToWire(others), JID: a.jid, Node: a.node,
+		Origin: d.system.Address(),
+	})
+	cc := d.cfg.Cluster
+	deadline := d.now().Add(d.cfg.LookupTimeout)
+	var lastErr error
+	backoff := 50 * time.Millisecond
+	for attempt := 0; d.now().Before(deadline); attempt++ {
+		if attempt > 0 {
+			// The owner is gone or the members disagree: give the
+			// membership time to settle rather than spin.
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-d.ctx.Done():
+				t.Stop()
+			}
+			backoff = min(2*backoff, time.Second)
+		}
+		if d.ctx.Err() != nil {
+			res.err = ErrClosed
+			return res
+		}
+		d.counters.ClusterRequests.Add(1)
+		v, err := d.cluster.Request(key.String(), OwnerKind, req,
+			cluster.WithTimeout(cc.RequestTimeout), cluster.WithRetryCount(3))
+		if err != nil || v == nil {
+			d.counters.ClusterRetries.Add(1)
+			lastErr = err
+			d.cfg.Logger.Debug("cluster owner unreachable", "key", key.String(), "err", err)
+			continue
+		}
+		tag, m, ok := decode(v)
+		if !ok || tag != tagResult {
+			lastErr = fmt.Errorf("unexpected reply %T", v)
+			d.counters.ClusterRetries.Add(1)
+			continue
+		}
+		if m.Info == nil {
+			res.err = remoteErr(m.Code, m.Err)
+			return res
+		}
+		// Never trust the wire: verify what we keep.
+		method, err := hashing.Verify(key, m.Info, d.cfg.Verify)
+		if err != nil {
+			d.counters.Rejected.Add(1)
+			res.err = err
+			return res
+		}
+		d.putVerified(key, others, m.Info, method, a)
+		res.info, res.method = m.Info, method
+		return res
+	}
+	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)
+	return res
+}
+
+// putVerified stores a verified answer for key and for the others it
+// proves too.
+func (d *deps) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) {
+	v := Verified{Node: queryNode(key, a.node), JID: a.jid, Method: method, At: d.now()}
+	if a.jid == "" {
+		v.Node = ""
+	}
+	if err := d.store.Put(d.ctx, key, info, v); err != nil {
+		d.counters.StoreErrors.Add(1)
+		d.cfg.Logger.Warn("store verified entry", "key", key.String(), "err", err)
+	}
+	for _, o := range others {
+		if m, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
+			v.Method = m
+			if err := d.store.Put(d.ctx, o, info, v); err != nil {
+				d.counters.StoreErrors.Add(1)
+			}
+		}
+	}
+}
+
+// ClusterMembers is the number of members this one sees, itself included;
+// 0 when not in cluster mode.
+func (r *Runtime) ClusterMembers() int {
+	if r.d.cluster == nil {
+		return 0
+	}
+	return r.d.cluster.MemberList.Length()
+}
+
+// pendingResolve is one member's request waiting at the owner.
+type pendingResolve struct {
+	reply *actor.PID // the requester's future
+	m     *wireMsg
+}
+
+type ownerTimeout struct{ seq uint64 }
+
+// probeTimeout ends a probe that some member did not answer.
+type probeTimeout struct{}
+
+// ownerActor is the cluster-wide owner of one key. It asks one announcer
+// at a time, on the member that saw it; every member's request waits for
+// that one query. A failed announcer fails only the request that brought
+// it (its member goes on with its next announcer); the owner then asks
+// the next waiting request's announcer.
+type ownerActor struct {
+	d        *deps
+	key      hashing.Key
+	info     *hashing.Info
+	others   []hashing.Key
+	pending  []pendingResolve
+	querying bool
+	// A new owner first asks the other members whether they already have
+	// the entry (this owner's member may have joined after it was
+	// broadcast, or the previous owner died): probeLeft answers to go.
+	probed    bool
+	probing   bool
+	probeLeft int
+	seq       uint64
+	timer     *time.Timer
+}
+
+func (o *ownerActor) Receive(ctx actor.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			o.d.cfg.Logger.Error("owner actor panic", "key", o.key.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			o.failAll(ctx, fmt.Errorf("actors: internal error: %v", p))
+		}
+	}()
+	switch msg := ctx.Message().(type) {
+	case *probeTimeout:
+		if o.probing {
+			o.endProbe(ctx)
+		}
+		return
+	case *ownerTimeout:
+		if msg.seq == o.seq && o.querying {
+			o.onAnswer(ctx, &wireMsg{Seq: msg.seq, Code: codeTimeout, Err: "query to announcer's member timed out"})
+		}
+		return
+	case *actor.ReceiveTimeout:
+		if len(o.pending) == 0 && !o.querying {
+			ctx.Poison(ctx.Self())
+		}
+		return
+	case *actor.Stopping:
+		o.stopTimer()
+		o.failAll(ctx, ErrClosed)
+		return
+	}
+	tag, m, ok := decode(ctx.Message())
+	if !ok {
+		return
+	}
+	switch tag {
+	case tagResolve:
+		k, err := m.Key.key()
+		if err != nil {
+			return
+		}
+		if o.key.IsZero() {
+			o.key = k
+			if info, err := o.d.store.Get(k); err == nil {
+				o.info = info
+			}
+		}
+		if o.info != nil {
+			ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key, Info: o.info}))
+			return
+		}
+		for _, x := range othersFromWire(m.Others) {
+			if len(o.others) < 8 && !containsKey(o.others, x) && x != o.key {
+				o.others = append(o.others, x)
+			}
+		}
+		if len(o.pending) >= o.d.cfg.MaxAnnouncersPerKey*4 {
+			ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key, Err: ErrOverloaded.Error(), Code: codeOverloaded}))
+			return
+		}
+		o.pending = append(o.pending, pendingResolve{reply: ctx.Sender(), m: m})
+		switch {
+		case !o.probed && !o.probing:
+			o.probe(ctx)
+		case o.probed && !o.querying:
+			o.queryNext(ctx)
+		}
+	case tagEntry: // a probe found it
+		if !o.probing || m.Info == nil {
+			return
+		}
+		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err != nil {
+			o.probeMiss(ctx)
+			return
+		}
+		o.probing, o.probed = false, true
+		o.resolve(ctx, m.Info, false)
+	case tagResult: // a probe did not
+		if o.probing {
+			o.probeMiss(ctx)
+		}
+	case tagAnswer:
+		if m.Seq == o.seq && o.querying {
+			o.onAnswer(ctx, m)
+		}
+	}
+}
+
+func (o *ownerActor) probe(ctx actor.Context) {
+	self := o.d.system.Address()
+	msg := encode(tagProbe, &wireMsg{Key: toWire(o.key)})
+	o.probeLeft = 0
+	for _, mem := range o.d.cluster.MemberList.Members().Members() {
+		if mem.Address() == self {
+			continue
+		}
+		ctx.Request(actor.NewPID(mem.Address(), cacheName), msg)
+		o.probeLeft++
+	}
+	if o.probeLeft == 0 {
+		o.probed = true
+		o.queryNext(ctx)
+		return
+	}
+	o.probing = true
+	me, sys := ctx.Self(), o.d.system
+	o.stopTimer()
+	o.timer = time.AfterFunc(o.d.cfg.Cluster.ProbeTimeout, func() { sys.Root.Send(me, &probeTimeout{}) })
+}
+
+func (o *ownerActor) probeMiss(ctx actor.Context) {
+	o.probeLeft--
+	if o.probeLeft <= 0 {
+		o.endProbe(ctx)
+	}
+}
+
+func (o *ownerActor) endProbe(ctx actor.Context) {
+	o.stopTimer()
+	o.probing, o.probed = false, true
+	if !o.querying {
+		o.queryNext(ctx)
+	}
+}
+
+// resolve answers every waiting request with info and, when the answer is
+// new to the cluster, sends it to every member.
+func (o *ownerActor) resolve(ctx actor.Context, info *hashing.Info, broadcast bool) {
+	o.stopTimer()
+	o.info = info
+	res := encode(tagResult, &wireMsg{Key: toWire(o.key), Info: info})
+	for _, p := range o.pending {
+		ctx.Send(p.reply, res)
+	}
+	o.pending, o.querying = nil, false
+	if broadcast {
+		o.broadcast(ctx)
+	}
+	ctx.SetReceiveTimeout(o.d.cfg.LookupIdle)
+}
+
+func (o *ownerActor) queryNext(ctx actor.Context) {
+	if len(o.pending) == 0 {
+		o.querying = false
+		ctx.SetReceiveTimeout(o.d.cfg.LookupIdle)
+		return
+	}
+	ctx.CancelReceiveTimeout()
+	head := o.pending[0].m
+	o.querying = true
+	o.seq++
+	q := &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), JID: head.JID, Node: head.Node, Seq: o.seq}
+	ctx.Request(actor.NewPID(head.Origin, querierName), encode(tagQuery, q))
+	o.stopTimer()
+	self, sys, seq := ctx.Self(), o.d.system, o.seq
+	o.timer = time.AfterFunc(o.d.cfg.QueryTimeout+2*time.Second, func() {
+		sys.Root.Send(self, &ownerTimeout{seq: seq})
+	})
+}
+
+func (o *ownerActor) onAnswer(ctx actor.Context, m *wireMsg) {
+	o.stopTimer()
+	if m.Info != nil {
+		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err == nil {
+			o.resolve(ctx, m.Info, true)
+			return
+		}
+		m = &wireMsg{Err: "answer did not verify at the owner", Code: codeMismatch}
+	}
+	head := o.pending[0]
+	o.pending = o.pending[1:]
+	ctx.Send(head.reply, encode(tagResult, &wireMsg{Key: toWire(o.key), Err: m.Err, Code: m.Code}))
+	o.queryNext(ctx)
+}
+
+// broadcast sends the verified entry to every member's cache actor.
+func (o *ownerActor) broadcast(ctx actor.Context) {
+	msg := encode(tagEntry, &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), Info: o.info})
+	for _, mem := range o.d.cluster.MemberList.Members().Members() {
+		ctx.Send(actor.NewPID(mem.Address(), cacheName), msg)
+	}
+}
+
+func (o *ownerActor) failAll(ctx actor.Context, err error) {
+	res := encode(tagResult, &wireMsg{Key: toWire(o.key), Err: err.Error(), Code: errCode(err)})
+	for _, p := range o.pending {
+		ctx.Send(p.reply, res)
+	}
+	o.pending, o.querying = nil, false
+}
+
+func (o *ownerActor) stopTimer() {
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+}
+
+// querierActor runs the owner's queries for announcers this member saw,
+// with this member's Querier, limits and store.
+type querierActor struct{ d *deps }
+
+func (q *querierActor) Receive(ctx actor.Context) {
+	tag, m, ok := decode(ctx.Message())
+	if !ok || tag != tagQuery {
+		return
+	}
+	k, err := m.Key.key()
+	if err != nil {
+		return
+	}
+	d, owner := q.d, ctx.Sender()
+	if owner == nil {
+		return
+	}
+	others := othersFromWire(m.Others)
+	d.queries.Add(1)
+	go func() {
+		defer d.queries.Done()
+		res := d.ask(k, others, announcer{m.JID, m.Node})
+		out := &wireMsg{Key: m.Key, Seq: m.Seq, Info: res.info}
+		if res.err != nil {
+			out.Err, out.Code = res.err.Error(), errCode(res.err)
+		}
+		d.system.Root.Send(owner, encode(tagAnswer, out))
+	}()
+}
+
+// cacheActor keeps the entries other members resolved: verified again,
+// then written to this member's store.
+type cacheActor struct{ d *deps }
+
+func (c *cacheActor) Receive(ctx actor.Context) {
+	tag, m, ok := decode(ctx.Message())
+	if !ok {
+		return
+	}
+	k, err := m.Key.key()
+	if err != nil {
+		return
+	}
+	d := c.d
+	if tag == tagProbe {
+		if info, err := d.store.Get(k); err == nil {
+			ctx.Respond(encode(tagEntry, &wireMsg{Key: m.Key, Info: info}))
+		} else {
+			ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key}))
+		}
+		return
+	}
+	if tag != tagEntry || m.Info == nil {
+		return
+	}
+	if _, err := d.store.Get(k); err == nil {
+		return
+	}
+	method, err := hashing.Verify(k, m.Info, d.cfg.Verify)
+	if err != nil {
+		d.counters.Rejected.Add(1)
+		d.cfg.Logger.Warn("cluster entry did not verify", "key", k.String(), "err", err)
+		return
+	}
+	d.counters.ClusterEntries.Add(1)
+	d.putVerified(k, othersFromWire(m.Others), m.Info, method, announcer{})
+}

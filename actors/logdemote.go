@@ -1,0 +1,45 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+)
+
+// routineLogs are protoactor ERROR records that are routine in a cluster:
+// the automanaged provider logs one per unreachable seed on every refresh
+// (every member while the others start, a dead member until it is
+// removed from the seeds), and the remote logs each failed redial. They
+// are logged at the level given here instead.
+var routineLogs = map[string]slog.Level{
+	"Bad connection to the node health status":            slog.LevelDebug,
+	"Failure reaching nodes":                              slog.LevelWarn,
+	"Automanaged server stopping..!":                      slog.LevelDebug,
+	"EndpointWriter failed to connect":                    slog.LevelWarn,
+	"EndpointWriter failed to create receive stream":      slog.LevelDebug,
+	"EndpointWriter lost connection":                      slog.LevelDebug,
+	"EndpointReader failed to send disconnection message": slog.LevelDebug,
+}
+
+// demoteHandler lowers the level of routineLogs before the engine's
+// handler sees them.
+type demoteHandler struct{ h slog.Handler }
+
+func (d demoteHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	// A demoted record is checked again in Handle.
+	return d.h.Enabled(ctx, l)
+}
+
+func (d demoteHandler) Handle(ctx context.Context, r slog.Record) error {
+	if l, ok := routineLogs[r.Message]; ok && r.Level > l {
+		r.Level = l
+	}
+	if !d.h.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return d.h.Handle(ctx, r)
+}
+
+func (d demoteHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoteHandler{d.h.WithAttrs(as)}
+}
+func (d demoteHandler) WithGroup(g string) slog.Handler { return demoteHandler{d.h.WithGroup(g)} }
