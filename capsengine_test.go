@@ -68,6 +68,13 @@ func TestRestartResolvesFromUserDB(t *testing.T) {
 		if _, err := eng.Wait(testCtx(t), jid); err != nil {
 			t.Fatalf("%s: %v", jid, err)
 		}
+		// The entry records the caps node itself, as capsdb file names and
+		// "db export" expect, not node#ver.
+		k, _ := eng.Key(jid)
+		e, err := eng.Storage().Get(k)
+		if err != nil || len(e.Nodes) != 1 || e.Nodes[0] != c.Node {
+			t.Errorf("%s: stored entry %+v, %v; want nodes [%s]", jid, e, err, c.Node)
+		}
 	}
 	if err := eng.Close(testCtx(t)); err != nil {
 		t.Fatal(err)

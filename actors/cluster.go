@@ -368,11 +368,13 @@ func (d *deps) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 	return res
 }
 
-// putVerified stores a verified answer for key and for the others it
-// proves too.
+// putVerified stores a verified answer for key and for the others the
+// same answer proves too (a presence's other hashes). The entry records
+// the announcer's caps node (the XEP-0115 node attribute, not node#ver),
+// which is what storage keeps in Entry.Nodes and exports as file names.
 func (d *deps) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) {
-	v := Verified{Node: queryNode(key, a.node), JID: a.jid, Method: method, At: d.now()}
-	if a.jid == "" {
+	v := Verified{Node: a.node, JID: a.jid, Method: method, At: d.now()}
+	if key.Scheme != hashing.XEP0115 || a.jid == "" {
 		v.Node = ""
 	}
 	if err := d.store.Put(d.ctx, key, info, v); err != nil {

@@ -414,20 +414,7 @@ func (d *deps) ask(key hashing.Key, others []hashing.Key, a announcer) *queryDon
 		d.counters.LenientOK.Add(1)
 	}
 	res.info, res.method = info, method
-	v := Verified{Node: queryNode(key, a.node), JID: a.jid, Method: method, At: d.now()}
-	if err := d.store.Put(d.ctx, key, info, v); err != nil {
-		d.counters.StoreErrors.Add(1)
-		d.cfg.Logger.Warn("store verified entry", "key", key.String(), "err", err)
-	}
-	// The same answer may also prove the presence's other hashes.
-	for _, o := range others {
-		if m, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
-			v.Method = m
-			if err := d.store.Put(d.ctx, o, info, v); err != nil {
-				d.counters.StoreErrors.Add(1)
-			}
-		}
-	}
+	d.putVerified(key, others, info, method, a)
 	return res
 }
 

@@ -38,7 +38,7 @@ type Store interface {
 
 // Verified says where a stored answer came from.
 type Verified struct {
-	Node   string         // node the answer was for
+	Node   string         // the announcer's XEP-0115 caps node ("" for XEP-0390)
 	JID    string         // the announcer who answered
 	Method hashing.Method // how it verified
 	At     time.Time
