@@ -101,41 +101,41 @@ func (v *PresenceView) Presence() *Presence {
 // hashing.ErrAlgorithmNotAllowed, hashing.ErrBadVer or hashing.ErrVerLength,
 // returned unwrapped so that counting failures costs nothing.
 func (v *PresenceView) AppendKeys(dst []hashing.Key) ([]hashing.Key, error) {
-	var first error
-	if v.HasCaps && len(v.Caps.Hash) > 0 {
-		k, err := parseKey(hashing.XEP0115, v.Caps.Hash, v.Caps.Ver)
-		if err != nil {
-			first = err
-		} else {
-			dst = append(dst, k)
-		}
+	var hash, ver []byte
+	if v.HasCaps {
+		hash, ver = v.Caps.Hash, v.Caps.Ver
 	}
-	for i := range v.Caps2 {
-		k, err := parseKey(hashing.XEP0390, v.Caps2[i].Algo, v.Caps2[i].Value)
-		if err != nil {
-			if first == nil {
-				first = err
-			}
-			continue
-		}
-		dst = append(dst, k)
-	}
-	return dst, first
+	return appendKeys(dst, hash, ver, len(v.Caps2), func(i int) ([]byte, []byte) {
+		return v.Caps2[i].Algo, v.Caps2[i].Value
+	})
 }
 
 // AppendKeys is PresenceView.AppendKeys for a Presence.
 func (p *Presence) AppendKeys(dst []hashing.Key) ([]hashing.Key, error) {
+	var hash, ver string
+	if p.Caps != nil {
+		hash, ver = p.Caps.Hash, p.Caps.Ver
+	}
+	return appendKeys(dst, hash, ver, len(p.Caps2), func(i int) (string, string) {
+		return p.Caps2[i].Algo, p.Caps2[i].Value
+	})
+}
+
+// appendKeys is both AppendKeys: the XEP-0115 key when hash is set, then
+// one XEP-0390 key for each of the n hashes caps2 returns.
+func appendKeys[T string | []byte](dst []hashing.Key, hash, ver T, n int, caps2 func(int) (T, T)) ([]hashing.Key, error) {
 	var first error
-	if p.Caps != nil && p.Caps.Hash != "" {
-		k, err := parseKey(hashing.XEP0115, p.Caps.Hash, p.Caps.Ver)
+	if len(hash) > 0 {
+		k, err := parseKey(hashing.XEP0115, hash, ver)
 		if err != nil {
 			first = err
 		} else {
 			dst = append(dst, k)
 		}
 	}
-	for i := range p.Caps2 {
-		k, err := parseKey(hashing.XEP0390, p.Caps2[i].Algo, p.Caps2[i].Value)
+	for i := range n {
+		algo, value := caps2(i)
+		k, err := parseKey(hashing.XEP0390, algo, value)
 		if err != nil {
 			if first == nil {
 				first = err

@@ -203,29 +203,11 @@ func (db *DB) Lookup(k hashing.Key) (*Entry, Source, error) {
 // ErrTooLarge; ErrClosed; ErrFailed after a disk write failure; ctx.Err()
 // when ctx ends first, in which case the entry may still be written.
 func (db *DB) Put(ctx context.Context, k hashing.Key, e *Entry) error {
-	if e == nil {
-		return fmt.Errorf("storage: put %s: nil entry", k)
-	}
-	method, err := hashing.Verify(k, &e.Info, db.cfg.Verify)
+	enc, err := encodeVerified(&db.cfg, k, e)
 	if err != nil {
-		return fmt.Errorf("storage: put %s: %w", k, err)
+		return err
 	}
-	ne := *e
-	ne.Method = method
-	normalize(&ne)
-	if ne.FirstSeen.IsZero() || ne.LastSeen.IsZero() {
-		now := db.cfg.Now().Round(0).UTC()
-		if ne.FirstSeen.IsZero() {
-			ne.FirstSeen = now
-		}
-		if ne.LastSeen.IsZero() {
-			ne.LastSeen = now
-		}
-	}
-	req := &writeRequest{key: k, enc: AppendEntry(nil, &ne)}
-	if len(req.enc) > MaxEntrySize {
-		return fmt.Errorf("storage: put %s: %w: %d bytes", k, ErrTooLarge, len(req.enc))
-	}
+	req := &writeRequest{key: k, enc: enc}
 	if err := db.write(ctx, req); err != nil {
 		return err
 	}
@@ -446,4 +428,34 @@ func (db *DB) closeStores() error {
 		errs = append(errs, db.trusted.close())
 	}
 	return errors.Join(errs...)
+}
+
+// encodeVerified is the part of a put shared by both stores: verify e
+// against k, record how it verified, stamp missing times with cfg.Now, and
+// encode it, refusing entries over MaxEntrySize.
+func encodeVerified(cfg *Config, k hashing.Key, e *Entry) ([]byte, error) {
+	if e == nil {
+		return nil, fmt.Errorf("storage: put %s: nil entry", k)
+	}
+	method, err := hashing.Verify(k, &e.Info, cfg.Verify)
+	if err != nil {
+		return nil, fmt.Errorf("storage: put %s: %w", k, err)
+	}
+	ne := *e
+	ne.Method = method
+	normalize(&ne)
+	if ne.FirstSeen.IsZero() || ne.LastSeen.IsZero() {
+		now := cfg.Now().Round(0).UTC()
+		if ne.FirstSeen.IsZero() {
+			ne.FirstSeen = now
+		}
+		if ne.LastSeen.IsZero() {
+			ne.LastSeen = now
+		}
+	}
+	enc := AppendEntry(nil, &ne)
+	if len(enc) > MaxEntrySize {
+		return nil, fmt.Errorf("storage: put %s: %w: %d bytes", k, ErrTooLarge, len(enc))
+	}
+	return enc, nil
 }

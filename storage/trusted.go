@@ -46,28 +46,9 @@ func OpenTrustedWriter(cfg Config) (*TrustedWriter, error) {
 // already stored for k as DB.Put merges. It returns the verification error
 // like DB.Put. The write is durable after Close.
 func (w *TrustedWriter) Put(k hashing.Key, e *Entry) error {
-	if e == nil {
-		return fmt.Errorf("storage: put %s: nil entry", k)
-	}
-	method, err := hashing.Verify(k, &e.Info, w.cfg.Verify)
+	enc, err := encodeVerified(&w.cfg, k, e)
 	if err != nil {
-		return fmt.Errorf("storage: put %s: %w", k, err)
-	}
-	ne := *e
-	ne.Method = method
-	normalize(&ne)
-	if ne.FirstSeen.IsZero() || ne.LastSeen.IsZero() {
-		now := w.cfg.Now().Round(0).UTC()
-		if ne.FirstSeen.IsZero() {
-			ne.FirstSeen = now
-		}
-		if ne.LastSeen.IsZero() {
-			ne.LastSeen = now
-		}
-	}
-	enc := AppendEntry(nil, &ne)
-	if len(enc) > MaxEntrySize {
-		return fmt.Errorf("storage: put %s: %w: %d bytes", k, ErrTooLarge, len(enc))
+		return err
 	}
 	var kb keyBuf
 	if err := w.batch.Merge(kb.of(k), enc, nil); err != nil {
