@@ -399,21 +399,7 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*SystemReport, er
 			rep.ResolvedKeys++
 		}
 	}
-	rep.PeakRSSBytes = readStatus("VmHWM")
-	rep.Counters = total
-	p := r.peers
-	rep.Queries = p.Queries.Load()
-	rep.VerifiedQueries = p.HonestAnswers.Load()
-	rep.FailedQueries = p.Failed()
-	rep.DuplicateQueries = p.Duplicates()
-	rep.DedupJoins = int64(total["DedupJoins"])
-	rep.QueriesEqualUniqueKeys = rep.DuplicateQueries == 0 &&
-		rep.VerifiedQueries == int64(rep.ResolvableKeys) &&
-		rep.ResolvedKeys == rep.ResolvableKeys &&
-		rep.Queries == rep.VerifiedQueries+rep.FailedQueries
-	caught := int64(total["Mismatches"] + total["Rejected"])
-	rep.Liars = LiarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: p.LiarAnswers.Load() - caught}
-	rep.Liars.AllCaught = rep.Liars.Accepted == 0
+	rep.settle(r.peers, total)
 	runtime.KeepAlive(b)
 	return rep, nil
 }

@@ -322,22 +322,7 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, 
 			return nil, fmt.Errorf("bench: close engine: %w", err)
 		}
 	}
-	rep.PeakRSSBytes = readStatus("VmHWM")
-	rep.Counters = total
-
-	p := e.peers
-	rep.Queries = p.Queries.Load()
-	rep.VerifiedQueries = p.HonestAnswers.Load()
-	rep.FailedQueries = p.Failed()
-	rep.DuplicateQueries = p.Duplicates()
-	rep.DedupJoins = int64(total["DedupJoins"])
-	rep.QueriesEqualUniqueKeys = rep.DuplicateQueries == 0 &&
-		rep.VerifiedQueries == int64(rep.ResolvableKeys) &&
-		rep.ResolvedKeys == rep.ResolvableKeys &&
-		rep.Queries == rep.VerifiedQueries+rep.FailedQueries
-	caught := int64(total["Mismatches"] + total["Rejected"])
-	rep.Liars = LiarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: p.LiarAnswers.Load() - caught}
-	rep.Liars.AllCaught = rep.Liars.Accepted == 0
+	rep.settle(e.peers, total)
 	return rep, nil
 }
 

@@ -306,3 +306,23 @@ func bytesIEC(n int64) string {
 	}
 	return ""
 }
+
+// settle fills what every system's report takes from the peers and the
+// final counters: query accounting, the dedup verdict, liars caught, and
+// peak RSS. ResolvableKeys and ResolvedKeys must be set before.
+func (rep *SystemReport) settle(p *Peers, total map[string]uint64) {
+	rep.PeakRSSBytes = readStatus("VmHWM")
+	rep.Counters = total
+	rep.Queries = p.Queries.Load()
+	rep.VerifiedQueries = p.HonestAnswers.Load()
+	rep.FailedQueries = p.Failed()
+	rep.DuplicateQueries = p.Duplicates()
+	rep.DedupJoins = int64(total["DedupJoins"])
+	rep.QueriesEqualUniqueKeys = rep.DuplicateQueries == 0 &&
+		rep.VerifiedQueries == int64(rep.ResolvableKeys) &&
+		rep.ResolvedKeys == rep.ResolvableKeys &&
+		rep.Queries == rep.VerifiedQueries+rep.FailedQueries
+	caught := int64(total["Mismatches"] + total["Rejected"])
+	rep.Liars = LiarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: p.LiarAnswers.Load() - caught}
+	rep.Liars.AllCaught = rep.Liars.Accepted == 0
+}
