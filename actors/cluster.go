@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/storage"
 )
 
 // ClusterConfig runs the engine as one member of a protoactor cluster: the
@@ -58,7 +61,7 @@ type ClusterConfig struct {
 	// RefreshTTL is how often the provider polls the seeds. Default 1s.
 	RefreshTTL time.Duration
 	// RequestTimeout bounds one request to a key's owner, the query it
-	// may run included. Default Config.QueryTimeout + 5s. A request that
+	// may run included. Default 2 × Config.QueryTimeout + 5s. A request that
 	// times out (the owner died) is retried on the new owner, up to
 	// Config.LookupTimeout in all.
 	RequestTimeout time.Duration
@@ -78,6 +81,7 @@ const (
 	// querierName and cacheName are the per-member named actors.
 	querierName = "capsengine-querier"
 	cacheName   = "capsengine-cache"
+	probeName   = "capsengine-probe"
 )
 
 // ErrClusterUnavailable: the key's owner could not be reached within
@@ -104,7 +108,7 @@ func (c *ClusterConfig) setDefaults(cfg *Config) (host string, port int, err err
 		c.RefreshTTL = time.Second
 	}
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = cfg.QueryTimeout + 5*time.Second
+		c.RequestTimeout = 2*cfg.QueryTimeout + 5*time.Second
 	}
 	if c.ProbeTimeout <= 0 {
 		c.ProbeTimeout = 500 * time.Millisecond
@@ -164,6 +168,9 @@ func startCluster(d *deps) error {
 	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &cacheActor{d: d} }, sup), cacheName); err != nil {
 		return fmt.Errorf("actors: cluster: %w", err)
 	}
+	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &probeActor{d: d} }, sup), probeName); err != nil {
+		return fmt.Errorf("actors: cluster: %w", err)
+	}
 	// Set before StartMember starts the goroutines that read it.
 	d.cluster = c
 	c.StartMember()
@@ -188,10 +195,13 @@ func healthServer(d *deps, cc *ClusterConfig) *echo.Echo {
 	return e
 }
 
-// Wire messages. There is no protoc here, so each message is a tag byte
-// and a JSON body inside a wrapperspb.BytesValue, a type every member's
-// protobuf registry resolves by name (protoactor's serializer uses
-// google.golang.org/protobuf's global registry).
+// Wire messages. There is no protoc here, so each message is a
+// wrapperspb.BytesValue, a type every member's protobuf registry resolves
+// by name (protoactor's serializer uses google.golang.org/protobuf's
+// global registry), holding: a tag byte, a uvarint length and a small JSON
+// header, then the disco#info answer if any, in the store's checksummed
+// binary entry encoding — JSON for answers cost more CPU than the rest of
+// a cross-node lookup put together.
 const (
 	tagResolve byte = iota + 1 // member → owner: resolve key, my announcer as a fallback
 	tagResult                  // owner → member: the verified answer or why not
@@ -218,27 +228,48 @@ type wireMsg struct {
 	Node   string        `json:"n,omitempty"`
 	Origin string        `json:"r,omitempty"` // member address that saw JID
 	Seq    uint64        `json:"q,omitempty"`
-	Info   *hashing.Info `json:"i,omitempty"`
+	Info   *hashing.Info `json:"-"` // after the header, binary
 	Err    string        `json:"e,omitempty"`
 	Code   int           `json:"c,omitempty"` // see errCode
 }
 
 func encode(tag byte, m *wireMsg) *wrapperspb.BytesValue {
-	b, err := json.Marshal(m)
+	h, err := json.Marshal(m)
 	if err != nil {
 		panic(err) // plain data: cannot fail
 	}
-	return &wrapperspb.BytesValue{Value: append([]byte{tag}, b...)}
+	b := make([]byte, 0, 1+binary.MaxVarintLen32+len(h)+256)
+	b = append(b, tag)
+	b = binary.AppendUvarint(b, uint64(len(h)))
+	b = append(b, h...)
+	if m.Info != nil {
+		b = storage.AppendEntry(b, &storage.Entry{Info: *m.Info})
+	}
+	return &wrapperspb.BytesValue{Value: b}
 }
 
-func decode(msg any) (byte, *wireMsg, bool) {
-	bv, ok := msg.(*wrapperspb.BytesValue)
-	if !ok || len(bv.Value) == 0 {
+// decode reads a wire message; ok is false for anything else, a
+// malformed one included.
+func decode(msg any) (tag byte, m *wireMsg, ok bool) {
+	bv, isBV := msg.(*wrapperspb.BytesValue)
+	if !isBV || len(bv.Value) < 2 {
 		return 0, nil, false
 	}
-	m := &wireMsg{}
-	if err := json.Unmarshal(bv.Value[1:], m); err != nil {
+	b := bv.Value[1:]
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
 		return 0, nil, false
+	}
+	m = &wireMsg{}
+	if err := json.Unmarshal(b[w:w+int(n)], m); err != nil {
+		return 0, nil, false
+	}
+	if rest := b[w+int(n):]; len(rest) > 0 {
+		e, err := storage.DecodeEntry(rest)
+		if err != nil {
+			return 0, nil, false
+		}
+		m.Info = &e.Info
 	}
 	return bv.Value[0], m, true
 }
@@ -391,6 +422,11 @@ func (d *deps) putVerified(key hashing.Key, others []hashing.Key, info *hashing.
 	}
 }
 
+// ownerWait is how long an owner waits for the member it asked to run a
+// query: the querier's wait for a slot and its query, each bounded by
+// QueryTimeout, and slack for a loaded member.
+func (d *deps) ownerWait() time.Duration { return 2*d.cfg.QueryTimeout + 3*time.Second }
+
 // ClusterMembers is the number of members this one sees, itself included;
 // 0 when not in cluster mode.
 func (r *Runtime) ClusterMembers() int {
@@ -443,11 +479,13 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *probeTimeout:
 		if o.probing {
+			o.d.counters.ClusterProbeTimeouts.Add(1)
 			o.endProbe(ctx)
 		}
 		return
 	case *ownerTimeout:
 		if msg.seq == o.seq && o.querying {
+			o.d.counters.ClusterOwnerTimeouts.Add(1)
 			o.onAnswer(ctx, &wireMsg{Seq: msg.seq, Code: codeTimeout, Err: "query to announcer's member timed out"})
 		}
 		return
@@ -471,9 +509,12 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 		if err != nil {
 			return
 		}
+		if m.Origin != o.d.system.Address() {
+			o.d.counters.ClusterRemoteResolves.Add(1)
+		}
 		if o.key.IsZero() {
 			o.key = k
-			if info, err := o.d.store.Get(k); err == nil {
+			if info, ok := o.d.entry(k); ok {
 				o.info = info
 			}
 		}
@@ -512,8 +553,15 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 			o.probeMiss(ctx)
 		}
 	case tagAnswer:
-		if m.Seq == o.seq && o.querying {
+		switch {
+		case m.Seq == o.seq && o.querying:
 			o.onAnswer(ctx, m)
+		case m.Info != nil && o.info == nil:
+			// An answer after its timeout still resolves the key when it
+			// verifies.
+			if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err == nil {
+				o.resolve(ctx, m.Info, true)
+			}
 		}
 	}
 }
@@ -526,7 +574,7 @@ func (o *ownerActor) probe(ctx actor.Context) {
 		if mem.Address() == self {
 			continue
 		}
-		ctx.Request(actor.NewPID(mem.Address(), cacheName), msg)
+		ctx.Request(actor.NewPID(mem.Address(), probeName), msg)
 		o.probeLeft++
 	}
 	if o.probeLeft == 0 {
@@ -582,10 +630,13 @@ func (o *ownerActor) queryNext(ctx actor.Context) {
 	o.querying = true
 	o.seq++
 	q := &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), JID: head.JID, Node: head.Node, Seq: o.seq}
+	if head.Origin != o.d.system.Address() {
+		o.d.counters.ClusterRemoteQueries.Add(1)
+	}
 	ctx.Request(actor.NewPID(head.Origin, querierName), encode(tagQuery, q))
 	o.stopTimer()
 	self, sys, seq := ctx.Self(), o.d.system, o.seq
-	o.timer = time.AfterFunc(o.d.cfg.QueryTimeout+2*time.Second, func() {
+	o.timer = time.AfterFunc(o.d.ownerWait(), func() {
 		sys.Root.Send(self, &ownerTimeout{seq: seq})
 	})
 }
@@ -649,7 +700,13 @@ func (q *querierActor) Receive(ctx actor.Context) {
 	d.queries.Add(1)
 	go func() {
 		defer d.queries.Done()
-		res := d.ask(k, others, announcer{m.JID, m.Node})
+		// The owner gives up on this query after ownerWait: waiting for
+		// a slot and asking must end before, or the owner would ask
+		// another announcer while this one may still answer — a second
+		// query for the key.
+		slot := time.NewTimer(d.cfg.QueryTimeout)
+		defer slot.Stop()
+		res := d.askWithin(k, others, announcer{m.JID, m.Node}, slot.C)
 		out := &wireMsg{Key: m.Key, Seq: m.Seq, Info: res.info}
 		if res.err != nil {
 			out.Err, out.Code = res.err.Error(), errCode(res.err)
@@ -672,18 +729,10 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 		return
 	}
 	d := c.d
-	if tag == tagProbe {
-		if info, err := d.store.Get(k); err == nil {
-			ctx.Respond(encode(tagEntry, &wireMsg{Key: m.Key, Info: info}))
-		} else {
-			ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key}))
-		}
-		return
-	}
 	if tag != tagEntry || m.Info == nil {
 		return
 	}
-	if _, err := d.store.Get(k); err == nil {
+	if _, ok := d.entry(k); ok {
 		return
 	}
 	method, err := hashing.Verify(k, m.Info, d.cfg.Verify)
@@ -693,5 +742,96 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 		return
 	}
 	d.counters.ClusterEntries.Add(1)
-	d.putVerified(k, othersFromWire(m.Others), m.Info, method, announcer{})
+	// The store's Put returns once the entry is durable, a disk sync
+	// later: putting here, one entry after another, left broadcasts and
+	// the probes queued behind them waiting seconds under load. The puts
+	// run concurrently (the store commits them together), a bounded
+	// number at a time, and the entry is served from arriving meanwhile.
+	if !d.arriving.add(k, m.Info) {
+		return
+	}
+	others := othersFromWire(m.Others)
+	d.queries.Add(1)
+	go func() {
+		defer d.queries.Done()
+		d.putVerified(k, others, m.Info, method, announcer{})
+		d.arriving.remove(k)
+	}()
+}
+
+// probeActor answers owners asking whether this member holds a key. It is
+// apart from the cache actor so that a probe never waits behind
+// broadcast entries being written.
+type probeActor struct{ d *deps }
+
+func (p *probeActor) Receive(ctx actor.Context) {
+	tag, m, ok := decode(ctx.Message())
+	if !ok || tag != tagProbe {
+		return
+	}
+	k, err := m.Key.key()
+	if err != nil {
+		return
+	}
+	if info, ok := p.d.entry(k); ok {
+		ctx.Respond(encode(tagEntry, &wireMsg{Key: m.Key, Info: info}))
+		return
+	}
+	ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key}))
+}
+
+// entry is the verified answer for k this member holds: in its store, or
+// on its way there.
+func (d *deps) entry(k hashing.Key) (*hashing.Info, bool) {
+	if info, ok := d.arriving.get(k); ok {
+		return info, true
+	}
+	info, err := d.store.Get(k)
+	return info, err == nil
+}
+
+// maxArriving bounds the broadcast entries being written at once; the
+// cache actor waits for a slot beyond it.
+const maxArriving = 1024
+
+// arrivingEntries are verified entries from other members whose put is
+// under way.
+type arrivingEntries struct {
+	mu    sync.Mutex
+	m     map[hashing.Key]*hashing.Info
+	slots chan struct{}
+}
+
+// add records k and takes a put slot, waiting for one; it is false when
+// k is already arriving.
+func (a *arrivingEntries) add(k hashing.Key, info *hashing.Info) bool {
+	a.mu.Lock()
+	if a.m == nil {
+		a.m = make(map[hashing.Key]*hashing.Info)
+		a.slots = make(chan struct{}, maxArriving)
+	}
+	if _, dup := a.m[k]; dup {
+		a.mu.Unlock()
+		return false
+	}
+	a.m[k] = info
+	slots := a.slots
+	a.mu.Unlock()
+	slots <- struct{}{}
+	return true
+}
+
+func (a *arrivingEntries) remove(k hashing.Key) {
+	a.mu.Lock()
+	delete(a.m, k)
+	slots := a.slots
+	a.mu.Unlock()
+	<-slots
+}
+
+func (a *arrivingEntries) get(k hashing.Key) (*hashing.Info, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	info, ok := a.m[k]
+	return info, ok
 }

@@ -1,11 +1,14 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/capsengine/capsengine/hashing"
 )
@@ -87,4 +90,39 @@ func TestDemoteRoutineLogs(t *testing.T) {
 	if !strings.Contains(got, "level=ERROR msg=\"something else\"") {
 		t.Errorf("got %q, want other errors untouched", got)
 	}
+}
+
+// Members decode whatever reaches their cluster actors: a malformed
+// message must be refused, never panic, and whatever decodes must
+// re-encode to a message that decodes the same.
+func FuzzWireDecode(f *testing.F) {
+	info := &hashing.Info{
+		Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: "psi"}},
+		Features:   []string{"http://jabber.org/protocol/caps", "urn:xmpp:ping"},
+	}
+	ver, _ := hashing.Ver(hashing.SHA1, info)
+	k, _ := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, ver)
+	for _, m := range []*wireMsg{
+		{Key: toWire(k), JID: "a@b/c", Node: "https://psi", Origin: "127.0.0.1:7000", Seq: 3},
+		{Key: toWire(k), Info: info},
+		{Key: toWire(k), Err: "timeout", Code: codeTimeout},
+	} {
+		f.Add(encode(tagAnswer, m).Value)
+	}
+	f.Add([]byte{tagProbe, 0})
+	f.Add([]byte{tagEntry, 200, 1, '{', '}'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tag, m, ok := decode(&wrapperspb.BytesValue{Value: b})
+		if !ok {
+			return
+		}
+		again := encode(tag, m)
+		tag2, m2, ok := decode(again)
+		if !ok || tag2 != tag {
+			t.Fatalf("re-encoded message does not decode: %q", again.Value)
+		}
+		if third := encode(tag2, m2); !bytes.Equal(third.Value, again.Value) {
+			t.Fatalf("encoding is not stable:\n%q\n%q", again.Value, third.Value)
+		}
+	})
 }

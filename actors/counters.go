@@ -35,6 +35,16 @@ type Counters struct {
 	ClusterRequests atomic.Uint64 // requests to a key's cluster owner
 	ClusterRetries  atomic.Uint64 // of which failed to reach it (and were retried)
 	ClusterEntries  atomic.Uint64 // verified entries received from other members
+	// Owner side: requests this member's owners got from another member
+	// (cross-node lookups), and queries they sent to another member's
+	// announcer.
+	ClusterRemoteResolves atomic.Uint64
+	ClusterRemoteQueries  atomic.Uint64
+	// Owners that gave up waiting: for the member running their query,
+	// and for the other members' answer to a probe. Either may cost a
+	// second query for a key under heavy load.
+	ClusterOwnerTimeouts atomic.Uint64
+	ClusterProbeTimeouts atomic.Uint64
 }
 
 // Snapshot returns every counter by field name.

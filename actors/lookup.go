@@ -36,6 +36,8 @@ type deps struct {
 
 	ctx     context.Context // cancelled by Close: aborts queries
 	queries sync.WaitGroup  // query goroutines, waited for by Close
+
+	arriving arrivingEntries // cluster mode: entries on their way into the store
 }
 
 // lookupReq: jid announced key (and, in the same presence, others).
@@ -373,10 +375,19 @@ func (l *lookup) query(ctx actor.Context, a announcer) {
 // ask runs one query on its own goroutine: wait for a slot, query, verify,
 // store. The actor only sees the outcome.
 func (d *deps) ask(key hashing.Key, others []hashing.Key, a announcer) *queryDone {
+	return d.askWithin(key, others, a, nil)
+}
+
+// askWithin is ask that gives up with ErrOverloaded, without querying,
+// when no query slot is free before slot fires (nil: wait for one).
+func (d *deps) askWithin(key hashing.Key, others []hashing.Key, a announcer, slot <-chan time.Time) *queryDone {
 	res := &queryDone{jid: a.jid}
 	select {
 	case d.inflight <- struct{}{}:
 		defer func() { <-d.inflight }()
+	case <-slot:
+		res.err = ErrOverloaded
+		return res
 	case <-d.ctx.Done():
 		res.err = ErrClosed
 		return res
