@@ -189,67 +189,10 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, 
 			eng.Close(context.Background())
 		}
 	}()
-	total := map[string]uint64{}
+	pr := &phaseRunner{e: e, eng: eng, rep: rep, total: map[string]uint64{}, prog: prog}
 	phase := func(name string, ei *engineIngest) (*PhaseReport, error) {
-		e.w.releaseAll()
-		before := eng.Counters()
-		q0 := e.peers.Queries.Load()
-		var ms0 runtime.MemStats
-		runtime.ReadMemStats(&ms0)
-		cpu0 := cpuTime()
-		sched0 := schedHist()
-		pp := startPhase(prog, "engine "+name, int64(e.w.Len()))
-		start := time.Now()
-		probe := startProbe(eng, ei.cold)
-		samples, maxG, err := feed(ctx, e.w, o.Workers, o.Batch, pp, ei.chunk)
-		if ei.cold {
-			rep.IngestDelay = probe.stop()
-		}
-		if err == nil {
-			err = eng.Sync(ctx)
-		}
-		ingest := time.Since(start)
-		if err == nil && ei.cold {
-			e.peers.idle(ctx, 50*time.Millisecond)
-		}
-		close(ei.settled)
-		ei.waits.Wait()
-		// The phase ends when the last presence was applied and the last
-		// lookup it started had ended.
-		secs := ingest
-		if d := ei.lastDone.Sub(start); d > secs {
-			secs = d
-		}
-		pp.finish()
-		if err != nil {
-			return nil, fmt.Errorf("bench: engine %s pass: %w", name, err)
-		}
-		cpu := (cpuTime() - cpu0).Seconds()
-		sched := schedDelta(sched0, schedHist())
-		var ms1 runtime.MemStats
-		runtime.ReadMemStats(&ms1)
-		after := eng.Counters()
-		delta := diff(after, before)
-		for k, v := range delta {
-			total[k] += v
-		}
-		p := PhaseReport{
-			Name: name, Presences: e.w.Len(),
-			Seconds: secs.Seconds(), IngestSeconds: ingest.Seconds(),
-			PresencesPerSec:    float64(e.w.Len()) / secs.Seconds(),
-			CPUSeconds:         cpu,
-			PresencesPerCPUSec: perSec(e.w.Len(), cpu),
-			Queries:            e.peers.Queries.Load() - q0,
-			DedupJoins:         int64(delta["DedupJoins"]),
-			Sched:              sched,
-			MaxGoroutines:      maxG,
-			GCCycles:           ms1.NumGC - ms0.NumGC,
-			GCPauseMs:          float64(ms1.PauseTotalNs-ms0.PauseTotalNs) / 1e6,
-			Counters:           delta,
-			Throughput:         samples,
-		}
-		rep.Phases = append(rep.Phases, p)
-		return &rep.Phases[len(rep.Phases)-1], nil
+		pr.eng = eng
+		return pr.run(ctx, name, ei)
 	}
 
 	cold := &engineIngest{eng: eng, w: e.w, hang: o.HangTimeout, cold: true, settled: make(chan struct{}),
@@ -322,8 +265,83 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, 
 			return nil, fmt.Errorf("bench: close engine: %w", err)
 		}
 	}
-	rep.settle(e.peers, total)
+	rep.settle(e.peers, pr.total)
 	return rep, nil
+}
+
+// phaseRunner runs passes of one workload through an open engine and
+// records them in rep; total sums the engine's counters over the passes.
+type phaseRunner struct {
+	e     *engineRun
+	eng   *capsengine.Engine
+	rep   *SystemReport
+	total map[string]uint64
+	prog  Progress
+}
+
+// run is one pass: the stream through ei, then until every lookup the
+// pass started has ended.
+func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*PhaseReport, error) {
+	e, eng, rep, total, prog, o := r.e, r.eng, r.rep, r.total, r.prog, r.e.o
+	e.w.releaseAll()
+	before := eng.Counters()
+	q0 := e.peers.Queries.Load()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	cpu0 := cpuTime()
+	sched0 := schedHist()
+	pp := startPhase(prog, "engine "+name, int64(e.w.Len()))
+	start := time.Now()
+	probe := startProbe(eng, ei.cold)
+	samples, maxG, err := feed(ctx, e.w, o.Workers, o.Batch, pp, ei.chunk)
+	if ei.cold {
+		rep.IngestDelay = probe.stop()
+	}
+	if err == nil {
+		err = eng.Sync(ctx)
+	}
+	ingest := time.Since(start)
+	if err == nil && ei.cold {
+		e.peers.idle(ctx, 50*time.Millisecond)
+	}
+	close(ei.settled)
+	ei.waits.Wait()
+	// The phase ends when the last presence was applied and the last
+	// lookup it started had ended.
+	secs := ingest
+	if d := ei.lastDone.Sub(start); d > secs {
+		secs = d
+	}
+	pp.finish()
+	if err != nil {
+		return nil, fmt.Errorf("bench: engine %s pass: %w", name, err)
+	}
+	cpu := (cpuTime() - cpu0).Seconds()
+	sched := schedDelta(sched0, schedHist())
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	after := eng.Counters()
+	delta := diff(after, before)
+	for k, v := range delta {
+		total[k] += v
+	}
+	p := PhaseReport{
+		Name: name, Presences: e.w.Len(),
+		Seconds: secs.Seconds(), IngestSeconds: ingest.Seconds(),
+		PresencesPerSec:    float64(e.w.Len()) / secs.Seconds(),
+		CPUSeconds:         cpu,
+		PresencesPerCPUSec: perSec(e.w.Len(), cpu),
+		Queries:            e.peers.Queries.Load() - q0,
+		DedupJoins:         int64(delta["DedupJoins"]),
+		Sched:              sched,
+		MaxGoroutines:      maxG,
+		GCCycles:           ms1.NumGC - ms0.NumGC,
+		GCPauseMs:          float64(ms1.PauseTotalNs-ms0.PauseTotalNs) / 1e6,
+		Counters:           delta,
+		Throughput:         samples,
+	}
+	rep.Phases = append(rep.Phases, p)
+	return &rep.Phases[len(rep.Phases)-1], nil
 }
 
 // probe measures how far the ingest shards lag behind the callers: every

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	_ "net/http/pprof" // --pprof
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -62,6 +63,7 @@ type benchOptions struct {
 	shardQueue  int
 	routerQueue int
 	cluster     clusterFlags
+	members     int // --cluster N
 }
 
 func newBenchCmd() *cobra.Command {
@@ -115,6 +117,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&bo.pprof, "pprof", "", "serve net/http/pprof on `ADDR` (e.g. localhost:6060) during the run")
 	f.BoolVarP(&bo.quiet, "quiet", "q", false, "no progress output")
 	f.BoolVarP(&bo.verbose, "verbose", "v", false, "log the engine's debug messages to stderr")
+	f.IntVar(&bo.members, "cluster", 0, "run the stream through `N` engine processes forming a cluster on loopback, after one process alone, and report the ratios")
 	bo.cluster.add(f)
 	return c
 }
@@ -135,6 +138,16 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 		return usageError(c, err)
 	}
 	o.Tuning.Cluster = cluster
+	if bo.members != 0 {
+		switch {
+		case bo.members < 2:
+			return usageError(c, errors.New("--cluster needs at least 2 processes"))
+		case cluster != nil:
+			return usageError(c, errors.New("--cluster starts its own members: no --cluster-name"))
+		case o.Baseline || o.Restart || bo.gen != "" || bo.report != "" || o.MemProfile != "" || o.Trace != "":
+			return usageError(c, errors.New("--cluster runs cold and warm passes only: no --baseline, --restart, --gen, --report, --memprofile or --trace"))
+		}
+	}
 	if bo.gen != "" {
 		t := time.Now()
 		if err := bench.GenerateFiles(o.Spec, bo.gen); err != nil {
@@ -164,6 +177,9 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 		o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	o.Command = commandLine(c)
+	if bo.members != 0 {
+		return runClusterBench(c, bo, o)
+	}
 	rep, err := bench.Run(c.Context(), o)
 	if err != nil {
 		return err
@@ -190,6 +206,69 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 		return exitError{1}
 	}
 	return nil
+}
+
+// runClusterBench is bench --cluster N: the members are this program,
+// re-executed as "capsengine bench-member".
+func runClusterBench(c *cobra.Command, bo *benchOptions, o bench.Options) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	co := bench.ClusterOptions{Options: o, Members: bo.members, Spawn: func(cfg string) *exec.Cmd {
+		cmd := exec.Command(exe, "bench-member", cfg)
+		cmd.Env = append(os.Environ(), memberEnv+"=1")
+		return cmd
+	}}
+	if bo.verbose {
+		co.Stderr = c.ErrOrStderr()
+	}
+	rep, err := bench.RunCluster(c.Context(), co)
+	if err != nil {
+		return err
+	}
+	out := c.OutOrStdout()
+	if bo.json {
+		if err := json.NewEncoder(out).Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(out)
+	}
+	if !rep.Correct {
+		fmt.Fprintln(c.ErrOrStderr(), "capsengine bench:", bench.ErrIncorrect)
+		return exitError{1}
+	}
+	return nil
+}
+
+// memberEnv marks a process started as a cluster benchmark member, so that
+// a test binary standing in for capsengine runs main instead of its tests.
+const memberEnv = "CAPSENGINE_BENCH_MEMBER"
+
+// newBenchMemberCmd is one process of bench --cluster, driven by its
+// parent through stdin and stdout (see bench.RunMember).
+func newBenchMemberCmd() *cobra.Command {
+	var verbose bool
+	c := &cobra.Command{
+		Use:    "bench-member CONFIG",
+		Short:  "One process of bench --cluster (internal)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			logger := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if err := bench.RunMember(c.Context(), args[0], c.InOrStdin(), c.OutOrStdout(), logger); err != nil {
+				return exitError{1} // the error went to the parent on stdout
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log the engine's debug messages to stderr")
+	return c
 }
 
 // isTerminal reports whether w is a character device (a terminal).

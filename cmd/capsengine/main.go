@@ -65,6 +65,7 @@ and computes the hashes of disco#info documents.`,
 	})
 	root.AddCommand(newVerCmd())
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newBenchMemberCmd())
 	root.AddCommand(newDBCmd())
 	root.AddCommand(newObserveCmd())
 	root.AddCommand(newWatchCmd())
