@@ -18,6 +18,7 @@ import (
 
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/racecheck"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -277,7 +278,7 @@ func startMember(t *testing.T, name string, a memberAddr, seeds, dir string, del
 		_ = cmd.Process.Kill()
 		<-m.done
 		_ = cmd.Wait()
-		ours, theirs := raceReports(m.stderr.String())
+		ours, theirs := racecheck.Split(m.stderr.String())
 		for _, r := range ours {
 			t.Errorf("%s: race in the engine's code:\n%s", name, r)
 		}
@@ -293,34 +294,6 @@ func startMember(t *testing.T, name string, a memberAddr, seeds, dir string, del
 	})
 	m.expect("started", 20*time.Second)
 	return m
-}
-
-// raceReports splits the race detector's reports in stderr into those
-// where one of the racing accesses is made by this module's code (the top
-// frame of an access stack), returned, and those made entirely inside
-// dependencies, counted: protoactor's BlockList, gossip state and endpoint
-// manager race on membership changes and shutdown (DEPENDENCIES.md).
-func raceReports(stderr string) (ours []string, theirs int) {
-	parts := strings.Split(stderr, "WARNING: DATA RACE")
-	for _, r := range parts[1:] {
-		r, _, _ = strings.Cut(r, "==================")
-		mine := false
-		lines := strings.Split(r, "\n")
-		for i, l := range lines {
-			l = strings.TrimSpace(l)
-			isAccess := (strings.HasPrefix(l, "Read at") || strings.HasPrefix(l, "Write at") ||
-				strings.HasPrefix(l, "Previous read at") || strings.HasPrefix(l, "Previous write at"))
-			if isAccess && i+1 < len(lines) && strings.Contains(lines[i+1], "github.com/capsengine/capsengine") {
-				mine = true
-			}
-		}
-		if mine {
-			ours = append(ours, r)
-		} else {
-			theirs++
-		}
-	}
-	return ours, theirs
 }
 
 type lockedWriter struct {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -173,7 +174,28 @@ func startCluster(d *deps) error {
 	}
 	// Set before StartMember starts the goroutines that read it.
 	d.cluster = c
+	// protoactor's MemberList is read without its lock elsewhere (a data
+	// race under -race): the engine keeps its own copy of the member
+	// addresses, taken on the goroutine that publishes each topology.
+	d.system.EventStream.Subscribe(func(evt any) {
+		if t, ok := evt.(*cluster.ClusterTopology); ok {
+			addrs := make([]string, 0, len(t.Members))
+			for _, m := range t.Members {
+				addrs = append(addrs, m.Address())
+			}
+			d.members.Store(&addrs)
+		}
+	})
 	c.StartMember()
+	return nil
+}
+
+// memberAddrs are the cluster members' addresses as of the last
+// topology, this member's included.
+func (d *deps) memberAddrs() []string {
+	if p := d.members.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
@@ -433,7 +455,7 @@ func (r *Runtime) ClusterMembers() int {
 	if r.d.cluster == nil {
 		return 0
 	}
-	return r.d.cluster.MemberList.Length()
+	return len(r.d.memberAddrs())
 }
 
 // pendingResolve is one member's request waiting at the owner.
@@ -461,12 +483,15 @@ type ownerActor struct {
 	querying bool
 	// A new owner first asks the other members whether they already have
 	// the entry (this owner's member may have joined after it was
-	// broadcast, or the previous owner died): probeLeft answers to go.
-	probed    bool
-	probing   bool
-	probeLeft int
-	seq       uint64
-	timer     *time.Timer
+	// broadcast, or the previous owner died): probeWait holds the members
+	// yet to answer.
+	probed     bool
+	probing    bool
+	probeWait  map[string]struct{}
+	probeStart time.Time
+	seq        uint64
+	queryStart time.Time
+	timer      *time.Timer
 }
 
 func (o *ownerActor) Receive(ctx actor.Context) {
@@ -478,16 +503,32 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 	}()
 	switch msg := ctx.Message().(type) {
 	case *probeTimeout:
-		if o.probing {
-			o.d.counters.ClusterProbeTimeouts.Add(1)
-			o.endProbe(ctx)
+		if !o.probing {
+			return
 		}
+		// A slow answer is not a missing one: querying now could ask for
+		// an entry a loaded member holds. Wait on while a member yet to
+		// answer is still in the cluster, up to RequestTimeout.
+		if o.waitingOnLive() && time.Since(o.probeStart) < o.d.cfg.Cluster.RequestTimeout {
+			o.arm(ctx, o.d.cfg.Cluster.ProbeTimeout, &probeTimeout{})
+			return
+		}
+		o.d.counters.ClusterProbeTimeouts.Add(1)
+		o.endProbe(ctx)
 		return
 	case *ownerTimeout:
-		if msg.seq == o.seq && o.querying {
-			o.d.counters.ClusterOwnerTimeouts.Add(1)
-			o.onAnswer(ctx, &wireMsg{Seq: msg.seq, Code: codeTimeout, Err: "query to announcer's member timed out"})
+		if msg.seq != o.seq || !o.querying {
+			return
 		}
+		// Likewise, the member running the query answers even when its
+		// query failed: while it is in the cluster, asking another
+		// announcer could only cost a second query.
+		if o.d.isMember(o.pending[0].m.Origin) && time.Since(o.queryStart) < o.d.cfg.LookupTimeout {
+			o.arm(ctx, o.d.ownerWait(), msg)
+			return
+		}
+		o.d.counters.ClusterOwnerTimeouts.Add(1)
+		o.onAnswer(ctx, &wireMsg{Seq: msg.seq, Code: codeTimeout, Err: "query to announcer's member timed out"})
 		return
 	case *actor.ReceiveTimeout:
 		if len(o.pending) == 0 && !o.querying {
@@ -531,6 +572,12 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 			ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key, Err: ErrOverloaded.Error(), Code: codeOverloaded}))
 			return
 		}
+		if i := o.pendingFrom(m); i >= 0 {
+			// The member's earlier request timed out and it asks again:
+			// answer the new one, keep the place.
+			o.pending[i].reply = ctx.Sender()
+			return
+		}
 		o.pending = append(o.pending, pendingResolve{reply: ctx.Sender(), m: m})
 		switch {
 		case !o.probed && !o.probing:
@@ -543,14 +590,14 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 			return
 		}
 		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err != nil {
-			o.probeMiss(ctx)
+			o.probeMiss(ctx, m.Origin)
 			return
 		}
 		o.probing, o.probed = false, true
 		o.resolve(ctx, m.Info, false)
 	case tagResult: // a probe did not
 		if o.probing {
-			o.probeMiss(ctx)
+			o.probeMiss(ctx, m.Origin)
 		}
 	case tagAnswer:
 		switch {
@@ -569,30 +616,64 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 func (o *ownerActor) probe(ctx actor.Context) {
 	self := o.d.system.Address()
 	msg := encode(tagProbe, &wireMsg{Key: toWire(o.key)})
-	o.probeLeft = 0
-	for _, mem := range o.d.cluster.MemberList.Members().Members() {
-		if mem.Address() == self {
+	o.probeWait = make(map[string]struct{})
+	for _, addr := range o.d.memberAddrs() {
+		if addr == self {
 			continue
 		}
-		ctx.Request(actor.NewPID(mem.Address(), probeName), msg)
-		o.probeLeft++
+		ctx.Request(actor.NewPID(addr, probeName), msg)
+		o.probeWait[addr] = struct{}{}
 	}
-	if o.probeLeft == 0 {
+	if len(o.probeWait) == 0 {
 		o.probed = true
 		o.queryNext(ctx)
 		return
 	}
 	o.probing = true
-	me, sys := ctx.Self(), o.d.system
-	o.stopTimer()
-	o.timer = time.AfterFunc(o.d.cfg.Cluster.ProbeTimeout, func() { sys.Root.Send(me, &probeTimeout{}) })
+	o.probeStart = time.Now()
+	o.arm(ctx, o.d.cfg.Cluster.ProbeTimeout, &probeTimeout{})
 }
 
-func (o *ownerActor) probeMiss(ctx actor.Context) {
-	o.probeLeft--
-	if o.probeLeft <= 0 {
+// probeMiss records member's "not here".
+func (o *ownerActor) probeMiss(ctx actor.Context, member string) {
+	delete(o.probeWait, member)
+	if len(o.probeWait) == 0 {
 		o.endProbe(ctx)
 	}
+}
+
+// waitingOnLive reports whether a member yet to answer the probe is still
+// in the cluster.
+func (o *ownerActor) waitingOnLive() bool {
+	for addr := range o.probeWait {
+		if o.d.isMember(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingFrom is the index of the request for the same announcer from the
+// same member as m, or -1.
+func (o *ownerActor) pendingFrom(m *wireMsg) int {
+	for i := range o.pending {
+		if p := o.pending[i].m; p.JID == m.JID && p.Origin == m.Origin {
+			return i
+		}
+	}
+	return -1
+}
+
+// arm (re)starts the owner's one timer: msg reaches it after d.
+func (o *ownerActor) arm(ctx actor.Context, d time.Duration, msg any) {
+	o.stopTimer()
+	self, sys := ctx.Self(), o.d.system
+	o.timer = time.AfterFunc(d, func() { sys.Root.Send(self, msg) })
+}
+
+// isMember reports whether addr is a member of the cluster now.
+func (d *deps) isMember(addr string) bool {
+	return slices.Contains(d.memberAddrs(), addr)
 }
 
 func (o *ownerActor) endProbe(ctx actor.Context) {
@@ -609,12 +690,14 @@ func (o *ownerActor) resolve(ctx actor.Context, info *hashing.Info, broadcast bo
 	o.stopTimer()
 	o.info = info
 	res := encode(tagResult, &wireMsg{Key: toWire(o.key), Info: info})
+	told := make(map[string]struct{}, len(o.pending))
 	for _, p := range o.pending {
 		ctx.Send(p.reply, res)
+		told[p.m.Origin] = struct{}{}
 	}
 	o.pending, o.querying = nil, false
 	if broadcast {
-		o.broadcast(ctx)
+		o.broadcast(ctx, told)
 	}
 	ctx.SetReceiveTimeout(o.d.cfg.LookupIdle)
 }
@@ -634,11 +717,8 @@ func (o *ownerActor) queryNext(ctx actor.Context) {
 		o.d.counters.ClusterRemoteQueries.Add(1)
 	}
 	ctx.Request(actor.NewPID(head.Origin, querierName), encode(tagQuery, q))
-	o.stopTimer()
-	self, sys, seq := ctx.Self(), o.d.system, o.seq
-	o.timer = time.AfterFunc(o.d.ownerWait(), func() {
-		sys.Root.Send(self, &ownerTimeout{seq: seq})
-	})
+	o.queryStart = time.Now()
+	o.arm(ctx, o.d.ownerWait(), &ownerTimeout{seq: o.seq})
 }
 
 func (o *ownerActor) onAnswer(ctx actor.Context, m *wireMsg) {
@@ -656,11 +736,15 @@ func (o *ownerActor) onAnswer(ctx actor.Context, m *wireMsg) {
 	o.queryNext(ctx)
 }
 
-// broadcast sends the verified entry to every member's cache actor.
-func (o *ownerActor) broadcast(ctx actor.Context) {
+// broadcast sends the verified entry to the cache actor of every member
+// but those told already: a member whose request the owner answered
+// stores the answer itself.
+func (o *ownerActor) broadcast(ctx actor.Context, told map[string]struct{}) {
 	msg := encode(tagEntry, &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), Info: o.info})
-	for _, mem := range o.d.cluster.MemberList.Members().Members() {
-		ctx.Send(actor.NewPID(mem.Address(), cacheName), msg)
+	for _, addr := range o.d.memberAddrs() {
+		if _, ok := told[addr]; !ok {
+			ctx.Send(actor.NewPID(addr, cacheName), msg)
+		}
 	}
 }
 
@@ -773,11 +857,13 @@ func (p *probeActor) Receive(ctx actor.Context) {
 	if err != nil {
 		return
 	}
+	// A reply carries no sender: Origin says who answered.
+	self := p.d.system.Address()
 	if info, ok := p.d.entry(k); ok {
-		ctx.Respond(encode(tagEntry, &wireMsg{Key: m.Key, Info: info}))
+		ctx.Respond(encode(tagEntry, &wireMsg{Key: m.Key, Origin: self, Info: info}))
 		return
 	}
-	ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key}))
+	ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key, Origin: self}))
 }
 
 // entry is the verified answer for k this member holds: in its store, or

@@ -37,7 +37,8 @@ type deps struct {
 	ctx     context.Context // cancelled by Close: aborts queries
 	queries sync.WaitGroup  // query goroutines, waited for by Close
 
-	arriving arrivingEntries // cluster mode: entries on their way into the store
+	arriving arrivingEntries          // cluster mode: entries on their way into the store
+	members  atomic.Pointer[[]string] // cluster mode: member addresses (memberAddrs)
 }
 
 // lookupReq: jid announced key (and, in the same presence, others).
