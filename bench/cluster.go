@@ -153,6 +153,10 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	if co.Host == "" {
 		co.Host = "127.0.0.1"
 	}
+	if co.Stderr != nil {
+		// Every member's lines go there, from a goroutine each.
+		co.Stderr = &syncWriter{w: co.Stderr}
+	}
 	if err := o.Peers.validate(); err != nil {
 		return nil, err
 	}
@@ -560,6 +564,18 @@ func (m *memberProc) kill() {
 		<-m.done
 		_ = m.cmd.Wait()
 	}
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // tailWriter keeps the last max bytes written and copies every line,
