@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,13 @@ type ClusterOptions struct {
 	// member's name. Nil: it is kept, and its end is part of a member's
 	// error.
 	Stderr io.Writer
+	// Trickle is the number of brand-new keys each process announces one
+	// at a time after the passes (see ClusterSide.Trickle); 0: none.
+	Trickle int
+	// MemberProcs is each cluster member's GOMAXPROCS. 0: the machine's
+	// CPUs shared out, ⌈CPUs / Members⌉, as if each member had a machine
+	// of its own; the single process keeps them all.
+	MemberProcs int
 }
 
 // ClusterReport is the outcome of RunCluster: the same stream through one
@@ -48,8 +56,11 @@ type ClusterReport struct {
 	Workload WorkloadReport `json:"workload"`
 	Settings Settings       `json:"settings"`
 	Members  int            `json:"members"`
-	Single   *ClusterSide   `json:"single"`
-	Cluster  *ClusterSide   `json:"cluster"`
+	// MemberProcs is each member's GOMAXPROCS (the single process has
+	// Machine.GOMAXPROCS).
+	MemberProcs int          `json:"member_gomaxprocs"`
+	Single      *ClusterSide `json:"single"`
+	Cluster     *ClusterSide `json:"cluster"`
 	// Ratios and CPURatios are cluster ÷ single, by phase: presences per
 	// second of wall time, and per second of CPU time summed over the
 	// processes. QueryRatio is cluster ÷ single disco#info queries.
@@ -88,6 +99,22 @@ type ClusterSide struct {
 	JIDs         int               `json:"jids"`
 	Counters     map[string]uint64 `json:"counters"` // summed over processes and passes
 	PerProcess   []ProcessReport   `json:"per_process"`
+	// Trickle is the unloaded cold path: after the passes, every process
+	// announces new keys one at a time, each from a new JID, and waits
+	// for it.
+	Trickle *TrickleReport `json:"trickle,omitempty"`
+}
+
+// TrickleReport: Keys new keys announced in all, their resolve time, the
+// CPU time all processes spent meanwhile per key (beyond their idle rate,
+// measured just before), and the queries sent for them (Duplicates beyond
+// one per key).
+type TrickleReport struct {
+	Keys            int     `json:"keys"`
+	Latency         Latency `json:"latency"`
+	CPUMicrosPerKey float64 `json:"cpu_us_per_key"`
+	Queries         int     `json:"queries"`
+	Duplicates      int     `json:"duplicates"`
 }
 
 // ClusterPhase is one pass over the whole stream, every process feeding
@@ -134,6 +161,10 @@ type CrossNodeReport struct {
 	// percentiles, cluster minus one process.
 	AddedP50Ms float64 `json:"added_p50_ms"`
 	AddedP99Ms float64 `json:"added_p99_ms"`
+	// Unloaded: the trickle's resolve time p50 and CPU per key, cluster
+	// minus one process.
+	UnloadedAddedP50Ms      float64 `json:"unloaded_added_p50_ms"`
+	UnloadedCPUMicrosPerKey float64 `json:"unloaded_cpu_us_per_key"`
 }
 
 // RunCluster generates (or reads) the workload, splits it by JID into
@@ -153,6 +184,9 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	if co.Host == "" {
 		co.Host = "127.0.0.1"
 	}
+	if co.MemberProcs <= 0 {
+		co.MemberProcs = (runtime.NumCPU() + co.Members - 1) / co.Members
+	}
 	if co.Stderr != nil {
 		// Every member's lines go there, from a goroutine each.
 		co.Stderr = &syncWriter{w: co.Stderr}
@@ -166,7 +200,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 		}
 	}
 	begin := time.Now()
-	rep := &ClusterReport{Version: 1, Command: o.Command, Machine: machine(), Members: co.Members,
+	rep := &ClusterReport{Version: 1, Command: o.Command, Machine: machine(), Members: co.Members, MemberProcs: co.MemberProcs,
 		Ratios: map[string]float64{}, CPURatios: map[string]float64{}}
 	rep.Settings = Settings{
 		Workers: o.Workers, Batch: o.Batch,
@@ -233,7 +267,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	}
 
 	base := MemberConfig{
-		Answers: answers, Keys: keys, Peers: o.Peers,
+		Answers: answers, Keys: keys, Peers: o.Peers, Trickle: co.Trickle,
 		Workers: o.Workers, Batch: o.Batch, QueryTimeout: o.QueryTimeout, HangTimeout: o.HangTimeout,
 		CacheBytes: o.CacheBytes, Tuning: o.tuning(),
 	}
@@ -258,7 +292,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	name := fmt.Sprintf("capsengine-bench-%d", os.Getpid())
 	for i := range cfgs {
 		c := base
-		c.Index, c.Members, c.Workload = i, co.Members, shares[i]
+		c.Index, c.Members, c.Workload, c.GOMAXPROCS = i, co.Members, shares[i], co.MemberProcs
 		c.Cluster = &capsengine.ClusterConfig{Name: name,
 			Bind:        net.JoinHostPort(co.Host, strconv.Itoa(ports[2*i])),
 			AutoManPort: ports[2*i+1], Seeds: seeds}
@@ -301,6 +335,10 @@ func crossNode(single, cluster *ClusterSide) CrossNodeReport {
 	}
 	r.AddedP50Ms = round3(cluster.ResolveLatency.P50Ms - single.ResolveLatency.P50Ms)
 	r.AddedP99Ms = round3(cluster.ResolveLatency.P99Ms - single.ResolveLatency.P99Ms)
+	if st, ct := single.Trickle, cluster.Trickle; st != nil && ct != nil {
+		r.UnloadedAddedP50Ms = round3(ct.Latency.P50Ms - st.Latency.P50Ms)
+		r.UnloadedCPUMicrosPerKey = round3(ct.CPUMicrosPerKey - st.CPUMicrosPerKey)
+	}
 	return r
 }
 
@@ -314,7 +352,11 @@ func (s *ClusterSide) phase(name string) *ClusterPhase {
 }
 
 func (s *ClusterSide) correct() bool {
-	return s.OneQueryPerKey && s.Liars.AllCaught && s.Hangs == 0
+	ok := s.OneQueryPerKey && s.Liars.AllCaught && s.Hangs == 0
+	if t := s.Trickle; t != nil {
+		ok = ok && t.Duplicates == 0 && t.Latency.Hangs == 0 && t.Latency.Failed == 0 && t.Queries == t.Keys
+	}
+	return ok
 }
 
 // runSide starts one process per config, waits until all are ready, runs
@@ -433,6 +475,14 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 		side.VerifiedQueries == int64(resolvable) &&
 		side.ResolvedKeysMin == resolvable &&
 		side.Queries == side.VerifiedQueries+side.FailedQueries
+	if co.Trickle > 0 {
+		msgs, err := all(ctx, ms, "trickle", "trickle", co.HangTimeout+time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		side.Trickle = trickleReport(msgs)
+		note(co.Progress, "%s trickle: %d new keys one at a time, p50 %.2f ms", name, side.Trickle.Keys, side.Trickle.Latency.P50Ms)
+	}
 	if _, err := all(ctx, ms, "quit", "closed", time.Minute); err != nil {
 		return nil, err
 	}
@@ -440,6 +490,36 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 		m.wait(10 * time.Second)
 	}
 	return side, nil
+}
+
+func trickleReport(msgs []memberMsg) *TrickleReport {
+	t := &TrickleReport{}
+	var ds []time.Duration
+	var cpu float64
+	failed, hangs := 0, 0
+	answered := map[string]int32{}
+	for _, m := range msgs {
+		for _, us := range m.TimingsUs {
+			ds = append(ds, time.Duration(us)*time.Microsecond)
+		}
+		failed += m.Failed
+		hangs += m.Hangs
+		cpu += m.CPUSeconds
+		for n, c := range m.Answered {
+			answered[n] += c
+		}
+	}
+	t.Keys = len(ds) + failed + hangs
+	t.Latency = summarize(ds, failed, hangs)
+	t.Latency.CDF = nil
+	if t.Keys > 0 {
+		t.CPUMicrosPerKey = round3(cpu * 1e6 / float64(t.Keys))
+	}
+	for _, c := range answered {
+		t.Queries += int(c)
+		t.Duplicates += int(c) - 1
+	}
+	return t
 }
 
 // all sends cmd ("" none) to every member, then waits for each one's

@@ -15,8 +15,8 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "peers: latency %.2g ms (jitter σ %.2g), liars %d JIDs, errors %d, timeouts %d; workers %d per process, batch %d, store %s\n",
 		r.Settings.LatencyMs, r.Settings.Jitter, wl.LiarJIDs, wl.ErrorJIDs, wl.TimeoutJIDs,
 		r.Settings.Workers, r.Settings.Batch, r.Settings.Store)
-	fmt.Fprintf(w, "runs: 1 process with the whole stream, then %d cluster members on loopback, each with the JIDs hashed to it (%d CPUs)\n",
-		r.Members, r.Machine.CPUs)
+	fmt.Fprintf(w, "runs: 1 process with the whole stream (GOMAXPROCS %d), then %d cluster members on loopback, each with the JIDs hashed to it (GOMAXPROCS %d each; %d CPUs)\n",
+		r.Machine.GOMAXPROCS, r.Members, r.MemberProcs, r.Machine.CPUs)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	cl := fmt.Sprintf("%d members", r.Members)
@@ -43,12 +43,19 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%s: liars caught %d of %d; hangs %d; cold-key resolve p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d keys, %d failed first lookups)\n",
 			s.name, d.Liars.Caught, d.Liars.Answers, d.Hangs, l.P50Ms, l.P99Ms, l.MaxMs, l.Count, l.Failed)
 		fmt.Fprintf(w, "%s: peak RSS %s in all, %s JIDs\n", s.name, bytesIEC(d.PeakRSSBytes), count(d.JIDs))
+		if t := d.Trickle; t != nil {
+			fmt.Fprintf(w, "%s: unloaded, %d new keys one at a time: resolve p50 %.2f ms, p99 %.2f ms; %.0f µs CPU per key; %d queries (%d duplicates)\n",
+				s.name, t.Keys, t.Latency.P50Ms, t.Latency.P99Ms, t.CPUMicrosPerKey, t.Queries, t.Duplicates)
+		}
 	}
 	x := &r.CrossNode
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "cross-node: %s owner requests, %s of them to an owner on another member; %s queries run by another member; %s entries broadcast\n",
 		count(int(x.OwnerRequests)), count(int(x.Lookups)), count(int(x.Queries)), count(int(x.Entries)))
-	fmt.Fprintf(w, "cost per cross-node lookup: %.1f µs of CPU (the cluster's extra cold-pass CPU ÷ cross-node lookups); cold-key resolve p50 %+.2f ms, p99 %+.2f ms\n",
+	fmt.Fprintf(w, "cost per cross-node lookup, loaded: %.1f µs of CPU (the cluster's extra cold-pass CPU ÷ cross-node lookups); cold-key resolve p50 %+.2f ms, p99 %+.2f ms\n",
 		x.CPUMicrosPerLookup, x.AddedP50Ms, x.AddedP99Ms)
+	if r.Cluster.Trickle != nil && r.Single.Trickle != nil {
+		fmt.Fprintf(w, "cost per new key, unloaded: %+.0f µs of CPU, resolve p50 %+.2f ms\n", x.UnloadedCPUMicrosPerKey, x.UnloadedAddedP50Ms)
+	}
 	fmt.Fprintf(w, "query ratio %.3f (cluster ÷ 1 process); correct: %v; %.1f s in all\n", r.QueryRatio, yes(r.Correct), r.TotalSeconds)
 }

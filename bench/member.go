@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
 )
 
 // MemberConfig tells one process of a cluster benchmark what to run.
@@ -41,8 +44,13 @@ type MemberConfig struct {
 	Tuning  capsengine.Tuning         `json:"tuning"`
 	Cluster *capsengine.ClusterConfig `json:"cluster"`
 	// CPUProfile, when set, is where the member writes a CPU profile of
-	// its cold and warm passes.
+	// its passes and its trickle.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// GOMAXPROCS, when positive, is set before the engine starts.
+	GOMAXPROCS int `json:"gomaxprocs,omitempty"`
+	// Trickle is how many brand-new keys the trickle command announces,
+	// one at a time, each waited for before the next.
+	Trickle int `json:"trickle,omitempty"`
 }
 
 // memberMsg is one line a member writes on its stdout.
@@ -59,6 +67,11 @@ type memberMsg struct {
 	Hangs     int            `json:"hangs,omitempty"`
 	FailedBy  map[string]int `json:"failed_by,omitempty"`
 	Final     *memberFinal   `json:"final,omitempty"`
+	// Trickle command: its wall and CPU time, and the honest answers the
+	// member's peers gave per node of the new keys.
+	Seconds    float64          `json:"seconds,omitempty"`
+	CPUSeconds float64          `json:"cpu_seconds,omitempty"`
+	Answered   map[string]int32 `json:"answered,omitempty"`
 }
 
 // memberFinal is a member's account after its passes.
@@ -99,6 +112,9 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 	var cfg MemberConfig
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fmt.Errorf("bench: member config: %w", err)
+	}
+	if cfg.GOMAXPROCS > 0 {
+		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
 	}
 	var ans *Answers
 	if cfg.Answers != "" {
@@ -174,8 +190,15 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 			if err := enc.Encode(memberMsg{Ev: "phase", Phase: p}); err != nil {
 				return err
 			}
+		case "trickle":
+			msg, err := e.trickle(ctx, eng, cfg.Index, cfg.Trickle)
+			if err != nil {
+				return err
+			}
+			if err := enc.Encode(msg); err != nil {
+				return err
+			}
 		case "final":
-			o.stopCPUProfile()
 			f, err := e.final(eng, cfg.Keys, pr.total, heap0)
 			if err != nil {
 				return err
@@ -184,6 +207,7 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 				return err
 			}
 		case "quit":
+			o.stopCPUProfile()
 			closed = true
 			if err := eng.Close(ctx); err != nil {
 				return err
@@ -252,4 +276,56 @@ func (e *engineRun) final(eng *capsengine.Engine, keysPath string, total map[str
 		}
 	}
 	return f, sc.Err()
+}
+
+// trickle announces n keys no one has seen, one at a time from a new
+// honest JID each, and times each until resolved: the cost of a cold key
+// on an idle engine, without the cold pass's load.
+func (e *engineRun) trickle(ctx context.Context, eng *capsengine.Engine, member, n int) (*memberMsg, error) {
+	msg := &memberMsg{Ev: "trickle"}
+	// An idle member still spends CPU (membership polls, gossip): measure
+	// that rate first and charge the keys only with what they add.
+	const idle = 500 * time.Millisecond
+	c, t := cpuTime(), time.Now()
+	time.Sleep(idle)
+	idleRate := float64(cpuTime()-c) / float64(time.Since(t))
+	cpu0, start := cpuTime(), time.Now()
+	for i := range n {
+		info := &hashing.Info{
+			Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: "trickle"}},
+			Features: []string{messages.NSCaps, "http://jabber.org/protocol/disco#info",
+				fmt.Sprintf("urn:xmpp:bench:trickle:%d:%d", member, i)},
+		}
+		ver, err := hashing.Ver(hashing.SHA1, info)
+		if err != nil {
+			return nil, err
+		}
+		const node = "https://trickle.bench.example"
+		e.peers.AddAnswer(node+"#"+ver, info)
+		jid := fmt.Sprintf("trickle%d.%d@bench.example/t", member, i)
+		for k := 0; behaviourOf(&e.o.Peers, jid) != Honest; k++ {
+			jid = fmt.Sprintf("trickle%d.%d.%d@bench.example/t", member, i, k)
+		}
+		t := time.Now()
+		err = eng.Ingest(ctx, &messages.Presence{From: jid, Caps: &messages.Caps{Hash: "sha-1", Node: node, Ver: ver}})
+		if err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, e.o.HangTimeout)
+		_, err = eng.Wait(wctx, jid)
+		cancel()
+		switch {
+		case err == nil:
+			msg.TimingsUs = append(msg.TimingsUs, time.Since(t).Microseconds())
+		case errors.Is(err, context.DeadlineExceeded):
+			msg.Hangs++
+		default:
+			msg.Failed++
+		}
+	}
+	took := time.Since(start)
+	msg.Seconds = took.Seconds()
+	msg.CPUSeconds = max((cpuTime()-cpu0).Seconds()-idleRate*took.Seconds(), 0)
+	msg.Answered = e.peers.extraAnswers()
+	return msg, nil
 }

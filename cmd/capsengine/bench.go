@@ -64,6 +64,8 @@ type benchOptions struct {
 	routerQueue int
 	cluster     clusterFlags
 	members     int // --cluster N
+	memberProcs int
+	trickle     int
 }
 
 func newBenchCmd() *cobra.Command {
@@ -118,6 +120,8 @@ func newBenchCmd() *cobra.Command {
 	f.BoolVarP(&bo.quiet, "quiet", "q", false, "no progress output")
 	f.BoolVarP(&bo.verbose, "verbose", "v", false, "log the engine's debug messages to stderr")
 	f.IntVar(&bo.members, "cluster", 0, "run the stream through `N` engine processes forming a cluster on loopback, after one process alone, and report the ratios")
+	f.IntVar(&bo.memberProcs, "member-procs", 0, "GOMAXPROCS of each --cluster member (0: the CPUs shared out among them)")
+	f.IntVar(&bo.trickle, "trickle", 100, "with --cluster: new keys each process announces one at a time after the passes (the unloaded cold path)")
 	bo.cluster.add(f)
 	return c
 }
@@ -215,7 +219,7 @@ func runClusterBench(c *cobra.Command, bo *benchOptions, o bench.Options) error 
 	if err != nil {
 		return err
 	}
-	co := bench.ClusterOptions{Options: o, Members: bo.members, Spawn: func(cfg string) *exec.Cmd {
+	co := bench.ClusterOptions{Options: o, Members: bo.members, MemberProcs: bo.memberProcs, Trickle: bo.trickle, Spawn: func(cfg string) *exec.Cmd {
 		cmd := exec.Command(exe, "bench-member", cfg)
 		cmd.Env = append(os.Environ(), memberEnv+"=1")
 		return cmd

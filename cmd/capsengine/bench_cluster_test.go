@@ -54,6 +54,15 @@ type clusterSide struct {
 		Presences    int `json:"presences"`
 		ResolvedKeys int `json:"resolved_keys"`
 	} `json:"per_process"`
+	Trickle *struct {
+		Keys       int `json:"keys"`
+		Queries    int `json:"queries"`
+		Duplicates int `json:"duplicates"`
+		Latency    struct {
+			Count int     `json:"count"`
+			P50Ms float64 `json:"p50_ms"`
+		} `json:"latency"`
+	} `json:"trickle"`
 }
 
 // bench --cluster 3 runs members as real processes (this test binary,
@@ -65,7 +74,7 @@ func TestBenchCluster(t *testing.T) {
 		t.Skip("starts 4 processes")
 	}
 	args := append([]string{"bench", "--cluster", "3", "--json", "--quiet", "--verbose", "--tmpdir", t.TempDir(),
-		"--liars", "0.03"}, small...)
+		"--liars", "0.03", "--trickle", "20"}, small...)
 	code, out, errOut := runCmd(t, "", args...)
 	// Members' stderr comes back with --verbose, each line prefixed: a
 	// race in the engine's own code fails the test, protoactor's are
@@ -113,6 +122,11 @@ func TestBenchCluster(t *testing.T) {
 		}
 		if sum != r.Workload.Presences {
 			t.Errorf("%s: processes got %d presences in all, want %d", name, sum, r.Workload.Presences)
+		}
+		// 20 new keys per process, each resolved with one query.
+		if tr := s.Trickle; tr == nil || tr.Keys != 20*s.Processes || tr.Latency.Count != tr.Keys ||
+			tr.Queries != tr.Keys || tr.Duplicates != 0 || tr.Latency.P50Ms <= 0 {
+			t.Errorf("%s: trickle %+v", name, tr)
 		}
 	}
 	// Every JID's share is one member's: each gets some of the stream.
