@@ -618,7 +618,8 @@ func (o *ownerActor) probe(ctx actor.Context) {
 	msg := encode(tagProbe, &wireMsg{Key: toWire(o.key)})
 	o.probeWait = make(map[string]struct{})
 	for _, addr := range o.d.memberAddrs() {
-		if addr == self {
+		// A member that asks has looked in its store already.
+		if addr == self || o.pendingFromMember(addr) {
 			continue
 		}
 		ctx.Request(actor.NewPID(addr, probeName), msg)
@@ -662,6 +663,16 @@ func (o *ownerActor) pendingFrom(m *wireMsg) int {
 		}
 	}
 	return -1
+}
+
+// pendingFromMember reports whether a waiting request came from addr.
+func (o *ownerActor) pendingFromMember(addr string) bool {
+	for i := range o.pending {
+		if o.pending[i].m.Origin == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // arm (re)starts the owner's one timer: msg reaches it after d.
