@@ -141,26 +141,6 @@ func clusterChild() int {
 				return err == nil
 			})
 			emit(childEvent{Ev: "has", OK: ok})
-		case "burst": // burst N PREFIX: N new keys at once, waits for all
-			n, _ := strconv.Atoi(f[1])
-			start := time.Now()
-			ps := make([]*messages.Presence, n)
-			for i := range ps {
-				_, c := clientInfo(fmt.Sprintf("%s%d", f[2], i))
-				ps[i] = &messages.Presence{From: fmt.Sprintf("%s%d@example.org/%s", f[2], i, f[2]), Caps: c}
-			}
-			err := eng.IngestBatch(ctx, ps)
-			failed := 0
-			for _, p := range ps {
-				if err == nil {
-					wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-					if _, werr := eng.Wait(wctx, p.From); werr != nil {
-						failed++
-					}
-					cancel()
-				}
-			}
-			emit(childEvent{Ev: "burst", OK: err == nil && failed == 0, N: failed, Ms: time.Since(start).Milliseconds()})
 		case "counters":
 			emit(childEvent{Ev: "counters", Counters: eng.Counters()})
 		case "exit":
@@ -561,73 +541,6 @@ func TestClusterMemberKilled(t *testing.T) {
 		t.Error("node0: gajim lost by kill -9")
 	}
 	stopAll(t, ms[1], ms[2], back)
-}
-
-// TestClusterColdThroughput measures cold keys through 3 members against
-// one engine without a cluster, for docs/cluster.md. It is a measurement,
-// not a check: set CAPSENGINE_CLUSTER_BENCH=N (keys per member) to run it.
-func TestClusterColdThroughput(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("CAPSENGINE_CLUSTER_BENCH"))
-	if n <= 0 {
-		t.Skip("set CAPSENGINE_CLUSTER_BENCH=N to measure")
-	}
-	// One process, no cluster.
-	q := capsengine.QuerierFunc(func(ctx context.Context, jid, node string) (*hashing.Info, error) {
-		name := strings.TrimSuffix(strings.TrimPrefix(node[:strings.IndexByte(node, '#')], "https://"), ".example")
-		info, _ := clientInfo(name)
-		return info, nil
-	})
-	eng, err := capsengine.Open(testCtx(t), capsengine.Config{InMemory: true, Querier: q})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := make([]*messages.Presence, 3*n)
-	for i := range ps {
-		_, c := clientInfo(fmt.Sprintf("s%d", i))
-		ps[i] = &messages.Presence{From: fmt.Sprintf("s%d@example.org/s", i), Caps: c}
-	}
-	start := time.Now()
-	if err := eng.IngestBatch(testCtx(t), ps); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ps {
-		if _, err := eng.Wait(testCtx(t), p.From); err != nil {
-			t.Fatal(err)
-		}
-	}
-	single := time.Since(start)
-	_ = eng.Close(testCtx(t))
-	t.Logf("single process: %d cold keys in %v: %.0f keys/s", 3*n, single.Round(time.Millisecond), float64(3*n)/single.Seconds())
-
-	addrs := clusterAddrs(t, 3)
-	seeds := seedsOf(addrs)
-	var ms []*member
-	for i := range 3 {
-		ms = append(ms, startMember(t, fmt.Sprintf("node%d", i), addrs[i], seeds, t.TempDir(), 0))
-	}
-	waitMembers(t, ms, 3)
-	for _, phase := range []struct{ name, prefix string }{{"distinct keys per member", "d"}, {"the same keys on every member", "x"}} {
-		start := time.Now()
-		for i, m := range ms {
-			p := phase.prefix
-			if phase.prefix == "d" {
-				p = fmt.Sprintf("d%d-", i)
-			}
-			m.send("burst %d %s", n, p)
-		}
-		for _, m := range ms {
-			if e := m.expect("burst", 120*time.Second); !e.OK {
-				t.Errorf("%s: %d waits failed", m.name, e.N)
-			}
-		}
-		d := time.Since(start)
-		queries := 0
-		for _, m := range ms {
-			queries += len(m.queried())
-		}
-		t.Logf("3 members, %s: %d announcements in %v: %.0f keys/s, %d queries", phase.name, 3*n, d.Round(time.Millisecond), float64(3*n)/d.Seconds(), queries)
-	}
-	stopAll(t, ms...)
 }
 
 // Open checks a cluster configuration before joining: these fail without

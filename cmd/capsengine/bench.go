@@ -37,6 +37,12 @@ goroutines) three times: cold (empty store), warm (every key known), and with
 (encoding/xml, sharded mutex maps, singleflight, hashing.Verify; see
 bench/baseline.go) and the report gives the ratio per phase.
 
+With --cluster N the stream goes through one engine process, then through N
+engine processes forming a cluster on loopback (this program, re-executed),
+each fed the JIDs hashed to it: cold and warm passes, then --trickle new keys
+per process one at a time; the report gives cluster ÷ single ratios, the query
+counts and the cost per cross-node lookup.
+
 Output: a summary on stdout, or one JSON object with --json (fields in
 bench/README.md); --report writes a self-contained HTML page with plots.
 Progress goes to stderr: a bar on a terminal, plain lines otherwise.
@@ -48,7 +54,8 @@ const benchExample = `  capsengine bench
   capsengine bench --baseline --restart --report out.html
   capsengine bench --presences 20000 --jids 10000 --unique 500 --json
   capsengine bench --gen stream.xml --presences 100000   # writes stream.xml and stream.xml.disco
-  capsengine bench --input stream.xml --baseline`
+  capsengine bench --input stream.xml --baseline
+  capsengine bench --cluster 3`
 
 type benchOptions struct {
 	o           bench.Options
