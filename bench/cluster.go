@@ -173,8 +173,8 @@ type CrossNodeReport struct {
 // engine processes on loopback, each ingesting its share. Both runs are
 // child processes of the same binary, so their figures compare.
 func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) {
+	co.Options.setDefaults()
 	o := co.Options
-	o.setDefaults()
 	if co.Members < 2 {
 		return nil, errors.New("bench: a cluster run needs at least 2 members")
 	}
@@ -202,16 +202,8 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	begin := time.Now()
 	rep := &ClusterReport{Version: 1, Command: o.Command, Machine: machine(), Members: co.Members, MemberProcs: co.MemberProcs,
 		Ratios: map[string]float64{}, CPURatios: map[string]float64{}}
-	rep.Settings = Settings{
-		Workers: o.Workers, Batch: o.Batch,
-		LatencyMs: float64(o.Peers.Latency) / 1e6, Jitter: o.Peers.Jitter,
-		QueryTimeoutMs: float64(o.QueryTimeout) / 1e6,
-		Liars:          o.Peers.Liars, Errors: o.Peers.Errors, Timeouts: o.Peers.Timeouts,
-		Store: "disk",
-	}
-	if o.InMemory {
-		rep.Settings.Store = "memory"
-	}
+	o.Restart, o.Baseline = false, false
+	rep.Settings = o.settings()
 	dir, err := os.MkdirTemp(o.TmpDir, "capsengine-bench-cluster-")
 	if err != nil {
 		return nil, err
@@ -222,39 +214,11 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 		defer os.RemoveAll(dir)
 	}
 
-	path := o.Input
-	if path == "" {
-		note(o.Progress, "generating %s presences (%s JIDs, %s keys, seed %d)...",
-			count(o.Spec.Presences), count(o.Spec.JIDs), count(o.Spec.Unique), o.Spec.Seed)
-		t := time.Now()
-		path = filepath.Join(dir, "workload.xml")
-		if err := GenerateFiles(o.Spec, path); err != nil {
-			return nil, err
-		}
-		rep.Workload.GenSeconds = time.Since(t).Seconds()
-		rep.Workload.Source = "generated"
-		spec := o.Spec
-		rep.Workload.Spec = &spec
-	} else {
-		rep.Workload.Source = o.Input
-	}
-	answers := ""
-	var ans *Answers
-	if _, err := os.Stat(path + ".disco"); err == nil {
-		answers = path + ".disco"
-		if ans, err = readAnswersFile(answers); err != nil {
-			return nil, err
-		}
-	}
-	t := time.Now()
-	w, err := OpenWorkload(path, &o.Peers, ans)
+	wl, err := o.workload(dir, &rep.Workload)
 	if err != nil {
 		return nil, err
 	}
-	rep.Workload.ScanSeconds = time.Since(t).Seconds()
-	rep.Workload.Meta = w.Meta
-	rep.Workload.Answers = ans.Len()
-	rep.Workload.AvgStanzaBytes = float64(w.Meta.Bytes)/float64(w.Meta.Presences) - 1
+	w, path, answers := wl.w, wl.path, wl.answers
 	keys := filepath.Join(dir, "keys")
 	err = writeKeysFile(keys, w)
 	w.Close()

@@ -126,16 +126,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	begin := time.Now()
 	rep := &Report{Version: 1, Command: o.Command, Machine: machine(), Ratios: map[string]float64{}, CPURatios: map[string]float64{}}
-	rep.Settings = Settings{
-		Workers: o.Workers, Batch: o.Batch,
-		LatencyMs: float64(o.Peers.Latency) / 1e6, Jitter: o.Peers.Jitter,
-		QueryTimeoutMs: float64(o.QueryTimeout) / 1e6,
-		Liars:          o.Peers.Liars, Errors: o.Peers.Errors, Timeouts: o.Peers.Timeouts,
-		Store: "disk", Restart: o.Restart, Baseline: o.Baseline,
-	}
-	if o.InMemory {
-		rep.Settings.Store = "memory"
-	}
+	rep.Settings = o.settings()
 
 	dir, err := os.MkdirTemp(o.TmpDir, "capsengine-bench-")
 	if err != nil {
@@ -149,38 +140,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	// The workload, before any timing.
-	path := o.Input
-	var ans *Answers
-	if path == "" {
-		note(o.Progress, "generating %s presences (%s JIDs, %s keys, seed %d)...",
-			count(o.Spec.Presences), count(o.Spec.JIDs), count(o.Spec.Unique), o.Spec.Seed)
-		t := time.Now()
-		path = filepath.Join(dir, "workload.xml")
-		if err := GenerateFiles(o.Spec, path); err != nil {
-			return nil, err
-		}
-		rep.Workload.GenSeconds = time.Since(t).Seconds()
-		rep.Workload.Source = "generated"
-		spec := o.Spec
-		rep.Workload.Spec = &spec
-	} else {
-		rep.Workload.Source = o.Input
-	}
-	if _, err := os.Stat(path + ".disco"); err == nil {
-		if ans, err = readAnswersFile(path + ".disco"); err != nil {
-			return nil, err
-		}
-	}
-	t := time.Now()
-	w, err := OpenWorkload(path, &o.Peers, ans)
+	wl, err := o.workload(dir, &rep.Workload)
 	if err != nil {
 		return nil, err
 	}
+	w, ans := wl.w, wl.ans
 	defer w.Close()
-	rep.Workload.ScanSeconds = time.Since(t).Seconds()
-	rep.Workload.Meta = w.Meta
-	rep.Workload.Answers = ans.Len()
-	rep.Workload.AvgStanzaBytes = float64(w.Meta.Bytes)/float64(w.Meta.Presences) - 1
 
 	defer o.stopCPUProfile()
 	eng := &engineRun{o: &o, w: w, peers: NewPeers(o.Peers, ans)}
@@ -206,6 +171,67 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.TotalSeconds = time.Since(begin).Seconds()
 	rep.Targets = targets(rep)
 	return rep, nil
+}
+
+// settings are the knobs o sets, for a report.
+func (o *Options) settings() Settings {
+	st := Settings{
+		Workers: o.Workers, Batch: o.Batch,
+		LatencyMs: float64(o.Peers.Latency) / 1e6, Jitter: o.Peers.Jitter,
+		QueryTimeoutMs: float64(o.QueryTimeout) / 1e6,
+		Liars:          o.Peers.Liars, Errors: o.Peers.Errors, Timeouts: o.Peers.Timeouts,
+		Store: "disk", Restart: o.Restart, Baseline: o.Baseline,
+	}
+	if o.InMemory {
+		st.Store = "memory"
+	}
+	return st
+}
+
+// preparedWorkload is the stream of a run, mapped and scanned, with its
+// honest answers (answers "" and ans nil when there are none).
+type preparedWorkload struct {
+	path, answers string
+	ans           *Answers
+	w             *Workload
+}
+
+// workload generates the stream into dir (or takes o.Input), reads its
+// answers and scans it, filling wr. The caller closes the workload.
+func (o *Options) workload(dir string, wr *WorkloadReport) (*preparedWorkload, error) {
+	pw := &preparedWorkload{path: o.Input}
+	if pw.path == "" {
+		note(o.Progress, "generating %s presences (%s JIDs, %s keys, seed %d)...",
+			count(o.Spec.Presences), count(o.Spec.JIDs), count(o.Spec.Unique), o.Spec.Seed)
+		t := time.Now()
+		pw.path = filepath.Join(dir, "workload.xml")
+		if err := GenerateFiles(o.Spec, pw.path); err != nil {
+			return nil, err
+		}
+		wr.GenSeconds = time.Since(t).Seconds()
+		wr.Source = "generated"
+		spec := o.Spec
+		wr.Spec = &spec
+	} else {
+		wr.Source = o.Input
+	}
+	if _, err := os.Stat(pw.path + ".disco"); err == nil {
+		pw.answers = pw.path + ".disco"
+		if pw.ans, err = readAnswersFile(pw.answers); err != nil {
+			return nil, err
+		}
+	}
+	t := time.Now()
+	w, err := OpenWorkload(pw.path, &o.Peers, pw.ans)
+	if err != nil {
+		return nil, err
+	}
+	pw.w = w
+	wr.ScanSeconds = time.Since(t).Seconds()
+	wr.Meta = w.Meta
+	wr.Answers = pw.ans.Len()
+	wr.AvgStanzaBytes = float64(w.Meta.Bytes)/float64(w.Meta.Presences) - 1
+	return pw, nil
 }
 
 func targets(r *Report) Targets {
