@@ -45,9 +45,14 @@ type Config struct {
 	// keys are dropped and counted (DropLookups). Default 65,536.
 	RouterQueue int
 	// MaxAnnouncersPerKey bounds the announcers remembered as fallbacks
-	// for one key, and the JIDs told individually when it resolves.
-	// Default 32.
+	// for one key. Default 32.
 	MaxAnnouncersPerKey int
+	// MaxWaitingJIDs bounds the presences held, across all lookups, to
+	// be told by a CapsResolved or CapsFailed event when their lookup
+	// ends (held only while someone subscribes to those events). Past
+	// it a presence is counted in DropNotify and gets no event. Default
+	// 1,000,000.
+	MaxWaitingJIDs int
 	// MaxQueriesInFlight bounds concurrent disco#info queries. Default 1024.
 	MaxQueriesInFlight int
 	// AnnouncerRate is the disco#info queries per second one announcer
@@ -109,6 +114,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxLookups, 100_000)
 	def(&c.RouterQueue, 65_536)
 	def(&c.MaxAnnouncersPerKey, 32)
+	def(&c.MaxWaitingJIDs, 1_000_000)
 	def(&c.MaxQueriesInFlight, 1024)
 	if c.AnnouncerRate <= 0 {
 		c.AnnouncerRate = 1

@@ -30,6 +30,7 @@ type Counters struct {
 	DropRate     atomic.Uint64 // announcers skipped: over their query rate
 	DropBad      atomic.Uint64 // announcers skipped: recently failed for this key
 	EventDrops   atomic.Uint64 // events not delivered to a slow subscriber
+	DropNotify   atomic.Uint64 // presences not told how their lookup ended: MaxWaitingJIDs reached
 	VerChanges   atomic.Uint64 // VerChanged events published
 
 	ClusterRequests atomic.Uint64 // requests to a key's cluster owner

@@ -293,3 +293,70 @@ func TestFailureKeepsItsCause(t *testing.T) {
 		t.Fatalf("err = %v; want ErrAnnouncersFailed wrapping the *hashing.MismatchError", err)
 	}
 }
+
+// Every JID that announced a key while its lookup ran hears how it ended,
+// not only the first MaxAnnouncersPerKey of them (those are the ones worth
+// asking, a different bound).
+func TestEveryWaitingJIDGetsItsEvent(t *testing.T) {
+	p := newPeers()
+	p.gate = make(chan struct{})
+	r := start(t, Config{}, newMemStore(), p)
+	_, k, node := client(t, "psi", p)
+	const n = 500
+	sub := r.Subscribe(messages.KindCapsResolved, 2*n)
+	for i := range n {
+		if err := r.Ingest(waitCtx(t), presence(fmt.Sprintf("u%d@example.org/r", i), node, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for r.Counters().Misses.Load() < n {
+		runtime.Gosched()
+	}
+	if err := r.Sync(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	close(p.gate)
+	told := map[string]bool{}
+	for len(told) < n {
+		select {
+		case ev := <-sub.Events():
+			told[ev.(*messages.CapsResolved).JID] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d JIDs told their caps resolved", len(told), n)
+		}
+	}
+}
+
+// Past MaxWaitingJIDs a presence is counted, not held.
+func TestWaitingJIDsBound(t *testing.T) {
+	p := newPeers()
+	p.gate = make(chan struct{})
+	r := start(t, Config{MaxWaitingJIDs: 10}, newMemStore(), p)
+	_, k, node := client(t, "psi", p)
+	sub := r.Subscribe(messages.KindCapsResolved, 100)
+	for i := range 50 {
+		if err := r.Ingest(waitCtx(t), presence(fmt.Sprintf("u%d@example.org/r", i), node, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for int64(r.Counters().DropNotify.Load())+r.d.waiting.Load() < 50 {
+		runtime.Gosched()
+	}
+	close(p.gate)
+	if _, err := r.WaitKey(waitCtx(t), k); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		select {
+		case <-sub.Events():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d events, want 10", i)
+		}
+	}
+	if d := r.Counters().DropNotify.Load(); d != 40 {
+		t.Errorf("DropNotify = %d, want 40", d)
+	}
+	if w := r.d.waiting.Load(); w != 0 {
+		t.Errorf("%d JIDs still held after the lookup ended", w)
+	}
+}

@@ -33,6 +33,7 @@ type deps struct {
 	limiter  *rateLimiter                  // queries per announcer
 	inflight chan struct{}                 // semaphore: MaxQueriesInFlight
 	backlog  atomic.Int64                  // requests queued for the router
+	waiting  atomic.Int64                  // JIDs held by lookups to be told (MaxWaitingJIDs)
 
 	ctx     context.Context // cancelled by Close: aborts queries
 	queries sync.WaitGroup  // query goroutines, waited for by Close
@@ -221,7 +222,7 @@ type lookup struct {
 	err        error
 	announcers []announcer // not yet asked, in arrival order
 	known      map[string]struct{}
-	jids       []string // told individually when the lookup ends
+	jids       []string // told individually when the lookup ends (MaxWaitingJIDs)
 	waiters    []chan<- waitResult
 	gen        uint64 // invalidates late query results
 	dgen       uint64 // invalidates stopped deadlines
@@ -303,10 +304,15 @@ func (l *lookup) onRequest(ctx actor.Context, m *lookupReq) {
 		l.d.hub.Publish(&messages.CapsResolved{JID: m.jid, Key: l.key, Info: l.info, Cached: true})
 		return
 	}
-	max := l.d.cfg.MaxAnnouncersPerKey
-	if len(l.jids) < max {
-		l.jids = append(l.jids, m.jid)
+	if l.d.hub.Wants(messages.KindCapsResolved | messages.KindCapsFailed) {
+		if l.d.waiting.Add(1) <= int64(l.d.cfg.MaxWaitingJIDs) {
+			l.jids = append(l.jids, m.jid)
+		} else {
+			l.d.waiting.Add(-1)
+			l.d.counters.DropNotify.Add(1)
+		}
 	}
+	max := l.d.cfg.MaxAnnouncersPerKey
 	if _, dup := l.known[m.jid]; !dup {
 		if len(l.known) < max {
 			l.known[m.jid] = struct{}{}
@@ -466,6 +472,7 @@ func (l *lookup) finish(ctx actor.Context, info *hashing.Info, err error) {
 		for _, w := range l.waiters {
 			w <- waitResult{key: l.key, info: info}
 		}
+		l.d.waiting.Add(-int64(len(l.jids)))
 		l.jids, l.waiters = nil, nil
 	} else {
 		l.d.counters.Failed.Add(1)
@@ -487,6 +494,7 @@ func (l *lookup) end(err error) {
 	for _, w := range l.waiters {
 		w <- waitResult{key: l.key, err: err}
 	}
+	l.d.waiting.Add(-int64(len(l.jids)))
 	l.jids, l.waiters, l.announcers = nil, nil, nil
 	clear(l.known)
 }
