@@ -139,6 +139,9 @@ type ProcessReport struct {
 	ResolvedKeys int                `json:"resolved_keys"`
 	Seconds      map[string]float64 `json:"seconds"`     // by phase, as the process measured it
 	CPUSeconds   map[string]float64 `json:"cpu_seconds"` // by phase
+	// Sched is how long the process's runnable goroutines waited for a
+	// CPU, by phase: every hop of a lookup waits that long.
+	Sched map[string]SchedLatency `json:"sched_latency"`
 }
 
 // CrossNodeReport is what the cluster's cold pass cost beyond one
@@ -315,6 +318,16 @@ func (s *ClusterSide) phase(name string) *ClusterPhase {
 	return nil
 }
 
+// worstSchedP99 is the highest p99 scheduler wait of any process in
+// phase.
+func (s *ClusterSide) worstSchedP99(phase string) float64 {
+	worst := 0.0
+	for _, p := range s.PerProcess {
+		worst = max(worst, p.Sched[phase].P99Ms)
+	}
+	return worst
+}
+
 func (s *ClusterSide) correct() bool {
 	ok := s.OneQueryPerKey && s.Liars.AllCaught && s.Hangs == 0
 	if t := s.Trickle; t != nil {
@@ -364,7 +377,7 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 	side := &ClusterSide{Processes: len(cfgs), ResolvableKeys: resolvable, Counters: map[string]uint64{}}
 	side.PerProcess = make([]ProcessReport, len(cfgs))
 	for i := range side.PerProcess {
-		side.PerProcess[i] = ProcessReport{Seconds: map[string]float64{}, CPUSeconds: map[string]float64{}}
+		side.PerProcess[i] = ProcessReport{Seconds: map[string]float64{}, CPUSeconds: map[string]float64{}, Sched: map[string]SchedLatency{}}
 	}
 	var timings []time.Duration
 	failedBy := map[string]int{}
@@ -382,6 +395,7 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 			p.Queries += m.Phase.Queries
 			side.PerProcess[i].Seconds[phase] = round3(m.Phase.Seconds)
 			side.PerProcess[i].CPUSeconds[phase] = round3(m.Phase.CPUSeconds)
+			side.PerProcess[i].Sched[phase] = m.Phase.Sched
 			for _, us := range m.TimingsUs {
 				timings = append(timings, time.Duration(us)*time.Microsecond)
 			}

@@ -42,7 +42,8 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 			s.name, d.Queries, d.VerifiedQueries, d.FailedQueries, d.ResolvableKeys, d.ResolvedKeysMin, d.DuplicateQueries, yes(d.OneQueryPerKey))
 		fmt.Fprintf(w, "%s: liars caught %d of %d; hangs %d; cold-key resolve p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d keys, %d failed first lookups)\n",
 			s.name, d.Liars.Caught, d.Liars.Answers, d.Hangs, l.P50Ms, l.P99Ms, l.MaxMs, l.Count, l.Failed)
-		fmt.Fprintf(w, "%s: peak RSS %s in all, %s JIDs\n", s.name, bytesIEC(d.PeakRSSBytes), count(d.JIDs))
+		fmt.Fprintf(w, "%s: peak RSS %s in all, %s JIDs; goroutines waited for a CPU up to %.0f ms (p99, cold pass, worst process)\n",
+			s.name, bytesIEC(d.PeakRSSBytes), count(d.JIDs), d.worstSchedP99("cold"))
 		if t := d.Trickle; t != nil {
 			fmt.Fprintf(w, "%s: unloaded, %d new keys one at a time: resolve p50 %.2f ms, p99 %.2f ms; %.0f µs CPU per key; %d queries (%d duplicates)\n",
 				s.name, t.Keys, t.Latency.P50Ms, t.Latency.P99Ms, t.CPUMicrosPerKey, t.Queries, t.Duplicates)
