@@ -149,7 +149,7 @@ func (r *Runtime) Ingest(ctx context.Context, p *messages.Presence) error {
 // IngestBatch takes many presences at once: one message per shard instead
 // of one per presence. Order is kept per JID.
 func (r *Runtime) IngestBatch(ctx context.Context, ps []*messages.Presence) error {
-	per := make([][]item, len(r.shards))
+	per := make([]*ingestBatch, len(r.shards))
 	r.d.counters.Presences.Add(uint64(len(ps)))
 	for _, p := range ps {
 		var it item
@@ -157,17 +157,20 @@ func (r *Runtime) IngestBatch(ctx context.Context, ps []*messages.Presence) erro
 			continue
 		}
 		i := r.shardIndex(it.jid)
-		per[i] = append(per[i], it)
+		if per[i] == nil {
+			per[i] = getBatch()
+		}
+		per[i].items = append(per[i].items, it)
 	}
 	return r.sendPerShard(ctx, per)
 }
 
-func (r *Runtime) sendPerShard(ctx context.Context, per [][]item) error {
-	for i, items := range per {
-		if len(items) == 0 {
+func (r *Runtime) sendPerShard(ctx context.Context, per []*ingestBatch) error {
+	for i, b := range per {
+		if b == nil {
 			continue
 		}
-		if err := r.send(ctx, r.shards[i], &ingestBatch{items: items}); err != nil {
+		if err := r.send(ctx, r.shards[i], b); err != nil {
 			return err
 		}
 	}
@@ -310,7 +313,13 @@ func (r *Runtime) IngestRaw(ctx context.Context, stanza []byte) error {
 // such error is returned after the others are queued.
 func (r *Runtime) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 	rd := r.getDecoder()
-	per := make([][]item, len(r.shards))
+	var perArr [64]*ingestBatch
+	per := perArr[:0]
+	if len(r.shards) <= len(perArr) {
+		per = perArr[:len(r.shards)]
+	} else {
+		per = make([]*ingestBatch, len(r.shards))
+	}
 	// One atomic add per batch: a shared counter bumped per presence from
 	// every core would cost more than the table update.
 	r.d.counters.Presences.Add(uint64(len(stanzas)))
@@ -326,9 +335,9 @@ func (r *Runtime) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 		}
 		i := r.shardIndex(it.jid)
 		if per[i] == nil {
-			per[i] = make([]item, 0, len(stanzas)/len(per)+1)
+			per[i] = getBatch()
 		}
-		per[i] = append(per[i], it)
+		per[i].items = append(per[i].items, it)
 	}
 	r.dec.Put(rd)
 	if err := r.sendPerShard(ctx, per); err != nil {
