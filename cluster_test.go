@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
@@ -86,20 +90,30 @@ func clusterChild() int {
 	automan, _ := strconv.Atoi(os.Getenv("CE_AUTOMAN"))
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
+	cc := &capsengine.ClusterConfig{
+		Name:        "capstest",
+		Bind:        os.Getenv("CE_BIND"),
+		AutoManPort: automan,
+		Seeds:       strings.Split(os.Getenv("CE_SEEDS"), ","),
+		RefreshTTL:  200 * time.Millisecond,
+		// A dead owner is noticed by the request timeout.
+		RequestTimeout: 5 * time.Second,
+	}
+	if ep := os.Getenv("CE_ETCD"); ep != "" {
+		// docs/cluster.md's etcd configuration, on a test etcd.
+		p, err := etcd.NewWithConfig("/capsengine", clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
+		if err != nil {
+			emit(childEvent{Ev: "error", Err: err.Error()})
+			return 1
+		}
+		cc.Provider, cc.Seeds = p, nil
+	}
 	eng, err := capsengine.Open(ctx, capsengine.Config{
 		DataDir: os.Getenv("CE_DIR"),
 		Querier: q,
 		Logger:  logger,
-		Cluster: &capsengine.ClusterConfig{
-			Name:        "capstest",
-			Bind:        os.Getenv("CE_BIND"),
-			AutoManPort: automan,
-			Seeds:       strings.Split(os.Getenv("CE_SEEDS"), ","),
-			RefreshTTL:  200 * time.Millisecond,
-			// A dead owner is noticed by the request timeout.
-			RequestTimeout: 5 * time.Second,
-		},
-		Tuning: capsengine.Tuning{QueryTimeout: 2 * time.Second, LookupTimeout: 20 * time.Second},
+		Cluster: cc,
+		Tuning:  capsengine.Tuning{QueryTimeout: 2 * time.Second, LookupTimeout: 20 * time.Second},
 	})
 	if err != nil {
 		emit(childEvent{Ev: "error", Err: err.Error()})
@@ -216,7 +230,9 @@ func seedsOf(addrs []memberAddr) string {
 	return strings.Join(s, ",")
 }
 
-func startMember(t *testing.T, name string, a memberAddr, seeds, dir string, delay time.Duration) *member {
+// startMember starts a member process; env adds to its environment
+// (CE_ETCD=host:port: membership through etcd instead of the seeds).
+func startMember(t *testing.T, name string, a memberAddr, seeds, dir string, delay time.Duration, env ...string) *member {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), clusterChildEnv+"=1",
@@ -225,6 +241,7 @@ func startMember(t *testing.T, name string, a memberAddr, seeds, dir string, del
 		// protoactor's cluster code has known races (see raceInEngine):
 		// the child reports them and exits normally, the parent judges.
 		"GORACE=exitcode=0")
+	cmd.Env = append(cmd.Env, env...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -395,9 +412,77 @@ func TestClusterOneQueryPerKey(t *testing.T) {
 	}
 	addrs := clusterAddrs(t, 4)
 	seeds := seedsOf(addrs)
+	oneQueryPerKey(t, func(i int, name string) *member {
+		return startMember(t, name, addrs[i], seeds, t.TempDir(), 300*time.Millisecond)
+	})
+}
+
+// The same, with membership through a real etcd (Debian's etcd-server) and
+// protoactor's etcd provider configured as docs/cluster.md says.
+func TestClusterEtcdProvider(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 5 processes")
+	}
+	ep := startEtcd(t)
+	addrs := clusterAddrs(t, 4)
+	oneQueryPerKey(t, func(i int, name string) *member {
+		return startMember(t, name, addrs[i], "", t.TempDir(), 300*time.Millisecond, "CE_ETCD="+ep)
+	})
+}
+
+// startEtcd runs a single-node etcd on free loopback ports for the test
+// and returns its client endpoint. Without etcd the test skips, or fails
+// under CI (scripts/test installs it).
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("etcd not installed (Debian: etcd-server); scripts/test installs it")
+		}
+		t.Skip("etcd not installed (Debian: etcd-server)")
+	}
+	client := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	peer := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+	cmd := exec.Command(bin, "--name", "capstest", "--data-dir", t.TempDir(),
+		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "capstest="+peer, "--log-level", "error")
+	var stderr strings.Builder
+	cmd.Stderr = &lockedWriter{b: &stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("etcd stderr:\n%s", tail(stderr.String(), 2000))
+		}
+	})
+	// Ready once /health says so.
+	ok := poll(20*time.Second, func() bool {
+		resp, err := http.Get("http://" + client + "/health")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ok {
+		t.Fatalf("etcd did not come up:\n%s", tail(stderr.String(), 2000))
+	}
+	return client
+}
+
+// oneQueryPerKey: the same unknown key announced on three members is
+// queried once in the whole cluster and stored by every member; a fourth
+// member joining late resolves it without a query. start(i, name) starts
+// member i.
+func oneQueryPerKey(t *testing.T, start func(i int, name string) *member) {
 	var ms []*member
 	for i := range 3 {
-		ms = append(ms, startMember(t, fmt.Sprintf("node%d", i), addrs[i], seeds, t.TempDir(), 300*time.Millisecond))
+		ms = append(ms, start(i, fmt.Sprintf("node%d", i)))
 	}
 	waitMembers(t, ms, 3)
 
@@ -434,7 +519,7 @@ func TestClusterOneQueryPerKey(t *testing.T) {
 	}
 
 	// A member joining late resolves the key without a new query.
-	late := startMember(t, "late", addrs[3], seeds, t.TempDir(), 300*time.Millisecond)
+	late := start(3, "late")
 	ms = append(ms, late)
 	waitMembers(t, ms, 4)
 	late.send("announce latecomer@example.org/res psi")

@@ -314,7 +314,7 @@ func (r *Runtime) IngestRaw(ctx context.Context, stanza []byte) error {
 func (r *Runtime) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 	rd := r.getDecoder()
 	var perArr [64]*ingestBatch
-	per := perArr[:0]
+	var per []*ingestBatch
 	if len(r.shards) <= len(perArr) {
 		per = perArr[:len(r.shards)]
 	} else {
