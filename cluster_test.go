@@ -2,13 +2,13 @@ package capsengine_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,9 +19,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/etcdtest"
 	"github.com/capsengine/capsengine/internal/racecheck"
 	"github.com/capsengine/capsengine/messages"
 )
@@ -101,12 +103,13 @@ func clusterChild() int {
 	}
 	if ep := os.Getenv("CE_ETCD"); ep != "" {
 		// docs/cluster.md's etcd configuration, on a test etcd.
-		p, err := etcd.NewWithConfig("/capsengine", clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
+		p, err := etcd.NewWithConfig("/capsengine", clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
 			emit(childEvent{Ev: "error", Err: err.Error()})
 			return 1
 		}
 		cc.Provider, cc.Seeds = p, nil
+		cc.JoinTimeout, _ = time.ParseDuration(os.Getenv("CE_JOIN_TIMEOUT"))
 	}
 	eng, err := capsengine.Open(ctx, capsengine.Config{
 		DataDir: os.Getenv("CE_DIR"),
@@ -423,56 +426,11 @@ func TestClusterEtcdProvider(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 5 processes")
 	}
-	ep := startEtcd(t)
+	ep := etcdtest.Start(t)
 	addrs := clusterAddrs(t, 4)
 	oneQueryPerKey(t, func(i int, name string) *member {
 		return startMember(t, name, addrs[i], "", t.TempDir(), 300*time.Millisecond, "CE_ETCD="+ep)
 	})
-}
-
-// startEtcd runs a single-node etcd on free loopback ports for the test
-// and returns its client endpoint. Without etcd the test skips, or fails
-// under CI (scripts/test installs it).
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("etcd not installed (Debian: etcd-server); scripts/test installs it")
-		}
-		t.Skip("etcd not installed (Debian: etcd-server)")
-	}
-	client := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	peer := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command(bin, "--name", "capstest", "--data-dir", t.TempDir(),
-		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "capstest="+peer, "--log-level", "error")
-	var stderr strings.Builder
-	cmd.Stderr = &lockedWriter{b: &stderr}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("etcd stderr:\n%s", tail(stderr.String(), 2000))
-		}
-	})
-	// Ready once /health says so.
-	ok := poll(20*time.Second, func() bool {
-		resp, err := http.Get("http://" + client + "/health")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	if !ok {
-		t.Fatalf("etcd did not come up:\n%s", tail(stderr.String(), 2000))
-	}
-	return client
 }
 
 // oneQueryPerKey: the same unknown key announced on three members is
@@ -654,5 +612,34 @@ func TestClusterConfigErrors(t *testing.T) {
 				t.Fatal("Open succeeded, want an error")
 			}
 		})
+	}
+}
+
+// protoactor's etcd provider retries its first read forever: Open gives
+// up after JoinTimeout with an error. (In a child process: under -race,
+// protoactor's remote races with any other gRPC client in the process.)
+func TestClusterMembershipUnreachable(t *testing.T) {
+	dead := "127.0.0.1:" + strconv.Itoa(freePort(t)) // no etcd there
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), clusterChildEnv+"=1", "GORACE=exitcode=0",
+		"CE_BIND=127.0.0.1:"+strconv.Itoa(freePort(t)), "CE_DIR="+t.TempDir(),
+		"CE_ETCD="+dead, "CE_JOIN_TIMEOUT=1s")
+	var stderr strings.Builder
+	cmd.Stderr = &lockedWriter{b: &stderr}
+	start := time.Now()
+	out, err := cmd.Output()
+	if err == nil {
+		t.Fatalf("member started without its membership provider:\n%s", out)
+	}
+	var e childEvent
+	if json.Unmarshal(bytes.TrimSpace(out), &e) != nil || e.Ev != "error" || !strings.Contains(e.Err, "joining") {
+		t.Fatalf("got %q, want an error event about joining\nstderr: %s", out, tail(stderr.String(), 2000))
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("Open failed after %v, want about JoinTimeout", d)
+	}
+	ours, _ := racecheck.Split(stderr.String())
+	for _, r := range ours {
+		t.Errorf("race in the engine's code:\n%s", r)
 	}
 }

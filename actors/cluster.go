@@ -73,6 +73,8 @@ type ClusterConfig struct {
 	// WriterQueue is the remote send queue per peer, in messages. Default
 	// 4096 (protoactor's default pre-allocates ~16 MB per peer).
 	WriterQueue int
+	// JoinTimeout bounds joining the cluster in Open. Default 30s.
+	JoinTimeout time.Duration
 }
 
 // Names the cluster registers.
@@ -116,6 +118,9 @@ func (c *ClusterConfig) setDefaults(cfg *Config) (host string, port int, err err
 	}
 	if c.WriterQueue <= 0 {
 		c.WriterQueue = 4096
+	}
+	if c.JoinTimeout <= 0 {
+		c.JoinTimeout = 30 * time.Second
 	}
 	return h, port, nil
 }
@@ -186,8 +191,34 @@ func startCluster(d *deps) error {
 			d.members.Store(&addrs)
 		}
 	})
-	c.StartMember()
-	return nil
+	return startMember(c, cc.JoinTimeout)
+}
+
+// startMember joins the cluster, within timeout. protoactor panics when
+// the provider fails to start, and some providers block instead (etcd's
+// first read retries forever): either is an error of Open, not a crash
+// or a hang of the host program. A join that does not end in time is
+// left behind on its goroutine.
+func startMember(c *cluster.Cluster, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.Remote.Shutdown(false)
+				done <- fmt.Errorf("actors: cluster: joining failed: %v", p)
+			}
+		}()
+		c.StartMember()
+		done <- nil
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("actors: cluster: joining did not end within %v (is the membership provider reachable?)", timeout)
+	}
 }
 
 // memberAddrs are the cluster members' addresses as of the last
