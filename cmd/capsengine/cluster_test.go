@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/capsengine/capsengine/internal/etcdtest"
+	"github.com/capsengine/capsengine/internal/racecheck"
 )
 
 func TestClusterFlagsUsage(t *testing.T) {
@@ -64,7 +69,9 @@ func TestClusterFlagsEtcd(t *testing.T) {
 }
 
 // bench as one member of a cluster whose membership is a real etcd; and,
-// with etcd gone, a clear error instead of protoactor's panic.
+// with etcd gone, a clear error instead of a hang. In a child process (this
+// test binary as capsengine, see TestMain): under -race protoactor's remote
+// races with any other gRPC client in its process (DEPENDENCIES.md).
 func TestBenchEtcdMember(t *testing.T) {
 	ep := etcdtest.Start(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,16 +80,48 @@ func TestBenchEtcdMember(t *testing.T) {
 	}
 	bind := l.Addr().String()
 	l.Close()
-	r := benchJSON(t, "--presences", "3000", "--jids", "1000", "--unique", "50", "--query-timeout", "1s",
+	code, out, errOut := runChild(t, "bench", "--json", "--quiet", "--tmpdir", t.TempDir(),
+		"--presences", "3000", "--jids", "1000", "--unique", "50", "--query-timeout", "1s",
 		"--cluster-name", "caps", "--cluster-bind", bind, "--cluster-etcd", ep)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", code, tail(errOut, 3000))
+	}
+	var r benchReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
 	if e := r.Engine; e == nil || !e.QueriesEqualUniqueKeys || e.DuplicateQueries != 0 {
 		t.Fatalf("engine %+v", e)
 	}
 
 	dead := "127.0.0.1:1" // nothing listens there
-	code, _, errOut := runCmd(t, "", "bench", "--quiet", "--presences", "100", "--jids", "50", "--unique", "5",
+	code, _, errOut = runChild(t, "bench", "--quiet", "--presences", "100", "--jids", "50", "--unique", "5",
 		"--tmpdir", t.TempDir(), "--cluster-name", "caps", "--cluster-bind", bind, "--cluster-etcd", dead)
-	if code == 0 || !strings.Contains(errOut, "cluster") {
-		t.Errorf("unreachable etcd: exit %d, stderr %q", code, errOut)
+	if code != 2 || !strings.Contains(errOut, "etcd") {
+		t.Errorf("unreachable etcd: exit %d, stderr %q; want 2 and a word on etcd", code, errOut)
 	}
+}
+
+// runChild runs the command line in a new process of this test binary
+// and fails the test on a race report from the engine's own code.
+func runChild(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), memberEnv+"=1", "GORACE=exitcode=0")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	ours, _ := racecheck.Split(errOut.String())
+	for _, r := range ours {
+		t.Errorf("race in the engine's code:\n%s", r)
+	}
+	return code, out.String(), errOut.String()
 }
