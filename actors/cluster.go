@@ -475,6 +475,23 @@ func (d *deps) putVerified(key hashing.Key, others []hashing.Key, info *hashing.
 	}
 }
 
+// leaveCluster shuts this member down. protoactor's remote can panic
+// while stopping ("send on closed channel" in its endpoint manager, seen
+// when several members shut down at once): by then every entry is
+// stored and every waiter answered, so the panic is logged, not passed on
+// to the host program's Close.
+func leaveCluster(d *deps) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.cfg.Logger.Warn("protoactor panicked while leaving the cluster", "panic", fmt.Sprint(p))
+			if !d.system.IsStopped() {
+				d.system.Shutdown()
+			}
+		}
+	}()
+	d.cluster.Shutdown(true)
+}
+
 // ownerWait is how long an owner waits for the member it asked to run a
 // query: the querier's wait for a slot and its query, each bounded by
 // QueryTimeout, and slack for a loaded member.

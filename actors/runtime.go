@@ -536,7 +536,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 		r.d.hub.closeAll()
 		if r.d.cluster != nil {
 			// Shuts the actor system down too.
-			r.d.cluster.Shutdown(true)
+			leaveCluster(r.d)
 		} else {
 			r.d.system.Shutdown()
 		}
