@@ -16,9 +16,11 @@
 //	                           ?kinds=CapsResolved,CapsFailed filters
 //	GET /metrics               Prometheus: every engine counter as
 //	                           capsengine_<name>_total, capsengine_online_jids,
+//	                           capsengine_cluster_members,
 //	                           Go and process metrics, Options.Collectors
-//	GET /healthz               200 {"status":"ok"}, or 503 with
-//	                           Options.Health's error
+//	GET /healthz               200 {"status":"ok","jids":N}, or 503 with
+//	                           Options.Health's error; in cluster mode
+//	                           also "cluster_members"
 //
 // JSON disco#info (Info) is sorted in octet order, as the hash is computed,
 // so that two answers compare equal exactly when they hash equal.

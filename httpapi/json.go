@@ -117,6 +117,9 @@ type Health struct {
 	Status string `json:"status"` // "ok" or "unhealthy"
 	Error  string `json:"error,omitempty"`
 	JIDs   int    `json:"jids"` // online JIDs with caps
+	// ClusterMembers: in cluster mode, the members this engine sees,
+	// itself included.
+	ClusterMembers int `json:"cluster_members,omitempty"`
 }
 
 // Event is one engine event as JSON, as GET /events sends it: Kind is

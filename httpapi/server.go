@@ -80,6 +80,10 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 			Namespace: "capsengine", Name: "online_jids",
 			Help: "Online JIDs with caps in the engine's table.",
 		}, func() float64 { return float64(eng.JIDs()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "capsengine", Name: "cluster_members",
+			Help: "Cluster members this engine sees, itself included; 0 outside cluster mode.",
+		}, func() float64 { return float64(eng.ClusterMembers()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -159,7 +163,7 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request) {
 
 // healthz answers 200 {"status":"ok"} or 503 with Options.Health's error.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	h := Health{Status: "ok", JIDs: s.eng.JIDs()}
+	h := Health{Status: "ok", JIDs: s.eng.JIDs(), ClusterMembers: s.eng.ClusterMembers()}
 	code := http.StatusOK
 	if s.opts.Health != nil {
 		if err := s.opts.Health(); err != nil {
