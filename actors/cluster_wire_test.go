@@ -90,6 +90,7 @@ func TestDemoteRoutineLogs(t *testing.T) {
 	if !strings.Contains(got, "level=ERROR msg=\"something else\"") {
 		t.Errorf("got %q, want other errors untouched", got)
 	}
+
 }
 
 // Members decode whatever reaches their cluster actors: a malformed
@@ -125,4 +126,25 @@ func FuzzWireDecode(f *testing.F) {
 			t.Fatalf("encoding is not stable:\n%q\n%q", again.Value, third.Value)
 		}
 	})
+}
+
+// At INFO, protoactor's lifecycle chatter goes; membership changes stay.
+func TestDemoteProtoactorInfo(t *testing.T) {
+	var buf strings.Builder
+	l := slog.New(demoteHandler{slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})})
+	l.Info("actor system started", "id", "x")
+	l.Info("Started EndpointManager")
+	l.Info("member joined", "member", "a")
+	l.Warn("EndpointWriter failed to connect")
+	got := buf.String()
+	for _, gone := range []string{"actor system started", "Started EndpointManager"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("%q logged at info: %q", gone, got)
+		}
+	}
+	for _, kept := range []string{"level=INFO msg=\"member joined\"", "level=WARN msg=\"EndpointWriter failed to connect\""} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("got %q, want %s", got, kept)
+		}
+	}
 }

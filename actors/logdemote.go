@@ -20,8 +20,18 @@ var routineLogs = map[string]slog.Level{
 	"EndpointReader failed to send disconnection message": slog.LevelDebug,
 }
 
-// demoteHandler lowers the level of routineLogs before the engine's
-// handler sees them.
+// keptInfo are the protoactor INFO records that stay at INFO: membership
+// changes, which an operator wants to see. protoactor's other INFO
+// records (actor system, remote, gossip and partition lifecycle; dead
+// letters while shutting down) are about thirty lines per start and stop
+// that say nothing about the engine: they become DEBUG.
+var keptInfo = map[string]bool{
+	"member joined":           true,
+	"Updated ClusterTopology": true,
+}
+
+// demoteHandler lowers the level of routineLogs, and of protoactor's INFO
+// chatter, before the engine's handler sees them.
 type demoteHandler struct{ h slog.Handler }
 
 func (d demoteHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -32,6 +42,9 @@ func (d demoteHandler) Enabled(ctx context.Context, l slog.Level) bool {
 func (d demoteHandler) Handle(ctx context.Context, r slog.Record) error {
 	if l, ok := routineLogs[r.Message]; ok && r.Level > l {
 		r.Level = l
+	}
+	if r.Level == slog.LevelInfo && !keptInfo[r.Message] {
+		r.Level = slog.LevelDebug
 	}
 	if !d.h.Enabled(ctx, r.Level) {
 		return nil
