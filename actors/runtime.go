@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/protolog"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -46,7 +47,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	cfg.setDefaults()
 	logger := cfg.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(demoteHandler{logger.Handler()}).With("lib", "protoactor")
+		return protolog.Logger(logger)
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	counters := &Counters{}

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/protolog"
 )
 
 // DB is the two-level entity capabilities store: a read-only trusted store
@@ -91,7 +92,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 
 	db.system = c.System
 	if db.system == nil {
-		log := c.Logger.With("lib", "protoactor")
+		log := protolog.Logger(c.Logger)
 		db.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
 		db.ownSystem = true
 	}

@@ -324,10 +324,13 @@ func TestPutContext(t *testing.T) {
 	}
 }
 
-// TestGroupCommit checks that concurrent inserters share commits.
+// TestGroupCommit checks that concurrent inserters share commits. A
+// commit takes a disk sync; MemFS syncs take no time, which left grouping
+// to the scheduler (the test failed on a fast machine without -race):
+// syncs here take a millisecond, so inserters queue behind each commit.
 func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, nil, Config{})
+	db := openTest(t, slowSyncFS{FS: vfs.NewMem(), d: time.Millisecond}, Config{})
 	const writers, each = 64, 20
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -400,4 +403,44 @@ func TestSupervisorLogsPanics(t *testing.T) {
 	if st := attr(r, "stack"); !strings.Contains(st, "(*writer).Receive") {
 		t.Errorf("stack does not show where it panicked:\n%s", st)
 	}
+}
+
+// slowSyncFS is fs whose writable files take d to sync, like a disk.
+type slowSyncFS struct {
+	vfs.FS
+	d time.Duration
+}
+
+func (fs slowSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.slow(fs.FS.Create(name, c))
+}
+
+func (fs slowSyncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.slow(fs.FS.ReuseForWrite(oldname, newname, c))
+}
+
+func (fs slowSyncFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.slow(fs.FS.OpenReadWrite(name, c, opts...))
+}
+
+func (fs slowSyncFS) slow(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return slowSyncFile{File: f, d: fs.d}, nil
+}
+
+type slowSyncFile struct {
+	vfs.File
+	d time.Duration
+}
+
+func (f slowSyncFile) Sync() error {
+	time.Sleep(f.d)
+	return f.File.Sync()
+}
+
+func (f slowSyncFile) SyncData() error {
+	time.Sleep(f.d)
+	return f.File.SyncData()
 }

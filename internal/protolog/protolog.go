@@ -1,4 +1,6 @@
-package actors
+// Package protolog routes protoactor's logs into an engine logger: its
+// routine errors and its lifecycle chatter at lower levels.
+package protolog
 
 import (
 	"context"
@@ -56,3 +58,9 @@ func (d demoteHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return demoteHandler{d.h.WithAttrs(as)}
 }
 func (d demoteHandler) WithGroup(g string) slog.Handler { return demoteHandler{d.h.WithGroup(g)} }
+
+// Logger is the logger to give protoactor's WithLoggerFactory: base, with
+// lib=protoactor and protoactor's records demoted.
+func Logger(base *slog.Logger) *slog.Logger {
+	return slog.New(demoteHandler{base.Handler()}).With("lib", "protoactor")
+}
