@@ -96,8 +96,9 @@ type memberFinal struct {
 // RunMember runs one process of a cluster benchmark: it opens the engine
 // described by the config file at cfgPath (joining the cluster, if any),
 // says "ready" once it sees every member, then runs the commands read
-// from in, one per line — cold, warm, final, quit — answering each with
-// a JSON line on out. It returns when told to quit or when in ends.
+// from in, one per line — cold, warm, final, trickle, quit — answering
+// each with a JSON line on out. It returns when told to quit or when in
+// ends.
 func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer, logger *slog.Logger) (err error) {
 	enc := json.NewEncoder(out)
 	defer func() {
@@ -135,6 +136,7 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 	}
 	o.Tuning.Logger, o.Tuning.Cluster = nil, cfg.Cluster
 	o.setDefaults()
+	defer o.stopCPUProfile() // a no-op once quit stopped it
 	e := &engineRun{o: o, w: w, peers: NewPeers(cfg.Peers, ans), dir: cfg.DataDir}
 
 	freeMemory()
