@@ -189,6 +189,9 @@ func startCluster(d *deps) error {
 				addrs = append(addrs, m.Address())
 			}
 			d.members.Store(&addrs)
+			if len(t.Left) > 0 {
+				d.departures.Add(1)
+			}
 		}
 	})
 	return startMember(c, cc.JoinTimeout)
@@ -398,7 +401,6 @@ func (d *deps) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 		Key: toWire(key), Others: othersToWire(others), JID: a.jid, Node: a.node,
 		Origin: d.system.Address(),
 	})
-	cc := d.cfg.Cluster
 	deadline := d.now().Add(d.cfg.LookupTimeout)
 	var lastErr error
 	backoff := 50 * time.Millisecond
@@ -419,8 +421,7 @@ func (d *deps) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			return res
 		}
 		d.counters.ClusterRequests.Add(1)
-		v, err := d.cluster.Request(key.String(), OwnerKind, req,
-			cluster.WithTimeout(cc.RequestTimeout), cluster.WithRetryCount(3))
+		v, err := d.request(key.String(), req)
 		if err != nil || v == nil {
 			d.counters.ClusterRetries.Add(1)
 			lastErr = err
@@ -450,6 +451,57 @@ func (d *deps) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 	}
 	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)
 	return res
+}
+
+// errOwnerLeft: the member a key's owner lived on left the cluster while
+// a request to it was under way (or, before the owner was known, some
+// member left: the request may have gone to it).
+var errOwnerLeft = errors.New("actors: the owner's member left the cluster")
+
+// ownerCheck is how often a request under way looks whether its owner's
+// member is still in the cluster.
+const ownerCheck = 250 * time.Millisecond
+
+// request sends req to the owner of identity and returns its reply. When
+// the member the owner lives on leaves the cluster meanwhile it gives up
+// with errOwnerLeft at once: protoactor would wait out RequestTimeout
+// (2×QueryTimeout+5s, 25 s by default) for a reply that cannot come, and
+// the caller's retry reaches the key's new owner. The abandoned request
+// ends by itself within RequestTimeout.
+func (d *deps) request(identity string, req any) (any, error) {
+	type reply struct {
+		v   any
+		err error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		v, err := d.cluster.Request(identity, OwnerKind, req,
+			cluster.WithTimeout(d.cfg.Cluster.RequestTimeout), cluster.WithRetryCount(3))
+		done <- reply{v, err}
+	}()
+	t := time.NewTicker(ownerCheck)
+	defer t.Stop()
+	owner, departures := "", d.departures.Load()
+	for {
+		select {
+		case r := <-done:
+			return r.v, r.err
+		case <-d.ctx.Done():
+			return nil, ErrClosed
+		case <-t.C:
+			if owner == "" {
+				// The request put the owner's PID in the cache; reading
+				// it never blocks (cluster.Get could, on a dead member).
+				if pid, ok := d.cluster.PidCache.Get(identity, OwnerKind); ok {
+					owner = pid.Address
+				}
+			}
+			left := d.departures.Load() != departures
+			if (owner != "" && !d.isMember(owner)) || (owner == "" && left) {
+				return nil, errOwnerLeft
+			}
+		}
+	}
 }
 
 // putVerified stores a verified answer for key and for the others the
@@ -492,10 +544,10 @@ func leaveCluster(d *deps) {
 	d.cluster.Shutdown(true)
 }
 
-// ownerWait is how long an owner waits for the member it asked to run a
-// query: the querier's wait for a slot and its query, each bounded by
-// QueryTimeout, and slack for a loaded member.
-func (d *deps) ownerWait() time.Duration { return 2*d.cfg.QueryTimeout + 3*time.Second }
+// ownerPoll is how often an owner waiting for the member running its
+// query looks whether that member is still in the cluster: membership
+// notices a dead member within about a second (automanaged RefreshTTL).
+const ownerPoll = time.Second
 
 // ClusterMembers is the number of members this one sees, itself included;
 // 0 when not in cluster mode.
@@ -569,10 +621,12 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 			return
 		}
 		// Likewise, the member running the query answers even when its
-		// query failed: while it is in the cluster, asking another
-		// announcer could only cost a second query.
+		// query failed (its wait for a slot and its query are bounded):
+		// while it is in the cluster, asking another announcer could
+		// only cost a second query. Once it has left, the next announcer
+		// is asked at once.
 		if o.d.isMember(o.pending[0].m.Origin) && time.Since(o.queryStart) < o.d.cfg.LookupTimeout {
-			o.arm(ctx, o.d.ownerWait(), msg)
+			o.arm(ctx, ownerPoll, msg)
 			return
 		}
 		o.d.counters.ClusterOwnerTimeouts.Add(1)
@@ -777,7 +831,7 @@ func (o *ownerActor) queryNext(ctx actor.Context) {
 	}
 	ctx.Request(actor.NewPID(head.Origin, querierName), encode(tagQuery, q))
 	o.queryStart = time.Now()
-	o.arm(ctx, o.d.ownerWait(), &ownerTimeout{seq: o.seq})
+	o.arm(ctx, ownerPoll, &ownerTimeout{seq: o.seq})
 }
 
 func (o *ownerActor) onAnswer(ctx actor.Context, m *wireMsg) {
@@ -843,10 +897,9 @@ func (q *querierActor) Receive(ctx actor.Context) {
 	d.queries.Add(1)
 	go func() {
 		defer d.queries.Done()
-		// The owner gives up on this query after ownerWait: waiting for
-		// a slot and asking must end before, or the owner would ask
-		// another announcer while this one may still answer — a second
-		// query for the key.
+		// The owner waits for this answer as long as this member is in
+		// the cluster: waiting for a slot and asking are bounded, so
+		// that the answer always comes.
 		slot := time.NewTimer(d.cfg.QueryTimeout)
 		defer slot.Stop()
 		res := d.askWithin(k, others, announcer{m.JID, m.Node}, slot.C)

@@ -40,6 +40,9 @@ type deps struct {
 
 	arriving arrivingEntries          // cluster mode: entries on their way into the store
 	members  atomic.Pointer[[]string] // cluster mode: member addresses (memberAddrs)
+	// departures counts the topologies in which members left (cluster
+	// mode): a request whose owner is not known yet may have gone to one.
+	departures atomic.Uint64
 }
 
 // lookupReq: jid announced key (and, in the same presence, others).
