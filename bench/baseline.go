@@ -314,12 +314,7 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*SystemReport, er
 	total := map[string]uint64{}
 	phase := func(name string, cold bool) error {
 		r.w.releaseAll()
-		before := b.c.snapshot()
-		q0 := r.peers.Queries.Load()
-		var ms0 runtime.MemStats
-		runtime.ReadMemStats(&ms0)
-		cpu0 := cpuTime()
-		sched0 := schedHist()
+		meter := startMeter(r.peers, b.c.snapshot())
 		pp := startPhase(prog, "baseline "+name, int64(r.w.Len()))
 		start := time.Now()
 		samples, maxG, err := feed(ctx, r.w, r.o.Workers, r.o.Batch, pp, func(ctx context.Context, stanzas [][]byte, from int, t time.Time) error {
@@ -343,29 +338,11 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*SystemReport, er
 		if err != nil {
 			return err
 		}
-		cpu := (cpuTime() - cpu0).Seconds()
-		sched := schedDelta(sched0, schedHist())
-		var ms1 runtime.MemStats
-		runtime.ReadMemStats(&ms1)
-		delta := diff(b.c.snapshot(), before)
-		for k, v := range delta {
+		p := meter.report(name, r.w.Len(), secs, ingest, b.c.snapshot(), maxG, samples)
+		for k, v := range p.Counters {
 			total[k] += v
 		}
-		rep.Phases = append(rep.Phases, PhaseReport{
-			Name: name, Presences: r.w.Len(),
-			Seconds: secs.Seconds(), IngestSeconds: ingest.Seconds(),
-			PresencesPerSec:    float64(r.w.Len()) / secs.Seconds(),
-			CPUSeconds:         cpu,
-			PresencesPerCPUSec: perSec(r.w.Len(), cpu),
-			Queries:            r.peers.Queries.Load() - q0,
-			DedupJoins:         int64(delta["DedupJoins"]),
-			Sched:              sched,
-			MaxGoroutines:      maxG,
-			GCCycles:           ms1.NumGC - ms0.NumGC,
-			GCPauseMs:          float64(ms1.PauseTotalNs-ms0.PauseTotalNs) / 1e6,
-			Counters:           delta,
-			Throughput:         samples,
-		})
+		rep.Phases = append(rep.Phases, p)
 		return nil
 	}
 	if err := phase("cold", true); err != nil {

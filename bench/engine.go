@@ -284,12 +284,7 @@ type phaseRunner struct {
 func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*PhaseReport, error) {
 	e, eng, rep, total, prog, o := r.e, r.eng, r.rep, r.total, r.prog, r.e.o
 	e.w.releaseAll()
-	before := eng.Counters()
-	q0 := e.peers.Queries.Load()
-	var ms0 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	cpu0 := cpuTime()
-	sched0 := schedHist()
+	meter := startMeter(e.peers, eng.Counters())
 	pp := startPhase(prog, "engine "+name, int64(e.w.Len()))
 	start := time.Now()
 	probe := startProbe(eng, ei.cold)
@@ -316,29 +311,9 @@ func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*
 	if err != nil {
 		return nil, fmt.Errorf("bench: engine %s pass: %w", name, err)
 	}
-	cpu := (cpuTime() - cpu0).Seconds()
-	sched := schedDelta(sched0, schedHist())
-	var ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms1)
-	after := eng.Counters()
-	delta := diff(after, before)
-	for k, v := range delta {
+	p := meter.report(name, e.w.Len(), secs, ingest, eng.Counters(), maxG, samples)
+	for k, v := range p.Counters {
 		total[k] += v
-	}
-	p := PhaseReport{
-		Name: name, Presences: e.w.Len(),
-		Seconds: secs.Seconds(), IngestSeconds: ingest.Seconds(),
-		PresencesPerSec:    float64(e.w.Len()) / secs.Seconds(),
-		CPUSeconds:         cpu,
-		PresencesPerCPUSec: perSec(e.w.Len(), cpu),
-		Queries:            e.peers.Queries.Load() - q0,
-		DedupJoins:         int64(delta["DedupJoins"]),
-		Sched:              sched,
-		MaxGoroutines:      maxG,
-		GCCycles:           ms1.NumGC - ms0.NumGC,
-		GCPauseMs:          float64(ms1.PauseTotalNs-ms0.PauseTotalNs) / 1e6,
-		Counters:           delta,
-		Throughput:         samples,
 	}
 	rep.Phases = append(rep.Phases, p)
 	return &rep.Phases[len(rep.Phases)-1], nil

@@ -135,3 +135,48 @@ func firstsIn(fs []First, from, to int) []First {
 	}
 	return fs[i:j]
 }
+
+// phaseMeter takes the readings one pass is reported by — CPU time,
+// scheduler waits, GC, the peers' queries, the system's counters — at its
+// start, and the same at its end (report).
+type phaseMeter struct {
+	peers  *Peers
+	before map[string]uint64
+	q0     int64
+	ms0    runtime.MemStats
+	cpu0   time.Duration
+	sched0 *metrics.Float64Histogram
+}
+
+func startMeter(peers *Peers, counters map[string]uint64) *phaseMeter {
+	m := &phaseMeter{peers: peers, before: counters, q0: peers.Queries.Load()}
+	runtime.ReadMemStats(&m.ms0)
+	m.cpu0 = cpuTime()
+	m.sched0 = schedHist()
+	return m
+}
+
+// report is the pass of n presences that took secs (ingest until the
+// last one was applied), counters being the system's counters now.
+func (m *phaseMeter) report(name string, n int, secs, ingest time.Duration, counters map[string]uint64, maxG int, samples []Sample) PhaseReport {
+	cpu := (cpuTime() - m.cpu0).Seconds()
+	sched := schedDelta(m.sched0, schedHist())
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	delta := diff(counters, m.before)
+	return PhaseReport{
+		Name: name, Presences: n,
+		Seconds: secs.Seconds(), IngestSeconds: ingest.Seconds(),
+		PresencesPerSec:    perSec(n, secs.Seconds()),
+		CPUSeconds:         cpu,
+		PresencesPerCPUSec: perSec(n, cpu),
+		Queries:            m.peers.Queries.Load() - m.q0,
+		DedupJoins:         int64(delta["DedupJoins"]),
+		Sched:              sched,
+		MaxGoroutines:      maxG,
+		GCCycles:           ms1.NumGC - m.ms0.NumGC,
+		GCPauseMs:          float64(ms1.PauseTotalNs-m.ms0.PauseTotalNs) / 1e6,
+		Counters:           delta,
+		Throughput:         samples,
+	}
+}
