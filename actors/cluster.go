@@ -330,6 +330,20 @@ func decode(msg any) (tag byte, m *wireMsg, ok bool) {
 	return bv.Value[0], m, true
 }
 
+// decodeFor decodes a wire message of kind want and its key; ok is false
+// for anything else.
+func decodeFor(msg any, want byte) (*wireMsg, hashing.Key, bool) {
+	tag, m, ok := decode(msg)
+	if !ok || tag != want {
+		return nil, hashing.Key{}, false
+	}
+	k, err := m.Key.key()
+	if err != nil {
+		return nil, hashing.Key{}, false
+	}
+	return m, k, true
+}
+
 func othersToWire(ks []hashing.Key) []wireKey {
 	var out []wireKey
 	for _, k := range ks {
@@ -881,12 +895,8 @@ func (o *ownerActor) stopTimer() {
 type querierActor struct{ d *deps }
 
 func (q *querierActor) Receive(ctx actor.Context) {
-	tag, m, ok := decode(ctx.Message())
-	if !ok || tag != tagQuery {
-		return
-	}
-	k, err := m.Key.key()
-	if err != nil {
+	m, k, ok := decodeFor(ctx.Message(), tagQuery)
+	if !ok {
 		return
 	}
 	d, owner := q.d, ctx.Sender()
@@ -916,18 +926,11 @@ func (q *querierActor) Receive(ctx actor.Context) {
 type cacheActor struct{ d *deps }
 
 func (c *cacheActor) Receive(ctx actor.Context) {
-	tag, m, ok := decode(ctx.Message())
-	if !ok {
-		return
-	}
-	k, err := m.Key.key()
-	if err != nil {
+	m, k, ok := decodeFor(ctx.Message(), tagEntry)
+	if !ok || m.Info == nil {
 		return
 	}
 	d := c.d
-	if tag != tagEntry || m.Info == nil {
-		return
-	}
 	if _, ok := d.entry(k); ok {
 		return
 	}
@@ -961,12 +964,8 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 type probeActor struct{ d *deps }
 
 func (p *probeActor) Receive(ctx actor.Context) {
-	tag, m, ok := decode(ctx.Message())
-	if !ok || tag != tagProbe {
-		return
-	}
-	k, err := m.Key.key()
-	if err != nil {
+	m, k, ok := decodeFor(ctx.Message(), tagProbe)
+	if !ok {
 		return
 	}
 	// A reply carries no sender: Origin says who answered.
