@@ -194,28 +194,19 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 		// Every member's lines go there, from a goroutine each.
 		co.Stderr = &syncWriter{w: co.Stderr}
 	}
-	if err := o.Peers.validate(); err != nil {
+	if err := o.validate(); err != nil {
 		return nil, err
-	}
-	if o.Input == "" {
-		if err := o.Spec.validate(); err != nil {
-			return nil, err
-		}
 	}
 	begin := time.Now()
 	rep := &ClusterReport{Version: 1, Command: o.Command, Machine: machine(), Members: co.Members, MemberProcs: co.MemberProcs,
 		Ratios: map[string]float64{}, CPURatios: map[string]float64{}}
 	o.Restart, o.Baseline = false, false
 	rep.Settings = o.settings()
-	dir, err := os.MkdirTemp(o.TmpDir, "capsengine-bench-cluster-")
+	dir, cleanup, err := o.workDir("capsengine-bench-cluster-")
 	if err != nil {
 		return nil, err
 	}
-	if o.Keep {
-		note(o.Progress, "keeping %s", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer cleanup()
 
 	wl, err := o.workload(dir, &rep.Workload)
 	if err != nil {

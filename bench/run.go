@@ -113,13 +113,8 @@ func readAnswersFile(path string) (*Answers, error) {
 // Options.Baseline the baseline — over it, and reports.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o.setDefaults()
-	if err := o.Peers.validate(); err != nil {
+	if err := o.validate(); err != nil {
 		return nil, err
-	}
-	if o.Input == "" {
-		if err := o.Spec.validate(); err != nil {
-			return nil, err
-		}
 	}
 	if o.InMemory {
 		o.Restart = false
@@ -128,16 +123,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Version: 1, Command: o.Command, Machine: machine(), Ratios: map[string]float64{}, CPURatios: map[string]float64{}}
 	rep.Settings = o.settings()
 
-	dir, err := os.MkdirTemp(o.TmpDir, "capsengine-bench-")
+	dir, cleanup, err := o.workDir("capsengine-bench-")
 	if err != nil {
 		return nil, err
 	}
+	defer cleanup()
 	o.tmpDir = dir
-	if o.Keep {
-		note(o.Progress, "keeping %s", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
 
 	// The workload, before any timing.
 	wl, err := o.workload(dir, &rep.Workload)
@@ -171,6 +162,31 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.TotalSeconds = time.Since(begin).Seconds()
 	rep.Targets = targets(rep)
 	return rep, nil
+}
+
+// validate checks what the user set.
+func (o *Options) validate() error {
+	if err := o.Peers.validate(); err != nil {
+		return err
+	}
+	if o.Input == "" {
+		return o.Spec.validate()
+	}
+	return nil
+}
+
+// workDir makes the run's temporary directory; cleanup removes it unless
+// Options.Keep.
+func (o *Options) workDir(prefix string) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp(o.TmpDir, prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	if o.Keep {
+		note(o.Progress, "keeping %s", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // settings are the knobs o sets, for a report.
