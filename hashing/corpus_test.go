@@ -12,7 +12,7 @@ import (
 	"github.com/capsengine/capsengine/messages"
 )
 
-const capsdbDir = "../../shared/testdata/capsdb/hashes"
+const capsdbDir = "../testdata/capsdb/hashes"
 
 type corpusEntry struct {
 	file string

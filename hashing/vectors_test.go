@@ -10,7 +10,7 @@ import (
 )
 
 // vectorsDir holds the XEP examples shared by every implementation.
-const vectorsDir = "../../shared/testdata/vectors"
+const vectorsDir = "../testdata/vectors"
 
 func readVector(t testing.TB, name string) []byte {
 	t.Helper()

@@ -82,7 +82,7 @@ func FuzzParseDiscoInfo(f *testing.F) {
 	for _, s := range discoSeeds {
 		f.Add([]byte(s))
 	}
-	vectors, _ := filepath.Glob("../../shared/testdata/vectors/*.xml")
+	vectors, _ := filepath.Glob("../testdata/vectors/*.xml")
 	for _, name := range vectors {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -92,7 +92,7 @@ func FuzzParseDiscoInfo(f *testing.F) {
 	}
 	// A sample of the real answers in the capsdb corpus; TestCapsDB reads
 	// them all.
-	corpus, _ := filepath.Glob("../../shared/testdata/capsdb/hashes/*.xml")
+	corpus, _ := filepath.Glob("../testdata/capsdb/hashes/*.xml")
 	for i := 0; i < len(corpus); i += 50 {
 		b, err := os.ReadFile(corpus[i])
 		if err != nil {

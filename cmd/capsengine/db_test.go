@@ -18,12 +18,12 @@ import (
 	"github.com/capsengine/capsengine/storage"
 )
 
-const capsdb = "../../../shared/testdata/capsdb"
+const capsdb = "../../testdata/capsdb"
 
 func capsdbDir(t *testing.T) string {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(capsdb, "hashes")); err != nil {
-		t.Skipf("capsdb corpus not available: %v", err)
+		t.Fatalf("capsdb corpus missing from the repository: %v", err)
 	}
 	return capsdb
 }
