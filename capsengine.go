@@ -44,6 +44,9 @@ type ClusterConfig = actors.ClusterConfig
 // Subscription receives events; see Engine.Subscribe.
 type Subscription = actors.Subscription
 
+// Gauges are the engine's levels now (see Engine.Gauges).
+type Gauges = actors.Gauges
+
 // Errors that Caps, Wait and CapsFailed events carry; match with errors.Is.
 var (
 	ErrClosed           = actors.ErrClosed
@@ -270,6 +273,10 @@ func (e *Engine) OutgoingPresence(p *messages.Presence) {
 // Counters returns the engine's counters by name (hits, misses, queries,
 // dedup joins, mismatches, timeouts, drops, ...).
 func (e *Engine) Counters() map[string]uint64 { return e.rt.Counters().Snapshot() }
+
+// Gauges is the engine's levels now: live lookups, queued and in-flight
+// queries, JIDs waiting to be told, online JIDs.
+func (e *Engine) Gauges() Gauges { return e.rt.Gauges() }
 
 // JIDs is the number of online JIDs with caps.
 func (e *Engine) JIDs() int { return e.rt.JIDs() }

@@ -34,6 +34,8 @@ type deps struct {
 	inflight chan struct{}                 // semaphore: MaxQueriesInFlight
 	backlog  atomic.Int64                  // requests queued for the router
 	waiting  atomic.Int64                  // JIDs held by lookups to be told (MaxWaitingJIDs)
+	live     atomic.Int64                  // live lookup actors (Gauges)
+	queued   atomic.Int64                  // queries waiting for a slot (Gauges)
 
 	ctx     context.Context // cancelled by Close: aborts queries
 	queries sync.WaitGroup  // query goroutines, waited for by Close

@@ -1,0 +1,28 @@
+package actors
+
+// Gauges are the engine's levels now, as opposed to Counters' running
+// totals. Each is bounded by what is live — keys in flight, queries
+// waiting, JIDs online — never by what was ever seen; a soak that watches
+// them checks exactly that.
+type Gauges struct {
+	LiveLookups     int64 // lookup actors alive (querying, or idle before passivation)
+	QueuedQueries   int64 // disco#info queries waiting for a slot
+	QueriesInFlight int64 // disco#info queries sent and not yet answered
+	WaitingJIDs     int64 // JIDs held by lookups to be told how they end
+	RouterBacklog   int64 // lookup requests queued for the router
+	JIDs            int64 // online JIDs with caps
+}
+
+// Gauges reads the engine's levels. Each is read atomically on its own;
+// together they are a near-instant, not a consistent, snapshot.
+func (r *Runtime) Gauges() Gauges {
+	d := r.d
+	return Gauges{
+		LiveLookups:     d.live.Load(),
+		QueuedQueries:   d.queued.Load(),
+		QueriesInFlight: int64(len(d.inflight)),
+		WaitingJIDs:     d.waiting.Load(),
+		RouterBacklog:   d.backlog.Load(),
+		JIDs:            int64(r.JIDs()),
+	}
+}
