@@ -39,6 +39,23 @@ var (
 	ErrTooLarge = errors.New("storage: entry too large")
 )
 
+// OpenError reports a store that Open or OpenTrustedWriter could not open:
+// which store, its directory, and why. Err wraps fs.ErrNotExist (a
+// read-only store whose directory is missing), fs.ErrPermission, ErrLocked,
+// ErrFormat or ErrCorrupt, among others; match those with errors.Is through
+// the OpenError, and use errors.As to get the store and directory.
+type OpenError struct {
+	Source Source
+	Dir    string
+	Err    error
+}
+
+func (e *OpenError) Error() string {
+	return fmt.Sprintf("storage: open %s store %s: %v", e.Source, e.Dir, e.Err)
+}
+
+func (e *OpenError) Unwrap() error { return e.Err }
+
 // translate maps a pebble error to this package's sentinels, keeping the
 // original in the chain for errors.Is / errors.As.
 func translate(err error) error {

@@ -74,10 +74,24 @@ type storeOptions struct {
 	mustExist  bool
 }
 
+// openStore opens one store. Every error is an *OpenError naming the
+// store and its directory.
 func openStore(src Source, dir string, o storeOptions) (*store, error) {
+	s, err := openPebble(src, dir, o)
+	if err != nil {
+		return nil, &OpenError{Source: src, Dir: dir, Err: err}
+	}
+	return s, nil
+}
+
+func openPebble(src Source, dir string, o storeOptions) (*store, error) {
 	plog := o.log.With("lib", "pebble", "store", src.String())
+	fsys := o.fs
+	if o.readOnly {
+		fsys = readOnlyFS{fsys}
+	}
 	opts := &pebble.Options{
-		FS:     o.fs,
+		FS:     fsys,
 		Logger: pebbleLogger{log: plog},
 		Merger: entryMerger,
 		EventListener: &pebble.EventListener{
@@ -100,20 +114,20 @@ func openStore(src Source, dir string, o storeOptions) (*store, error) {
 		// pebble reports a missing read-only directory with an error of its
 		// own making; check first, to return fs.ErrNotExist.
 		if _, err := o.fs.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("storage: %s store %s: %w", src, dir, fs.ErrNotExist)
+			return nil, fs.ErrNotExist
 		}
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		if errors.Is(err, pebble.ErrDBDoesNotExist) {
-			return nil, fmt.Errorf("storage: %s store %s: %w", src, dir, fs.ErrNotExist)
+			return nil, fs.ErrNotExist
 		}
 		if strings.Contains(err.Error(), "merger name from file") {
 			// A pebble store written without our merge operator: not
 			// ours. pebble has no sentinel for this.
-			return nil, fmt.Errorf("%w: %s is not a capsengine store: %w", ErrFormat, dir, err)
+			return nil, fmt.Errorf("%w: not a capsengine store: %w", ErrFormat, err)
 		}
-		return nil, fmt.Errorf("storage: open %s store %s: %w", src, dir, translate(err))
+		return nil, translate(err)
 	}
 	s := &store{src: src, dir: dir, db: db}
 	if err := s.checkFormat(o.readOnly); err != nil {
@@ -132,31 +146,31 @@ func (s *store) checkFormat(readOnly bool) error {
 		defer closer.Close()
 		if !bytes.Equal(v, formatValue) {
 			if bytes.HasPrefix(v, formatValue[:len(formatValue)-1]) {
-				return fmt.Errorf("%w: %s store %s has format %d, this version reads %d",
-					ErrFormat, s.src, s.dir, v[len(v)-1], formatValue[len(formatValue)-1])
+				return fmt.Errorf("%w: the store has format %d, this version reads %d",
+					ErrFormat, v[len(v)-1], formatValue[len(formatValue)-1])
 			}
-			return fmt.Errorf("%w: %s is not a capsengine store", ErrFormat, s.dir)
+			return fmt.Errorf("%w: not a capsengine store", ErrFormat)
 		}
 		return nil
 	case !errors.Is(err, pebble.ErrNotFound):
-		return fmt.Errorf("storage: open %s store %s: %w", s.src, s.dir, translate(err))
+		return translate(err)
 	}
 	it, err := s.db.NewIter(nil)
 	if err != nil {
-		return fmt.Errorf("storage: open %s store %s: %w", s.src, s.dir, translate(err))
+		return translate(err)
 	}
 	empty := !it.First()
 	if err := it.Close(); err != nil {
-		return fmt.Errorf("storage: open %s store %s: %w", s.src, s.dir, translate(err))
+		return translate(err)
 	}
 	if !empty {
-		return fmt.Errorf("%w: %s is not a capsengine store", ErrFormat, s.dir)
+		return fmt.Errorf("%w: not a capsengine store", ErrFormat)
 	}
 	if readOnly {
 		return nil
 	}
 	if err := s.db.Set(formatKey, formatValue, pebble.Sync); err != nil {
-		return fmt.Errorf("storage: init %s store %s: %w", s.src, s.dir, translate(err))
+		return fmt.Errorf("writing the format marker: %w", translate(err))
 	}
 	return nil
 }
