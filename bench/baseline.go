@@ -64,13 +64,14 @@ type BaselineCounters struct {
 	Mismatches, Rejected, QueryErrors, Timeouts, Malformed, NoCaps atomic.Uint64
 }
 
+// snapshot reads the counters under the report's names (see snakeCounters).
 func (c *BaselineCounters) snapshot() map[string]uint64 {
 	return map[string]uint64{
-		"Presences": c.Presences.Load(), "Unavailable": c.Unavailable.Load(), "Hits": c.Hits.Load(),
-		"Misses": c.Misses.Load(), "Queries": c.Queries.Load(), "DedupJoins": c.DedupJoins.Load(),
-		"Resolved": c.Resolved.Load(), "Mismatches": c.Mismatches.Load(), "Rejected": c.Rejected.Load(),
-		"QueryErrors": c.QueryErrors.Load(), "Timeouts": c.Timeouts.Load(), "Malformed": c.Malformed.Load(),
-		"NoCaps": c.NoCaps.Load(),
+		"presences": c.Presences.Load(), "unavailable": c.Unavailable.Load(), "hits": c.Hits.Load(),
+		"misses": c.Misses.Load(), "queries": c.Queries.Load(), "dedup_joins": c.DedupJoins.Load(),
+		"resolved": c.Resolved.Load(), "mismatches": c.Mismatches.Load(), "rejected": c.Rejected.Load(),
+		"query_errors": c.QueryErrors.Load(), "timeouts": c.Timeouts.Load(), "malformed": c.Malformed.Load(),
+		"no_caps": c.NoCaps.Load(),
 	}
 }
 
@@ -334,7 +335,7 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*SystemReport, er
 		ingest := time.Since(start)
 		b.Wait()
 		secs := time.Since(start)
-		pp.finish()
+		pp.finish(r.w.Len(), secs)
 		if err != nil {
 			return err
 		}

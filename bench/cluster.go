@@ -284,8 +284,8 @@ func ratio(a, b float64) float64 {
 func crossNode(single, cluster *ClusterSide) CrossNodeReport {
 	c := cluster.Counters
 	r := CrossNodeReport{
-		OwnerRequests: c["ClusterRequests"], Lookups: c["ClusterRemoteResolves"],
-		Queries: c["ClusterRemoteQueries"], Entries: c["ClusterEntries"],
+		OwnerRequests: c["cluster_requests"], Lookups: c["cluster_remote_resolves"],
+		Queries: c["cluster_remote_queries"], Entries: c["cluster_entries"],
 	}
 	sc, cc := single.phase("cold"), cluster.phase("cold")
 	if sc != nil && cc != nil && r.Lookups > 0 {
@@ -436,7 +436,7 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 			side.DuplicateQueries += int64(c - 1)
 		}
 	}
-	caught := int64(side.Counters["Mismatches"] + side.Counters["Rejected"])
+	caught := int64(side.Counters["mismatches"] + side.Counters["rejected"])
 	side.Liars.Caught = caught
 	side.Liars.Accepted = max(side.Liars.Answers-caught, 0)
 	side.Liars.AllCaught = side.Liars.Answers <= caught

@@ -118,18 +118,19 @@ func (ei *engineIngest) chunk(ctx context.Context, stanzas [][]byte, from int, t
 	return nil
 }
 
-// reason names a lookup failure by the engine's sentinel errors.
+// reason names a lookup failure by the engine's sentinel errors, in
+// snake_case like every key of the JSON report.
 func reason(err error) string {
 	for _, e := range []struct {
 		err  error
 		name string
 	}{
 		{capsengine.ErrOverloaded, "overloaded"},
-		{capsengine.ErrAnnouncersFailed, "announcers-failed"},
-		{capsengine.ErrLookupTimeout, "lookup-timeout"},
-		{capsengine.ErrRateLimited, "rate-limited"},
+		{capsengine.ErrAnnouncersFailed, "announcers_failed"},
+		{capsengine.ErrLookupTimeout, "lookup_timeout"},
+		{capsengine.ErrRateLimited, "rate_limited"},
 		{capsengine.ErrClosed, "closed"},
-		{capsengine.ErrUnknownJID, "unknown-jid"},
+		{capsengine.ErrUnknownJID, "unknown_jid"},
 		{context.DeadlineExceeded, "deadline"},
 	} {
 		if errors.Is(err, e.err) {
@@ -284,7 +285,7 @@ type phaseRunner struct {
 func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*PhaseReport, error) {
 	e, eng, rep, total, prog, o := r.e, r.eng, r.rep, r.total, r.prog, r.e.o
 	e.w.releaseAll()
-	meter := startMeter(e.peers, eng.Counters())
+	meter := startMeter(e.peers, snakeCounters(eng.Counters()))
 	pp := startPhase(prog, "engine "+name, int64(e.w.Len()))
 	start := time.Now()
 	probe := startProbe(eng, ei.cold)
@@ -307,11 +308,11 @@ func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*
 	if d := ei.lastDone.Sub(start); d > secs {
 		secs = d
 	}
-	pp.finish()
+	pp.finish(e.w.Len(), secs)
 	if err != nil {
 		return nil, fmt.Errorf("bench: engine %s pass: %w", name, err)
 	}
-	p := meter.report(name, e.w.Len(), secs, ingest, eng.Counters(), maxG, samples)
+	p := meter.report(name, e.w.Len(), secs, ingest, snakeCounters(eng.Counters()), maxG, samples)
 	for k, v := range p.Counters {
 		total[k] += v
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,12 +25,13 @@ func WriteHTMLFile(path string, r *Report) error {
 }
 
 // WriteHTML writes r as a self-contained HTML page: tables, and inline
-// SVG plots of the throughput over time per phase, the cold-key resolve
-// latency distribution and engine against baseline. It loads nothing from
-// the network.
+// SVG plots of the throughput over time (one plot per phase, each on its
+// own time axis), the cold-key resolve latency distribution and the
+// presences/s per phase (engine against baseline when one ran). It loads
+// nothing from the network.
 func WriteHTML(w io.Writer, r *Report) error {
 	d := htmlData{R: r, Generated: time.Now().UTC().Format(time.RFC3339)}
-	d.Throughput = template.HTML(throughputChart(r))
+	d.Throughput = template.HTML(throughputCharts(r))
 	d.Latency = template.HTML(latencyChart(r))
 	d.Compare = template.HTML(compareChart(r))
 	for _, s := range []*SystemReport{r.Engine, r.Baseline} {
@@ -49,8 +51,8 @@ func WriteHTML(w io.Writer, r *Report) error {
 	t := &r.Targets
 	if r.Baseline != nil {
 		d.Targets = append(d.Targets,
-			target{"warm ≥ 5× baseline presences/s", fmt.Sprintf("%.2f×", t.WarmRatio), t.WarmOK},
-			target{"cold ≥ 3× baseline presences/s", fmt.Sprintf("%.2f×", t.ColdRatio), t.ColdOK})
+			target{fmt.Sprintf("warm ≥ %g× baseline presences/s", t.WarmTarget), fmt.Sprintf("%.2f×", t.WarmRatio), t.WarmOK},
+			target{fmt.Sprintf("cold ≥ %g× baseline presences/s", t.ColdTarget), fmt.Sprintf("%.2f×", t.ColdRatio), t.ColdOK})
 	}
 	e := r.Engine
 	d.Targets = append(d.Targets,
@@ -93,6 +95,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"keys":  sortedKeys,
 	"get":   func(m map[string]uint64, k string) uint64 { return m[k] },
+	"shown": shownCounters,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -153,7 +156,7 @@ Simulated peers: {{f2 .R.Settings.LatencyMs}} ms median latency (σ {{f2 .R.Sett
 
 <h2>Counters</h2>
 {{range .Systems}}{{$s := .}}<table><tr><th>{{.Name}}</th>{{range .Phases}}<th>{{.Name}}</th>{{end}}</tr>
-{{range keys .Counters}}{{$k := .}}<tr><td>{{$k}}</td>{{range $s.Phases}}<td>{{get .Counters $k}}</td>{{end}}</tr>
+{{range shown $.R $s}}{{$k := .}}<tr><td>{{$k}}</td>{{range $s.Phases}}<td>{{get .Counters $k}}</td>{{end}}</tr>
 {{end}}</table>
 {{end}}
 </body>
@@ -279,42 +282,92 @@ func trimZero(s string) string {
 	return s
 }
 
-func throughputChart(r *Report) string {
+// throughputCharts draws one plot per phase, engine and baseline on it,
+// each on its own time axis: a warm pass of a few milliseconds next to a
+// cold pass of a minute would otherwise be a sliver at the origin.
+func throughputCharts(r *Report) string {
+	var b strings.Builder
+	for _, p := range r.Engine.Phases {
+		b.WriteString(throughputChart(r, p.Name))
+	}
+	return b.String()
+}
+
+// throughputChart plots the throughput samples of phase name. A sample is
+// the rate over the interval ending at its time, so each curve starts at
+// 0 with its first sample's rate: a phase shorter than one sampling
+// interval (a single sample) is a flat line across the plot, not a point.
+// Phases under 2 s are drawn in milliseconds.
+func throughputChart(r *Report, name string) string {
 	var ss []series
 	xmax, ymax := 0.0, 0.0
-	add := func(sys *SystemReport, dashed bool) {
-		if sys == nil {
-			return
+	var secs []string
+	for _, sys := range []*SystemReport{r.Engine, r.Baseline} {
+		p := r.phase(sys, name)
+		if p == nil {
+			continue
 		}
-		for _, p := range sys.Phases {
-			s := series{name: sys.Name + " " + p.Name, colour: phaseColour[p.Name], dashed: dashed}
-			// A moving average over three samples (300 ms) tames the noise.
-			for i := range p.Throughput {
-				sum, n := 0.0, 0
-				for j := max(0, i-1); j <= min(len(p.Throughput)-1, i+1); j++ {
-					sum += p.Throughput[j].PPS
-					n++
-				}
-				pt := point{p.Throughput[i].T, sum / float64(n)}
-				s.pts = append(s.pts, pt)
-				xmax, ymax = math.Max(xmax, pt.x), math.Max(ymax, pt.y)
+		s := series{name: sys.Name, colour: phaseColour[p.Name], dashed: sys == r.Baseline}
+		// A moving average over three samples (300 ms) tames the noise.
+		for i := range p.Throughput {
+			sum, n := 0.0, 0
+			for j := max(0, i-1); j <= min(len(p.Throughput)-1, i+1); j++ {
+				sum += p.Throughput[j].PPS
+				n++
 			}
-			ss = append(ss, s)
+			pt := point{p.Throughput[i].T, sum / float64(n)}
+			if i == 0 {
+				s.pts = append(s.pts, point{0, pt.y})
+			}
+			s.pts = append(s.pts, pt)
+			xmax, ymax = math.Max(xmax, pt.x), math.Max(ymax, pt.y)
 		}
+		ss = append(ss, s)
+		secs = append(secs, fmt.Sprintf("%s %s", sys.Name, duration(p.Seconds)))
 	}
-	add(r.Engine, false)
-	add(r.Baseline, true)
 	if ymax == 0 {
 		ymax = 1
 	}
+	unit, scale := "seconds", 1.0
+	if xmax < 2 {
+		unit, scale = "ms", 1000
+	}
+	for i := range ss {
+		for j := range ss[i].pts {
+			ss[i].pts[j].x *= scale
+		}
+	}
+	xmax *= scale
 	if xmax == 0 {
 		xmax = 1
 	}
 	yt := niceTicks(0, ymax*1.05, 5)
 	xt := niceTicks(0, xmax, 8)
-	c := &chart{title: "Throughput over time, per phase", xlabel: "seconds since the phase started", ylabel: "presences/s",
-		w: 960, h: 320, x0: 0, x1: xt[len(xt)-1], y0: 0, y1: yt[len(yt)-1], yfmt: si, xfmt: trimZeroFloat}
+	title := fmt.Sprintf("Throughput over time, %s pass (%s)", name, strings.Join(secs, ", "))
+	c := &chart{title: title, xlabel: unit + " since the phase started", ylabel: "presences/s",
+		w: 960, h: 240, x0: 0, x1: xt[len(xt)-1], y0: 0, y1: yt[len(yt)-1], yfmt: si, xfmt: tickFormat(xt)}
 	return c.draw(ss, xt, yt)
+}
+
+// tickFormat formats ticks with as many decimals as their step needs, so
+// that neighbouring ticks never print alike (0.002 and 0.004 are not both
+// "0").
+func tickFormat(ticks []float64) func(float64) string {
+	dec := 0
+	if len(ticks) > 1 {
+		if step := ticks[1] - ticks[0]; step > 0 && step < 1 {
+			dec = int(math.Ceil(-math.Log10(step) - 1e-9))
+		}
+	}
+	return func(f float64) string { return strconv.FormatFloat(f, 'f', dec, 64) }
+}
+
+// duration formats a phase's length: ms under a second.
+func duration(secs float64) string {
+	if secs < 1 {
+		return trimZeroFloat(secs*1000) + " ms"
+	}
+	return trimZero(fmt.Sprintf("%.1f", secs)) + " s"
 }
 
 func trimZeroFloat(f float64) string { return trimZero(fmt.Sprintf("%.2f", f)) }
@@ -374,8 +427,12 @@ func compareChart(r *Report) string {
 	c := &chart{w: 960, h: 300, x0: 0, x1: float64(len(bars)), y0: 0, y1: yt[len(yt)-1]}
 	var s strings.Builder
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="11">`, c.w, c.h, c.w, c.h)
-	s.WriteString(`<title>Engine vs baseline</title>`)
-	fmt.Fprintf(&s, `<text x="%.0f" y="18" font-size="13" font-weight="bold">Engine vs baseline: presences per second of wall time and of CPU time</text>`, mLeft)
+	title := "Engine: presences per second of wall time and of CPU time, per phase"
+	if r.Baseline != nil {
+		title = "Engine vs baseline: presences per second of wall time and of CPU time"
+	}
+	fmt.Fprintf(&s, `<title>%s</title>`, esc(title))
+	fmt.Fprintf(&s, `<text x="%.0f" y="18" font-size="13" font-weight="bold">%s</text>`, mLeft, esc(title))
 	for _, t := range yt {
 		y := c.py(t)
 		fmt.Fprintf(&s, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`, mLeft, y, c.w-mRight, y)
@@ -403,4 +460,24 @@ func compareChart(r *Report) string {
 	}
 	s.WriteString(`</svg>`)
 	return s.String()
+}
+
+// shownCounters lists the counters of sys to tabulate: all of them, except
+// the cluster ones (cluster_…) when r is not a cluster run and they stayed
+// 0 in every phase — a single process never moves them.
+func shownCounters(r *Report, sys *SystemReport) []string {
+	var out []string
+	for _, k := range sortedKeys(sys.Counters) {
+		if !r.Settings.Cluster && strings.HasPrefix(k, "cluster_") {
+			zero := sys.Counters[k] == 0
+			for _, p := range sys.Phases {
+				zero = zero && p.Counters[k] == 0
+			}
+			if zero {
+				continue
+			}
+		}
+		out = append(out, k)
+	}
+	return out
 }

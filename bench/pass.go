@@ -171,7 +171,7 @@ func (m *phaseMeter) report(name string, n int, secs, ingest time.Duration, coun
 		CPUSeconds:         cpu,
 		PresencesPerCPUSec: perSec(n, cpu),
 		Queries:            m.peers.Queries.Load() - m.q0,
-		DedupJoins:         int64(delta["DedupJoins"]),
+		DedupJoins:         int64(delta["dedup_joins"]),
 		Sched:              sched,
 		MaxGoroutines:      maxG,
 		GCCycles:           ms1.NumGC - m.ms0.NumGC,

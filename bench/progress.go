@@ -18,8 +18,11 @@ type Progress interface {
 	Start(phase string, total int64)
 	// Update reports done presences after elapsed.
 	Update(done int64, elapsed time.Duration)
-	// Finish ends the phase.
-	Finish()
+	// Finish ends the phase with its final figures: done presences in
+	// elapsed, the phase's time as the report gives it (until the last
+	// lookup ended, not only until the last stanza was handed over), so
+	// that the progress output and the summary agree.
+	Finish(done int64, elapsed time.Duration)
 }
 
 // NewBarProgress draws a progress bar on w, a terminal.
@@ -56,8 +59,9 @@ func (p *barProgress) Update(done int64, elapsed time.Duration) {
 	_ = p.bar.Set64(done)
 }
 
-func (p *barProgress) Finish() {
+func (p *barProgress) Finish(done int64, elapsed time.Duration) {
 	if p.bar != nil {
+		p.Update(done, elapsed)
 		_ = p.bar.Finish()
 		p.bar = nil
 	}
@@ -73,10 +77,9 @@ type lineProgress struct {
 	w           io.Writer
 	every       time.Duration
 	phase       string
-	total, done int64
+	total       int64
 	last        time.Duration
 	lastN       int64
-	elapsed     time.Duration
 }
 
 func (p *lineProgress) Note(msg string) { fmt.Fprintln(p.w, msg) }
@@ -86,7 +89,6 @@ func (p *lineProgress) Start(phase string, total int64) {
 }
 
 func (p *lineProgress) Update(done int64, elapsed time.Duration) {
-	p.done, p.elapsed = done, elapsed
 	if elapsed-p.last < p.every {
 		return
 	}
@@ -96,12 +98,9 @@ func (p *lineProgress) Update(done int64, elapsed time.Duration) {
 		100*float64(done)/float64(max(p.total, 1)), count(int(rate)))
 }
 
-func (p *lineProgress) Finish() {
-	secs := p.elapsed.Seconds()
-	if secs <= 0 {
-		secs = 1e-9
-	}
-	fmt.Fprintf(p.w, "%s: done, %s presences in %.2f s (%s/s)\n", p.phase, count(int(p.done)), p.elapsed.Seconds(), count(int(float64(p.done)/secs)))
+func (p *lineProgress) Finish(done int64, elapsed time.Duration) {
+	fmt.Fprintf(p.w, "%s: done, %s presences in %.2f s (%s/s)\n", p.phase, count(int(done)), elapsed.Seconds(),
+		count(int(perSec(int(done), elapsed.Seconds()))))
 }
 
 // phaseProgress adapts a possibly nil Progress for one phase.
@@ -126,11 +125,12 @@ func (pp *phaseProgress) update(done int64, elapsed time.Duration) {
 	pp.mu.Unlock()
 }
 
-func (pp *phaseProgress) finish() {
+// finish ends the phase with the figures its report gives.
+func (pp *phaseProgress) finish(done int, elapsed time.Duration) {
 	if pp == nil || pp.p == nil {
 		return
 	}
-	pp.p.Finish()
+	pp.p.Finish(int64(done), elapsed)
 }
 
 func note(p Progress, format string, args ...any) {

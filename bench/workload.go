@@ -16,20 +16,20 @@ import (
 // Spec describes a workload: the presence stream and the documents behind
 // its hashes. The same Spec always generates the same bytes.
 type Spec struct {
-	Seed      uint64
-	Presences int // stanzas in the stream
-	JIDs      int // distinct full JIDs
-	Unique    int // distinct disco#info documents (caps keys)
+	Seed      uint64 `json:"seed"`
+	Presences int    `json:"presences"` // stanzas in the stream
+	JIDs      int    `json:"jids"`      // distinct full JIDs
+	Unique    int    `json:"unique"`    // distinct disco#info documents (caps keys)
 	// Zipf is the exponent of client popularity: the client of rank k is
 	// used by a share of JIDs proportional to 1/(k+1)^Zipf; 0 is uniform.
-	Zipf float64
+	Zipf float64 `json:"zipf"`
 	// Unavailable is the share of all presences that are unavailable.
 	// Every JID's first presence is available (the login burst), so the
 	// share is taken from the presences after it.
-	Unavailable float64
-	MUC         float64 // share of JIDs that are MUC occupants (muc#user)
-	Forms       float64 // share of documents with a XEP-0128 form
-	Caps2       float64 // share of documents also announced with a XEP-0390 sha-256 hash
+	Unavailable float64 `json:"unavailable"`
+	MUC         float64 `json:"muc"`   // share of JIDs that are MUC occupants (muc#user)
+	Forms       float64 `json:"forms"` // share of documents with a XEP-0128 form
+	Caps2       float64 `json:"caps2"` // share of documents also announced with a XEP-0390 sha-256 hash
 }
 
 // DefaultSpec is the workload of a plain "capsengine bench".
