@@ -47,11 +47,19 @@ Output: a summary on stdout, or one JSON object with --json (fields in
 bench/README.md); --report writes a self-contained HTML page with plots.
 Progress goes to stderr: a bar on a terminal, plain lines otherwise.
 
+--check also holds the run to its performance targets and runs the baseline
+for them: the warm pass at least --target-warm (5) times the baseline's
+presences/s, the cold pass --target-cold (3) times, peak RSS under 1 GiB, and
+the run without the baseline under a minute. Each missed target is named on
+stderr with what was measured.
+
 Exit status: 0, or 1 when the engine broke a correctness guarantee (a second
-query for a verified key, a liar believed, a hang), 2 for a usage error.`
+query for a verified key, a liar believed, a hang) or, with --check, missed a
+target; 2 for a usage error.`
 
 const benchExample = `  capsengine bench
   capsengine bench --baseline --restart --report out.html
+  capsengine bench --check                                 # exit 1 unless every target is met
   capsengine bench --presences 20000 --jids 10000 --unique 500 --json
   capsengine bench --gen stream.xml --presences 100000   # writes stream.xml and stream.xml.disco
   capsengine bench --input stream.xml --baseline
@@ -73,6 +81,7 @@ type benchOptions struct {
 	members     int // --cluster N
 	memberProcs int
 	trickle     int
+	check       bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -113,6 +122,9 @@ func newBenchCmd() *cobra.Command {
 	f.Int64Var(&o.CacheBytes, "cache-bytes", 0, "engine hot cache size in bytes (0: the engine's default)")
 	f.BoolVar(&o.Restart, "restart", false, "a third pass after closing and reopening the store")
 	f.BoolVar(&o.Baseline, "baseline", false, "run the naive baseline on the same stream and report ratios")
+	f.BoolVar(&bo.check, "check", false, "exit 1 when a target is missed (speed ratios against the baseline, which it runs; RSS; run time), naming each")
+	f.Float64Var(&o.WarmTarget, "target-warm", o.WarmTarget, "warm-pass target: engine presences/s ÷ the baseline's")
+	f.Float64Var(&o.ColdTarget, "target-cold", o.ColdTarget, "cold-pass target: engine presences/s ÷ the baseline's")
 	f.BoolVar(&o.InMemory, "in-memory", false, "keep the engine's store in memory (no --restart, no store size)")
 	f.StringVar(&o.Input, "input", "", "read the stream from `FILE` (one stanza per line; answers from FILE.disco)")
 	f.StringVar(&bo.gen, "gen", "", "write the generated stream to `FILE` (and its answers to FILE.disco), then exit")
@@ -155,9 +167,16 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 			return usageError(c, errors.New("--cluster needs at least 2 processes"))
 		case cluster != nil:
 			return usageError(c, errors.New("--cluster starts its own members: no --cluster-name"))
-		case o.Baseline || o.Restart || bo.gen != "" || bo.report != "" || o.MemProfile != "" || o.Trace != "":
-			return usageError(c, errors.New("--cluster runs cold and warm passes only: no --baseline, --restart, --gen, --report, --memprofile or --trace"))
+		case o.Baseline || o.Restart || bo.gen != "" || bo.report != "" || o.MemProfile != "" || o.Trace != "" || bo.check:
+			return usageError(c, errors.New("--cluster runs cold and warm passes only: no --baseline, --restart, --gen, --report, --memprofile, --trace or --check"))
 		}
+	}
+	if o.WarmTarget <= 0 || o.ColdTarget <= 0 {
+		return usageError(c, errors.New("--target-warm and --target-cold must be positive ratios"))
+	}
+	if bo.check {
+		// The ratio targets are against the baseline: --check runs it.
+		o.Baseline = true
 	}
 	if bo.gen != "" {
 		t := time.Now()
@@ -212,8 +231,18 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	} else {
 		rep.WriteText(out)
 	}
+	failed := false
+	if bo.check {
+		for _, m := range rep.Missed() {
+			fmt.Fprintln(stderr, "capsengine bench: missed target:", m)
+			failed = true
+		}
+	}
 	if !rep.Targets.Correct() {
 		fmt.Fprintln(stderr, "capsengine bench:", bench.ErrIncorrect)
+		failed = true
+	}
+	if failed {
 		return exitError{1}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -135,8 +136,10 @@ func TestBenchReportHTML(t *testing.T) {
 		t.Error("the page loads something")
 	}
 	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>`).FindAll(page, -1)
-	if len(svgs) != 3 {
-		t.Fatalf("%d SVG plots, want 3", len(svgs))
+	// The comparison, the resolve latency, and one throughput plot for
+	// each of the cold and warm passes.
+	if len(svgs) != 4 {
+		t.Fatalf("%d SVG plots, want 4", len(svgs))
 	}
 	for i, s := range svgs {
 		d := xml.NewDecoder(bytes.NewReader(s))
@@ -187,5 +190,69 @@ func TestBenchUsage(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, "", "bench", "--quiet", "--presences", "0"); code == 0 {
 		t.Errorf("--presences 0: exit 0 (%s)", errOut)
+	}
+}
+
+// Every key of the JSON report, at any depth, is snake_case: the
+// workload's spec and the counters included.
+func TestBenchJSONKeysSnakeCase(t *testing.T) {
+	args := append([]string{"bench", "--json", "--quiet", "--tmpdir", t.TempDir(), "--restart", "--baseline"}, small...)
+	code, out, errOut := runCmd(t, "", args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	snake := regexp.MustCompile(`^[a-z0-9_]+$`)
+	n := 0
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				n++
+				if !snake.MatchString(k) {
+					t.Errorf("key %s.%s is not snake_case", path, k)
+				}
+				walk(path+"."+k, x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), x)
+			}
+		}
+	}
+	walk("", v)
+	if n < 100 {
+		t.Errorf("only %d keys walked", n)
+	}
+}
+
+// --check turns a missed target into exit status 1, with one line naming
+// it; met targets exit 0.
+func TestBenchCheck(t *testing.T) {
+	base := []string{"bench", "--quiet", "--tmpdir", t.TempDir(), "--presences", "3000", "--jids", "1500", "--unique", "100", "--check"}
+	code, _, errOut := runCmd(t, "", append(base, "--target-warm", "1e9", "--target-cold", "1e-9")...)
+	if code != 1 {
+		t.Errorf("unreachable warm target: exit %d, want 1", code)
+	}
+	if !strings.Contains(errOut, "missed target: warm: the engine did") || !strings.Contains(errOut, "target ≥ 1e+09×") {
+		t.Errorf("stderr does not name the missed target:\n%s", errOut)
+	}
+	if strings.Contains(errOut, "missed target: cold") {
+		t.Errorf("a met target is reported missed:\n%s", errOut)
+	}
+	// Targets any run meets, even under the race detector.
+	code, out, errOut := runCmd(t, "", append(base, "--target-warm", "1e-9", "--target-cold", "1e-9")...)
+	if code != 0 || strings.Contains(errOut, "missed") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if !strings.Contains(out, "ratio") || !strings.Contains(out, "warm ≥1e-09× ok") {
+		t.Errorf("--check ran no baseline:\n%s", out)
+	}
+	if code, _, _ := runCmd(t, "", "bench", "--cluster", "2", "--check"); code != 2 {
+		t.Errorf("--cluster with --check: exit %d, want 2", code)
 	}
 }
