@@ -74,12 +74,12 @@ func NewLineProgress(w io.Writer, every time.Duration) Progress {
 }
 
 type lineProgress struct {
-	w           io.Writer
-	every       time.Duration
-	phase       string
-	total       int64
-	last        time.Duration
-	lastN       int64
+	w     io.Writer
+	every time.Duration
+	phase string
+	total int64
+	last  time.Duration
+	lastN int64
 }
 
 func (p *lineProgress) Note(msg string) { fmt.Fprintln(p.w, msg) }
