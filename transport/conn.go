@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -74,8 +75,16 @@ type Config struct {
 	// 30s), with ±20% jitter, and starts over after a session that lasted
 	// a minute.
 	Backoff Backoff
-	// DialTimeout bounds connecting and logging in. Default 30s.
+	// DialTimeout bounds connecting and logging in: every read and write
+	// until the session is up has this deadline, so a server that accepts
+	// the connection and then says nothing fails the attempt (with
+	// context.DeadlineExceeded; Run retries it). Default 30s.
 	DialTimeout time.Duration
+	// WriteTimeout bounds one write once the session is up: a server that
+	// stops reading for this long has its connection closed, and Run
+	// reconnects. Reads need no such bound: KeepAlive finds a server that
+	// went quiet. Default 30s.
+	WriteTimeout time.Duration
 	// KeepAlive is how often an idle session pings the server (XEP-0199)
 	// to find out that it is gone; negative disables. Default 60s.
 	KeepAlive time.Duration
@@ -183,6 +192,9 @@ func New(cfg Config) (*Conn, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
 	}
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = 60 * time.Second
@@ -311,7 +323,7 @@ func (c *Conn) Run(ctx context.Context, eng *capsengine.Engine) error {
 	delay := c.cfg.Backoff.Min
 	loggedIn := false
 	for {
-		sess, err := c.dial(ctx)
+		sess, raw, err := c.dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -324,7 +336,7 @@ func (c *Conn) Run(ctx context.Context, eng *capsengine.Engine) error {
 		} else {
 			loggedIn = true
 			started := time.Now()
-			err := c.serve(ctx, sess)
+			err := c.serve(ctx, sess, raw)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -345,39 +357,95 @@ func (c *Conn) Run(ctx context.Context, eng *capsengine.Engine) error {
 	}
 }
 
-// dial connects and logs in.
-func (c *Conn) dial(ctx context.Context) (*xmpp.Session, error) {
+// dial connects and logs in. It returns the session and the connection
+// under it, whose Close ends the session's I/O at once (TLS included).
+//
+// mellium honours ctx only by setting the connection's deadline to the past
+// and immediately back to zero when ctx ends, which can leave a read
+// blocked for good (a server that accepts and says nothing hung the login
+// forever). So mellium gets a ctx that never ends, and dial bounds the
+// login itself: an absolute deadline on every read and write, and closing
+// the connection when ctx ends (Close cannot be undone, unlike a
+// deadline).
+func (c *Conn) dial(ctx context.Context) (*xmpp.Session, net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
-	var conn net.Conn
+	var raw net.Conn
 	var err error
 	if c.cfg.Addr != "" {
 		var d net.Dialer
-		conn, err = d.DialContext(ctx, "tcp", c.cfg.Addr)
+		raw, err = d.DialContext(ctx, "tcp", c.cfg.Addr)
 	} else {
-		conn, err = dial.Client(ctx, "tcp", c.addr)
+		raw, err = dial.Client(ctx, "tcp", c.addr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	deadline, _ := ctx.Deadline()
+	if err := raw.SetDeadline(deadline); err != nil {
+		raw.Close()
+		return nil, nil, err
+	}
+	conn := &guardedConn{Conn: raw, writeTimeout: c.cfg.WriteTimeout}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	var sess *xmpp.Session
+	mctx := context.WithoutCancel(ctx)
 	if c.cfg.Component {
-		sess, err = component.NewSession(ctx, c.addr, []byte(c.cfg.Password), conn)
+		sess, err = component.NewSession(mctx, c.addr, []byte(c.cfg.Password), conn)
 	} else {
-		sess, err = c.clientSession(ctx, conn)
+		sess, err = c.clientSession(mctx, conn)
 	}
-	if err != nil {
-		conn.Close()
-		if isNetErr(err) || ctx.Err() != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrAuth, err)
+	if !stop() && err == nil {
+		err = ctx.Err() // logged in just as ctx ended: the connection is closed
 	}
-	if !c.cfg.Component && sess.State()&xmpp.Authn == 0 {
-		conn.Close()
-		return nil, fmt.Errorf("%w: the server offered no usable authentication", ErrAuth)
+	if err == nil {
+		// The session is up: from now on reads wait for the server as long
+		// as it likes (KeepAlive watches it) and writes are bounded by the
+		// guard.
+		err = raw.SetDeadline(time.Time{})
 	}
-	return sess, nil
+	if err == nil && !c.cfg.Component && sess.State()&xmpp.Authn == 0 {
+		err = fmt.Errorf("%w: the server offered no usable authentication", ErrAuth)
+	}
+	if err == nil {
+		return sess, conn, nil
+	}
+	raw.Close()
+	switch {
+	case ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
+		// Whether ctx's timer or the connection's deadline fired first,
+		// it is the same event: the login did not finish in time.
+		return nil, nil, fmt.Errorf("transport: %s did not complete the login within %v: %w",
+			c.serverName(), c.cfg.DialTimeout, context.DeadlineExceeded)
+	case errors.Is(err, ErrAuth), isNetErr(err):
+		return nil, nil, err
+	}
+	return nil, nil, fmt.Errorf("%w: %w", ErrAuth, err)
+}
+
+// serverName names the server in errors: Config.Addr, or the JID's domain
+// when it is found through DNS.
+func (c *Conn) serverName() string {
+	if c.cfg.Addr != "" {
+		return c.cfg.Addr
+	}
+	return c.addr.Domainpart()
+}
+
+// guardedConn closes the connection when one write takes longer than
+// writeTimeout. A server that stops reading would otherwise block the
+// writer, and with it mellium's output lock and every later send, for
+// good; mellium's per-send ctx has the same deadline reset problem as its
+// login (see dial).
+type guardedConn struct {
+	net.Conn
+	writeTimeout time.Duration
+}
+
+func (g *guardedConn) Write(b []byte) (int, error) {
+	t := time.AfterFunc(g.writeTimeout, func() { g.Conn.Close() })
+	defer t.Stop()
+	return g.Conn.Write(b)
 }
 
 func (c *Conn) clientSession(ctx context.Context, conn net.Conn) (*xmpp.Session, error) {
@@ -392,7 +460,7 @@ func (c *Conn) clientSession(ctx context.Context, conn net.Conn) (*xmpp.Session,
 		if tc == nil {
 			tc = &tls.Config{ServerName: c.addr.Domainpart(), MinVersion: tls.VersionTLS12}
 		}
-		features = append(features, xmpp.StartTLS(tc))
+		features = append(features, requireStartTLS(tc))
 	}
 	features = append(features,
 		xmpp.SASL("", c.cfg.Password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain),
@@ -404,6 +472,33 @@ func (c *Conn) clientSession(ctx context.Context, conn net.Conn) (*xmpp.Session,
 		}))
 }
 
+// requireStartTLS is mellium's STARTTLS feature, except that it refuses a
+// server that does not offer it with ErrNoStartTLS. mellium sends
+// <starttls/> regardless (RFC 7590's downgrade defence), and a server
+// without TLS then answers with an unrelated stream error (Prosody:
+// unsupported-stanza-type) or not at all. Either way the password is never
+// sent; this only makes the reason plain.
+func requireStartTLS(tc *tls.Config) xmpp.StreamFeature {
+	f := xmpp.StartTLS(tc)
+	parse, negotiate := f.Parse, f.Negotiate
+	f.Parse = func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
+		req, _, err := parse(ctx, d, start)
+		return req, startTLSOffered{}, err // mellium's own data is nil
+	}
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		// mellium passes what Parse returned when the server listed the
+		// feature, and nil when it did not.
+		if _, ok := data.(startTLSOffered); !ok {
+			return 0, nil, ErrNoStartTLS
+		}
+		return negotiate(ctx, s, nil)
+	}
+	return f
+}
+
+// startTLSOffered marks a features list that offered STARTTLS.
+type startTLSOffered struct{}
+
 // isNetErr tells transient failures (the network, the server going away)
 // from refusals.
 func isNetErr(err error) bool {
@@ -412,8 +507,9 @@ func isNetErr(err error) bool {
 		errors.Is(err, net.ErrClosed)
 }
 
-// serve runs one session until it ends or ctx is done.
-func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
+// serve runs one session until it ends or ctx is done. raw is the
+// connection under sess (see dial).
+func (c *Conn) serve(ctx context.Context, sess *xmpp.Session, raw net.Conn) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	local := sess.LocalAddr().String()
@@ -444,6 +540,11 @@ func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
 	case err = <-done:
 		served = true
 	case <-ctx.Done():
+		// Saying goodbye politely must not hold up shutdown: a server that
+		// stopped reading would block the goodbye's writes (and mellium's
+		// output lock) until WriteTimeout.
+		kill := time.AfterFunc(3*time.Second, func() { raw.Close() })
+		defer kill.Stop()
 		c.goodbye(sess)
 		t := time.NewTimer(2 * time.Second)
 		select {
@@ -458,7 +559,8 @@ func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
 	c.up = make(chan struct{})
 	c.mu.Unlock()
 	cancel()
-	sess.Conn().Close()
+	sess.Conn().Close() // TLS: sends close_notify, bounded by its own deadline
+	raw.Close()
 	wg.Wait()
 	if !served {
 		// Closing the connection ends Serve's read.

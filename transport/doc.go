@@ -42,6 +42,21 @@
 // once its target is available there, if its deadline allows. Only a
 // refused login before any succeeded (ErrAuth) ends Run.
 //
+// # Deadlines
+//
+// Nothing waits on the server for good. Every read and write of a login
+// has the Config.DialTimeout deadline (a server that accepts the
+// connection and then says nothing fails the attempt with
+// context.DeadlineExceeded, and Run tries again), and the end of Run's ctx
+// closes the connection mid-login. Once the session is up, a write that
+// takes longer than Config.WriteTimeout closes the connection, the
+// keepalive ping finds a server that went quiet, and saying goodbye at the
+// end of Run is cut off after three seconds.
+//
+// Without InsecureNoTLS a client requires STARTTLS: a server that does not
+// offer it is refused (ErrNoStartTLS, with ErrAuth) before anything else
+// is sent.
+//
 // # Limits
 //
 // Stanzas longer than Config.MaxStanzaBytes are dropped and counted; the

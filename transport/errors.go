@@ -25,6 +25,11 @@ var (
 	// no TLS offered without InsecureNoTLS, an untrusted certificate, ...).
 	// Run returns it wrapped.
 	ErrAuth = errors.New("transport: login failed")
+	// ErrNoStartTLS: the server did not offer STARTTLS, and
+	// Config.InsecureNoTLS is not set. Run returns it wrapped together
+	// with ErrAuth: a client never sends its password in plaintext unless
+	// told to.
+	ErrNoStartTLS = errors.New("transport: the server offers no STARTTLS")
 )
 
 // StanzaError is an IQ error answer to a disco#info query (RFC 6120 §8.3).
