@@ -47,20 +47,6 @@ type Subscription = actors.Subscription
 // Gauges are the engine's levels now (see Engine.Gauges).
 type Gauges = actors.Gauges
 
-// Errors that Caps, Wait and CapsFailed events carry; match with errors.Is.
-var (
-	ErrClosed           = actors.ErrClosed
-	ErrUnknownJID       = actors.ErrUnknownJID
-	ErrPending          = actors.ErrPending
-	ErrOverloaded       = actors.ErrOverloaded
-	ErrAnnouncersFailed = actors.ErrAnnouncersFailed
-	ErrLookupTimeout    = actors.ErrLookupTimeout
-	ErrRateLimited      = actors.ErrRateLimited
-	// ErrClusterUnavailable: in cluster mode, the key's owner could not
-	// be reached in time (a member died or the cluster is re-forming).
-	ErrClusterUnavailable = actors.ErrClusterUnavailable
-)
-
 // Config configures Open.
 type Config struct {
 	// DataDir is where verified entries are kept (the user database). It
@@ -130,7 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	rt, err := actors.Start(t, storeAdapter{db}, cfg.Querier)
 	if err != nil {
-		return nil, errors.Join(err, db.Close(ctx))
+		return nil, errors.Join(facadeError(err), db.Close(ctx))
 	}
 	return &Engine{rt: rt, db: db}, nil
 }
@@ -165,42 +151,42 @@ func (s storeAdapter) Put(ctx context.Context, k hashing.Key, info *hashing.Info
 // returns once the presence is queued; it waits only when the engine is
 // saturated, and then no longer than ctx allows.
 func (e *Engine) Ingest(ctx context.Context, p *messages.Presence) error {
-	return e.rt.Ingest(ctx, p)
+	return facadeError(e.rt.Ingest(ctx, p))
 }
 
 // IngestRaw decodes and ingests one presence stanza. It returns the decode
 // error of a stanza that is not a well-formed presence (also counted).
 func (e *Engine) IngestRaw(ctx context.Context, stanza []byte) error {
-	return e.rt.IngestRaw(ctx, stanza)
+	return facadeError(e.rt.IngestRaw(ctx, stanza))
 }
 
 // IngestBatch ingests many presences at once, cheaper than one by one.
 func (e *Engine) IngestBatch(ctx context.Context, ps []*messages.Presence) error {
-	return e.rt.IngestBatch(ctx, ps)
+	return facadeError(e.rt.IngestBatch(ctx, ps))
 }
 
 // IngestRawBatch decodes and ingests many stanzas at once.
 func (e *Engine) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
-	return e.rt.IngestRawBatch(ctx, stanzas)
+	return facadeError(e.rt.IngestRawBatch(ctx, stanzas))
 }
 
 // Sync returns once every presence ingested before the call has reached
 // the JID table; lookups it started may still be running (see Wait).
-func (e *Engine) Sync(ctx context.Context) error { return e.rt.Sync(ctx) }
+func (e *Engine) Sync(ctx context.Context) error { return facadeError(e.rt.Sync(ctx)) }
 
 // Caps returns the verified disco#info of the caps jid announced last,
 // without waiting: ErrUnknownJID, ErrPending, or why the lookup failed.
 // The Info is shared: do not modify it.
 func (e *Engine) Caps(jid string) (*hashing.Info, error) {
 	_, info, err := e.rt.Caps(jid)
-	return info, err
+	return info, facadeError(err)
 }
 
 // Key returns the hash jid announced last.
 func (e *Engine) Key(jid string) (hashing.Key, error) {
 	k, _, err := e.rt.Caps(jid)
 	if errors.Is(err, actors.ErrUnknownJID) {
-		return k, err
+		return k, ErrUnknownJID
 	}
 	return k, nil
 }
@@ -209,7 +195,7 @@ func (e *Engine) Key(jid string) (hashing.Key, error) {
 // Tuning.LookupTimeout). It sees every presence of jid ingested before it.
 func (e *Engine) Wait(ctx context.Context, jid string) (*hashing.Info, error) {
 	_, info, err := e.rt.Wait(ctx, jid)
-	return info, err
+	return info, facadeError(err)
 }
 
 // Supports reports whether jid's verified caps list feature. An error means
@@ -236,8 +222,12 @@ func (e *Engine) Entities(feature string) []string {
 }
 
 // Subscribe starts a subscription to the events of kinds with a buffer of
-// size events. Publishing never blocks the engine: when the buffer is full
-// the event is dropped and counted (Subscription.Dropped).
+// size events. The engine never waits for a subscriber, and one that stops
+// reading costs it nothing: a subscriber that falls behind by more than its
+// buffer and the engine's ring of recent events (at least size) loses
+// events, counted (Subscription.Dropped) and told in the stream with a
+// *messages.EventsLost, whatever kinds it chose. Close it when done: each
+// subscription owns a goroutine until Close or the engine's Close.
 func (e *Engine) Subscribe(kinds messages.EventKind, size int) *Subscription {
 	return e.rt.Subscribe(kinds, size)
 }
@@ -246,10 +236,10 @@ func (e *Engine) Subscribe(kinds messages.EventKind, size int) *Subscription {
 // hashing.RuleError when info breaks a XEP-0115 §5.4 rule; otherwise
 // VerChanged follows (after Tuning.Debounce) when our hashes change.
 // info must not be modified afterwards.
-func (e *Engine) SetLocal(info *hashing.Info) error { return e.rt.SetLocal(info) }
+func (e *Engine) SetLocal(info *hashing.Info) error { return facadeError(e.rt.SetLocal(info)) }
 
 // FlushLocal applies a pending SetLocal without waiting for the debounce.
-func (e *Engine) FlushLocal(ctx context.Context) error { return e.rt.FlushLocal(ctx) }
+func (e *Engine) FlushLocal(ctx context.Context) error { return facadeError(e.rt.FlushLocal(ctx)) }
 
 // LocalInfo answers a disco#info query for node (our current or one of our
 // last three caps nodes, or "").
@@ -291,5 +281,5 @@ func (e *Engine) Storage() *storage.DB { return e.db }
 // Close stops intake, drains the actors (waiters get ErrClosed), flushes
 // and closes the stores. It is idempotent.
 func (e *Engine) Close(ctx context.Context) error {
-	return errors.Join(e.rt.Close(ctx), e.db.Close(ctx))
+	return errors.Join(facadeError(e.rt.Close(ctx)), e.db.Close(ctx))
 }
