@@ -279,15 +279,19 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 }
 
 // latency is log-normal around the median, fixed per (jid, node).
-func (p *Peers) latency(jid, node string) time.Duration {
-	d := p.spec.Latency
-	if d <= 0 || p.spec.Jitter == 0 {
+func (p *Peers) latency(jid, node string) time.Duration { return p.spec.latency(jid, node) }
+
+// latency is how long jid takes to answer a query for node: log-normal
+// around the median, fixed per (jid, node).
+func (ps *PeerSpec) latency(jid, node string) time.Duration {
+	d := ps.Latency
+	if d <= 0 || ps.Jitter == 0 {
 		return d
 	}
-	h := hashJID(p.spec.Seed^0x1a7, jid+"\x00"+node)
+	h := hashJID(ps.Seed^0x1a7, jid+"\x00"+node)
 	u1, u2 := max(unit(h), 1e-12), unit(mix(h, 1))
 	z := math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
-	return time.Duration(float64(d) * math.Exp(p.spec.Jitter*z))
+	return time.Duration(float64(d) * math.Exp(ps.Jitter*z))
 }
 
 // idle returns once no query has been in flight for quiet, or ctx ends.

@@ -39,6 +39,9 @@ type Options struct {
 	// issue 5's goals.
 	WarmTarget, ColdTarget float64
 
+	// Soak shapes the stream of Soak; Run ignores it.
+	Soak SoakOptions
+
 	Restart  bool // a third pass after reopening the store
 	Baseline bool // run the baseline on the same stream
 	InMemory bool // keep the engine's store in memory (no restart pass, no store size)
