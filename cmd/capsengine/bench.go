@@ -43,6 +43,20 @@ each fed the JIDs hashed to it: cold and warm passes, then --trickle new keys
 per process one at a time; the report gives cluster ÷ single ratios, the query
 counts and the cost per cross-node lookup.
 
+With --soak DURATION the stream is generated on the fly for that long, and
+never stops introducing new keys (--soak-keys-per-sec, default 7,000/s) and new
+JIDs (--soak-jids-per-key per key) and retiring old ones, far past
+MaxLookups, the hot cache and any JID count. Every second it samples the
+engine's live lookups, queued and in-flight queries, waiting JIDs, JIDs
+online, goroutines, RSS, heap, queries against new keys, failures by cause
+and event drops. It exits 1 if a guarantee broke: a resolvable key queried
+twice or never resolved, a sampled Wait that outlived the lookup timeout, a
+liar believed, live lookups reaching MaxLookups, or RSS, live lookups or
+goroutines growing after the warm-up (first 20%) by more than 10% of their
+level over the run (bench/README.md, "Soak", gives the exact rule). The
+target of issue 11 — 2,000,000 keys and 5,000,000 JIDs in 5 minutes — is the
+default pace: capsengine bench --soak 5m --report soak.html
+
 Output: a summary on stdout, or one JSON object with --json (fields in
 bench/README.md); --report writes a self-contained HTML page with plots.
 Progress goes to stderr: a bar on a terminal, plain lines otherwise.
@@ -63,7 +77,9 @@ const benchExample = `  capsengine bench
   capsengine bench --presences 20000 --jids 10000 --unique 500 --json
   capsengine bench --gen stream.xml --presences 100000   # writes stream.xml and stream.xml.disco
   capsengine bench --input stream.xml --baseline
-  capsengine bench --cluster 3`
+  capsengine bench --cluster 3
+  capsengine bench --soak 5m --report soak.html           # 2.1M keys, 5.25M JIDs
+  capsengine bench --soak 30s --soak-keys-per-sec 2000 --max-lookups 5000 --lookup-idle 200ms`
 
 type benchOptions struct {
 	o           bench.Options
@@ -82,6 +98,8 @@ type benchOptions struct {
 	memberProcs int
 	trickle     int
 	check       bool
+	lookupTO    time.Duration
+	lookupIdle  time.Duration
 }
 
 func newBenchCmd() *cobra.Command {
@@ -141,6 +159,13 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&bo.members, "cluster", 0, "run the stream through `N` engine processes forming a cluster on loopback, after one process alone, and report the ratios")
 	f.IntVar(&bo.memberProcs, "member-procs", 0, "GOMAXPROCS of each --cluster member (0: the CPUs shared out among them)")
 	f.IntVar(&bo.trickle, "trickle", 100, "with --cluster: new keys each process announces one at a time after the passes (the unloaded cold path)")
+	f.DurationVar(&o.Soak.Duration, "soak", 0, "run the soak for `DURATION` (e.g. 5m): an endless stream of new keys and JIDs instead of the passes")
+	so := bench.DefaultSoakOptions()
+	f.Float64Var(&o.Soak.KeysPerSec, "soak-keys-per-sec", so.KeysPerSec, "soak: new keys per second (0: as fast as the engine takes them)")
+	f.Float64Var(&o.Soak.JIDsPerKey, "soak-jids-per-key", so.JIDsPerKey, "soak: new JIDs per new key")
+	f.DurationVar(&o.Soak.JIDLife, "soak-jid-life", so.JIDLife, "soak: how long a JID stays online on average")
+	f.DurationVar(&bo.lookupTO, "lookup-timeout", 0, "engine Tuning.LookupTimeout (0: the engine's default, 60s)")
+	f.DurationVar(&bo.lookupIdle, "lookup-idle", 0, "engine Tuning.LookupIdle (0: the engine's default, 5s)")
 	bo.cluster.add(f)
 	return c
 }
@@ -156,6 +181,18 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	o.Tuning.Shards = bo.shards
 	o.Tuning.ShardQueue = bo.shardQueue
 	o.Tuning.RouterQueue = bo.routerQueue
+	o.Tuning.LookupTimeout = bo.lookupTO
+	o.Tuning.LookupIdle = bo.lookupIdle
+	if o.Soak.Duration != 0 {
+		switch {
+		case o.Soak.Duration < 0:
+			return usageError(c, errors.New("--soak needs a positive duration"))
+		case o.Baseline || o.Restart || bo.gen != "" || o.Input != "" || bo.members != 0 || o.InMemory || bo.check:
+			return usageError(c, errors.New("--soak runs the engine alone on its own stream, stored on disk: no --baseline, --restart, --gen, --input, --cluster, --in-memory or --check"))
+		case o.Soak.KeysPerSec < 0 || o.Soak.JIDsPerKey < 1:
+			return usageError(c, errors.New("--soak-keys-per-sec must not be negative, --soak-jids-per-key at least 1"))
+		}
+	}
 	cluster, err := bo.cluster.config()
 	if err != nil {
 		return usageError(c, err)
@@ -209,6 +246,9 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	o.Command = commandLine(c)
 	if bo.members != 0 {
 		return runClusterBench(c, bo, o)
+	}
+	if o.Soak.Duration > 0 {
+		return runSoak(c, bo, o)
 	}
 	rep, err := bench.Run(c.Context(), o)
 	if err != nil {
@@ -277,6 +317,37 @@ func runClusterBench(c *cobra.Command, bo *benchOptions, o bench.Options) error 
 	}
 	if !rep.Correct {
 		fmt.Fprintln(c.ErrOrStderr(), "capsengine bench:", bench.ErrIncorrect)
+		return exitError{1}
+	}
+	return nil
+}
+
+// runSoak is bench --soak.
+func runSoak(c *cobra.Command, bo *benchOptions, o bench.Options) error {
+	rep, err := bench.Soak(c.Context(), o)
+	if err != nil {
+		return err
+	}
+	if bo.report != "" {
+		if err := bench.WriteSoakHTMLFile(bo.report, rep); err != nil {
+			return err
+		}
+		if !bo.quiet {
+			fmt.Fprintf(c.ErrOrStderr(), "report: %s\n", bo.report)
+		}
+	}
+	out := c.OutOrStdout()
+	if bo.json {
+		if err := json.NewEncoder(out).Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(out)
+	}
+	if !rep.OK {
+		for _, v := range rep.Violations {
+			fmt.Fprintln(c.ErrOrStderr(), "capsengine bench: soak:", v)
+		}
 		return exitError{1}
 	}
 	return nil

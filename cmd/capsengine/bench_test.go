@@ -256,3 +256,50 @@ func TestBenchCheck(t *testing.T) {
 		t.Errorf("--cluster with --check: exit %d, want 2", code)
 	}
 }
+
+// A short soak with small tuning reports its samples and keeps every
+// guarantee on the current engine.
+func TestBenchSoak(t *testing.T) {
+	code, out, errOut := runCmd(t, "", "bench", "--soak", "3s", "--json", "--quiet", "--tmpdir", t.TempDir(),
+		"--soak-keys-per-sec", "500", "--soak-jid-life", "1s", "--max-lookups", "5000", "--lookup-idle", "200ms",
+		"--lookup-timeout", "3s", "--query-timeout", "250ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errOut, out)
+	}
+	var r struct {
+		OK      bool `json:"ok"`
+		Samples []struct {
+			T          float64 `json:"t"`
+			Keys       int64   `json:"keys"`
+			RSS        int64   `json:"rss"`
+			Goroutines int     `json:"goroutines"`
+		} `json:"samples"`
+		Keys struct {
+			Introduced int64 `json:"introduced"`
+			Judged     int64 `json:"judged"`
+			Resolvable int64 `json:"resolvable"`
+			Resolved   int64 `json:"resolved"`
+		} `json:"keys"`
+		Presences   int64 `json:"presences"`
+		Unavailable int64 `json:"unavailable"`
+		Trends      []struct {
+			Name string `json:"name"`
+		} `json:"trends"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK || len(r.Samples) < 2 || len(r.Trends) == 0 {
+		t.Fatalf("ok %v, %d samples, trends %v", r.OK, len(r.Samples), r.Trends)
+	}
+	last := r.Samples[len(r.Samples)-1]
+	if last.Keys < 500 || last.RSS <= 0 || last.Goroutines <= 0 {
+		t.Errorf("last sample %+v", last)
+	}
+	if r.Keys.Judged != r.Keys.Introduced || r.Keys.Resolvable == 0 || r.Keys.Resolved < r.Keys.Resolvable || r.Unavailable == 0 {
+		t.Errorf("keys %+v, %d presences (%d unavailable)", r.Keys, r.Presences, r.Unavailable)
+	}
+	if code, _, _ := runCmd(t, "", "bench", "--soak", "1s", "--baseline"); code != 2 {
+		t.Errorf("--soak with --baseline: exit %d, want 2", code)
+	}
+}
