@@ -35,5 +35,17 @@
 // unique keys, dedup joins, liars caught, the cold-key resolve latency,
 // peak RSS, bytes per JID and the store's size; WriteHTML draws it.
 //
+// # Soak
+//
+// Soak runs the engine for Options.Soak.Duration on a stream generated on
+// the fly (soakstream.go) that keeps introducing new keys and JIDs and
+// retiring old ones, far past MaxLookups and the hot cache. It samples the
+// engine's Gauges, goroutines and memory every second, gives every key a
+// verdict once its lookups have had time to end (soakcheck.go: one honest
+// answer per resolvable key), waits for a sample of keys to catch hangs,
+// and fits a line to RSS, live lookups and goroutines after a warm-up to
+// catch memory that grows with the keys seen. SoakReport.Violations names
+// each broken guarantee.
+//
 // The field-by-field description of the JSON report is in README.md.
 package bench
