@@ -156,6 +156,7 @@ type Conn struct {
 	contacts map[string]struct{} // bare JIDs (component mode)
 	eng      *capsengine.Engine
 	wanted   map[string]chan struct{} // JIDs whose next available presence a re-sent query waits for
+	dialErr  error                    // the last failed connection attempt's
 
 	st statsCounters
 }
@@ -255,6 +256,15 @@ func (c *Conn) WaitConnected(ctx context.Context) error {
 	return err
 }
 
+// LastDialError is the error of the most recent connection or login
+// attempt that failed, or nil when none has: for telling a person why Run
+// never connected (Run itself keeps trying, see Run).
+func (c *Conn) LastDialError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dialErr
+}
+
 // LocalJID is our address on the current session: the bound full JID of a
 // client, the domain of a component; "" while disconnected.
 func (c *Conn) LocalJID() string {
@@ -329,6 +339,9 @@ func (c *Conn) Run(ctx context.Context, eng *capsengine.Engine) error {
 				return nil
 			}
 			c.st.dialErrors.Add(1)
+			c.mu.Lock()
+			c.dialErr = err
+			c.mu.Unlock()
 			if !loggedIn && errors.Is(err, ErrAuth) {
 				return err
 			}

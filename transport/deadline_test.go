@@ -3,73 +3,18 @@ package transport_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/capsengine/capsengine/internal/xmpptest"
 	"github.com/capsengine/capsengine/transport"
 )
 
-// The XML a fake client-to-server listener sends: a stream header for
-// example.org, and a features list without STARTTLS.
-const (
-	c2sHeader = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " +
-		"xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='example.org' version='1.0' xml:lang='en'>"
-	c2sNoTLSFeatures = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" +
-		"<mechanism>PLAIN</mechanism></mechanisms></stream:features>"
-	// bound is how long a test waits for something that must happen
-	// within a one-second timeout: generous, so that a slow machine does
-	// not fail the test, and far below "forever".
-	bound = 30 * time.Second
-)
-
-// listenSay accepts TCP connections on 127.0.0.1, writes say to each and
-// then neither answers nor closes: a server that went quiet. It drains what
-// the client writes, so that the client's writes never fill the socket.
-func listenSay(t *testing.T, say string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if say != "" {
-					_, _ = io.WriteString(c, say)
-				}
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
+// bound is how long a test waits for something that must happen within a
+// one-second timeout: generous, so that a slow machine does not fail the
+// test, and far below "forever".
+const bound = 30 * time.Second
 
 // recordHandler passes the records a Conn logs to a channel, dropping them
 // when nobody reads.
@@ -122,9 +67,9 @@ var silentCases = []struct {
 	cfg  transport.Config
 }{
 	{"client says nothing", "", transport.Config{JID: "u@example.org", Password: "pw"}},
-	{"client header only", c2sHeader, transport.Config{JID: "u@example.org", Password: "pw"}},
+	{"client header only", xmpptest.StreamHeader("example.org"), transport.Config{JID: "u@example.org", Password: "pw"}},
 	{"client no TLS says nothing", "", transport.Config{JID: "u@example.org", Password: "pw", InsecureNoTLS: true}},
-	{"client no TLS header only", c2sHeader, transport.Config{JID: "u@example.org", Password: "pw", InsecureNoTLS: true}},
+	{"client no TLS header only", xmpptest.StreamHeader("example.org"), transport.Config{JID: "u@example.org", Password: "pw", InsecureNoTLS: true}},
 	{"component says nothing", "", transport.Config{JID: "caps.example.org", Password: "s", Component: true}},
 	{"component header only", "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' " +
 		"xmlns='jabber:component:accept' from='caps.example.org' id='s1'>", transport.Config{JID: "caps.example.org", Password: "s", Component: true}},
@@ -138,7 +83,7 @@ func TestSilentServerLoginTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := tc.cfg
-			cfg.Addr = listenSay(t, tc.say)
+			cfg.Addr = xmpptest.QuietServer(t, tc.say)
 			cfg.DialTimeout = time.Second
 			cfg.Backoff = transport.Backoff{Min: time.Millisecond, Max: time.Millisecond}
 			records := make(chan slog.Record, 16)
@@ -179,6 +124,9 @@ func TestSilentServerLoginTimeout(t *testing.T) {
 			if conn.Stats().DialErrors == 0 {
 				t.Error("the failed login is not counted in DialErrors")
 			}
+			if err := conn.LastDialError(); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("LastDialError: got %v, want context.DeadlineExceeded", err)
+			}
 			cancel()
 			if err := waitRun(t, done); err != nil {
 				t.Errorf("Run after cancel: got %v, want nil", err)
@@ -194,7 +142,7 @@ func TestSilentServerCancel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := tc.cfg
-			cfg.Addr = listenSay(t, tc.say)
+			cfg.Addr = xmpptest.QuietServer(t, tc.say)
 			cfg.DialTimeout = time.Hour
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
@@ -209,7 +157,7 @@ func TestSilentServerCancel(t *testing.T) {
 // TestNoStartTLS: a server that offers no STARTTLS is refused at once, with
 // an error saying so, when InsecureNoTLS is not set.
 func TestNoStartTLS(t *testing.T) {
-	addr := listenSay(t, c2sHeader+c2sNoTLSFeatures)
+	addr := xmpptest.QuietServer(t, xmpptest.NoTLSPreamble("example.org"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, done := runConn(t, ctx, transport.Config{JID: "u@example.org", Password: "pw", Addr: addr, DialTimeout: time.Hour})
