@@ -558,6 +558,14 @@ func leaveCluster(d *deps) {
 	d.cluster.Shutdown(true)
 }
 
+// ownerIdle is how long an owner with nothing to do stays activated.
+func (d *deps) ownerIdle() time.Duration {
+	if d.cfg.LookupIdle > 0 {
+		return d.cfg.LookupIdle
+	}
+	return 5 * time.Second
+}
+
 // ownerPoll is how often an owner waiting for the member running its
 // query looks whether that member is still in the cluster: membership
 // notices a dead member within about a second (automanaged RefreshTTL).
@@ -680,7 +688,7 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 			return
 		}
 		for _, x := range othersFromWire(m.Others) {
-			if len(o.others) < 8 && !containsKey(o.others, x) && x != o.key {
+			if len(o.others) < 8 && !slices.Contains(o.others, x) && x != o.key {
 				o.others = append(o.others, x)
 			}
 		}
@@ -826,13 +834,13 @@ func (o *ownerActor) resolve(ctx actor.Context, info *hashing.Info, broadcast bo
 	if broadcast {
 		o.broadcast(ctx, told)
 	}
-	ctx.SetReceiveTimeout(o.d.cfg.LookupIdle)
+	ctx.SetReceiveTimeout(o.d.ownerIdle())
 }
 
 func (o *ownerActor) queryNext(ctx actor.Context) {
 	if len(o.pending) == 0 {
 		o.querying = false
-		ctx.SetReceiveTimeout(o.d.cfg.LookupIdle)
+		ctx.SetReceiveTimeout(o.d.ownerIdle())
 		return
 	}
 	ctx.CancelReceiveTimeout()
@@ -903,22 +911,20 @@ func (q *querierActor) Receive(ctx actor.Context) {
 	if owner == nil {
 		return
 	}
-	others := othersFromWire(m.Others)
-	d.queries.Add(1)
-	go func() {
-		defer d.queries.Done()
-		// The owner waits for this answer as long as this member is in
-		// the cluster: waiting for a slot and asking are bounded, so
-		// that the answer always comes.
-		slot := time.NewTimer(d.cfg.QueryTimeout)
-		defer slot.Stop()
-		res := d.askWithin(k, others, announcer{m.JID, m.Node}, slot.C)
-		out := &wireMsg{Key: m.Key, Seq: m.Seq, Info: res.info}
-		if res.err != nil {
-			out.Err, out.Code = res.err.Error(), errCode(res.err)
-		}
-		d.system.Root.Send(owner, encode(tagAnswer, out))
-	}()
+	// The owner waits for this answer as long as this member is in the
+	// cluster: waiting for a worker and asking are both bounded, so that
+	// the answer always comes.
+	d.queries.push(&queryJob{
+		key: k, others: othersFromWire(m.Others), a: announcer{m.JID, m.Node},
+		expires: d.now().Add(d.cfg.QueryTimeout),
+		done: func(res *queryDone) {
+			out := &wireMsg{Key: m.Key, Seq: m.Seq, Info: res.info}
+			if res.err != nil {
+				out.Err, out.Code = res.err.Error(), errCode(res.err)
+			}
+			d.system.Root.Send(owner, encode(tagAnswer, out))
+		},
+	})
 }
 
 // cacheActor keeps the entries other members resolved: verified again,
@@ -950,11 +956,14 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 		return
 	}
 	others := othersFromWire(m.Others)
-	d.queries.Add(1)
+	d.tasks.Add(1)
 	go func() {
-		defer d.queries.Done()
+		defer d.tasks.Done()
 		d.putVerified(k, others, m.Info, method, announcer{})
 		d.arriving.remove(k)
+		// JIDs here that announce the key — told it failed, or
+		// nothing yet — hear that it resolved.
+		d.verified(k, others, m.Info)
 	}()
 }
 

@@ -32,9 +32,17 @@ type Config struct {
 	// FailureTTL is how long a key whose lookup failed is reported as
 	// failed by Caps. Default 1m.
 	FailureTTL time.Duration
-	// LookupIdle passivates a finished lookup actor after this long
-	// without messages. Default 5s.
+	// LookupIdle keeps a finished lookup actor this long without
+	// messages before it is stopped. Default 0: at once — the store and
+	// the failure table answer for a finished key, so live lookups are
+	// bounded by the keys in flight.
 	LookupIdle time.Duration
+	// HedgeMin is the least hedge delay: a query unanswered for the
+	// hedge delay — 4 × the p99 of recent honest answer times, at least
+	// HedgeMin, at most QueryTimeout — gives up its slot (see
+	// MaxSlowQueries) and its lookup asks the next announcer too; the
+	// first verified answer wins. Default 250ms; negative: never hedge.
+	HedgeMin time.Duration
 
 	// MaxLookups bounds live lookup actors (about 1 KiB each plus their
 	// announcer lists). Presences needing a new one beyond it are dropped
@@ -53,8 +61,14 @@ type Config struct {
 	// it a presence is counted in DropNotify and gets no event. Default
 	// 1,000,000.
 	MaxWaitingJIDs int
-	// MaxQueriesInFlight bounds concurrent disco#info queries. Default 1024.
+	// MaxQueriesInFlight bounds concurrent disco#info queries younger
+	// than the hedge delay (each one a worker goroutine). Default 1024.
 	MaxQueriesInFlight int
+	// MaxSlowQueries bounds the queries still unanswered past the hedge
+	// delay, which no longer hold one of MaxQueriesInFlight: past it a
+	// slow query is abandoned as timed out (SlowAbandoned). Default 4 ×
+	// MaxQueriesInFlight.
+	MaxSlowQueries int
 	// AnnouncerRate is the disco#info queries per second one announcer
 	// (full JID) may cause, with AnnouncerBurst; beyond it the announcer
 	// is skipped and counted. Defaults 1/s and 10.
@@ -110,12 +124,13 @@ func (c *Config) setDefaults() {
 	defD(&c.LookupTimeout, 60*time.Second)
 	defD(&c.BadAnnouncerTTL, 10*time.Minute)
 	defD(&c.FailureTTL, time.Minute)
-	defD(&c.LookupIdle, 5*time.Second)
 	def(&c.MaxLookups, 100_000)
 	def(&c.RouterQueue, 65_536)
 	def(&c.MaxAnnouncersPerKey, 32)
 	def(&c.MaxWaitingJIDs, 1_000_000)
 	def(&c.MaxQueriesInFlight, 1024)
+	def(&c.MaxSlowQueries, 4*c.MaxQueriesInFlight)
+	defD(&c.HedgeMin, 250*time.Millisecond)
 	if c.AnnouncerRate <= 0 {
 		c.AnnouncerRate = 1
 	}

@@ -8,30 +8,38 @@ import (
 // Counters are the engine's running totals. Every drop has its own counter:
 // nothing is discarded silently.
 type Counters struct {
-	Presences    atomic.Uint64 // presences ingested
-	Unavailable  atomic.Uint64 // unavailable presences
-	Hits         atomic.Uint64 // key already known (cache, trusted or user DB)
-	Misses       atomic.Uint64 // key unknown on arrival: sent to a lookup
-	Queries      atomic.Uint64 // disco#info queries sent
-	DedupJoins   atomic.Uint64 // presences that joined a lookup already under way
-	Resolved     atomic.Uint64 // keys resolved by a verified answer
-	Mismatches   atomic.Uint64 // answers that did not hash to the key
-	Rejected     atomic.Uint64 // answers breaking a §5.4 rule
-	QueryErrors  atomic.Uint64 // queries answered with an error
-	Timeouts     atomic.Uint64 // queries that timed out
-	Failed       atomic.Uint64 // lookups that ended without a verified answer
-	StoreErrors  atomic.Uint64 // verified answers the store could not keep
-	LenientOK    atomic.Uint64 // answers verified only under Config.Verify leniencies
-	Malformed    atomic.Uint64 // stanzas that did not decode, or bad caps (unknown alg, bad base64)
-	NoCaps       atomic.Uint64 // available presences without verifiable caps (none, or legacy)
-	DropMUC      atomic.Uint64 // MUC occupant presences skipped (SkipMUC)
-	DropLookups  atomic.Uint64 // presences dropped: MaxLookups reached
-	DropAnnounce atomic.Uint64 // announcers not remembered: MaxAnnouncersPerKey reached
-	DropRate     atomic.Uint64 // announcers skipped: over their query rate
-	DropBad      atomic.Uint64 // announcers skipped: recently failed for this key
-	EventDrops   atomic.Uint64 // events not delivered to a slow subscriber
-	DropNotify   atomic.Uint64 // presences not told how their lookup ended: MaxWaitingJIDs reached
-	VerChanges   atomic.Uint64 // VerChanged events published
+	Presences   atomic.Uint64 // presences ingested
+	Unavailable atomic.Uint64 // unavailable presences
+	Hits        atomic.Uint64 // key already known (cache, trusted or user DB)
+	Misses      atomic.Uint64 // key unknown on arrival: sent to a lookup
+	Queries     atomic.Uint64 // disco#info queries sent
+	// The query queue: jobs queued, and of those dropped unsent because
+	// their lookup ended first (or their deadline passed).
+	QueriesQueued    atomic.Uint64
+	QueriesCancelled atomic.Uint64
+	Hedges           atomic.Uint64 // queries sent while another for the key was out, unanswered past the hedge delay
+	DuplicateAnswers atomic.Uint64 // verified answers that came after another had won (a hedge's cost)
+	SlowAbandoned    atomic.Uint64 // queries past the hedge delay abandoned: MaxSlowQueries reached
+	LookupRounds     atomic.Uint64 // lookups that reached LookupTimeout and went on with untried announcers
+	DedupJoins       atomic.Uint64 // presences that joined a lookup already under way
+	Resolved         atomic.Uint64 // keys resolved by a verified answer
+	Mismatches       atomic.Uint64 // answers that did not hash to the key
+	Rejected         atomic.Uint64 // answers breaking a §5.4 rule
+	QueryErrors      atomic.Uint64 // queries answered with an error
+	Timeouts         atomic.Uint64 // queries that timed out
+	Failed           atomic.Uint64 // lookups that ended without a verified answer
+	StoreErrors      atomic.Uint64 // verified answers the store could not keep
+	LenientOK        atomic.Uint64 // answers verified only under Config.Verify leniencies
+	Malformed        atomic.Uint64 // stanzas that did not decode, or bad caps (unknown alg, bad base64)
+	NoCaps           atomic.Uint64 // available presences without verifiable caps (none, or legacy)
+	DropMUC          atomic.Uint64 // MUC occupant presences skipped (SkipMUC)
+	DropLookups      atomic.Uint64 // presences dropped: MaxLookups reached
+	DropAnnounce     atomic.Uint64 // announcers not remembered: MaxAnnouncersPerKey reached
+	DropRate         atomic.Uint64 // announcers skipped: over their query rate
+	DropBad          atomic.Uint64 // announcers skipped: recently failed for this key
+	EventDrops       atomic.Uint64 // events not delivered to a slow subscriber
+	DropNotify       atomic.Uint64 // presences not told how their lookup ended: MaxWaitingJIDs reached
+	VerChanges       atomic.Uint64 // VerChanged events published
 
 	ClusterRequests atomic.Uint64 // requests to a key's cluster owner
 	ClusterRetries  atomic.Uint64 // of which failed to reach it (and were retried)

@@ -7,7 +7,9 @@ package actors
 type Gauges struct {
 	LiveLookups     int64 // lookup actors alive (querying, or idle before passivation)
 	QueuedQueries   int64 // disco#info queries waiting for a slot
-	QueriesInFlight int64 // disco#info queries sent and not yet answered
+	QueriesInFlight int64 // disco#info queries sent and not yet answered, slow ones included
+	ParkedRequests  int64 // requests waiting for a lookup (MaxLookups reached)
+	SlowQueries     int64 // queries past the hedge delay, not holding a slot
 	WaitingJIDs     int64 // JIDs held by lookups to be told how they end
 	RouterBacklog   int64 // lookup requests queued for the router
 	JIDs            int64 // online JIDs with caps
@@ -20,7 +22,9 @@ func (r *Runtime) Gauges() Gauges {
 	return Gauges{
 		LiveLookups:     d.live.Load(),
 		QueuedQueries:   d.queued.Load(),
-		QueriesInFlight: int64(len(d.inflight)),
+		QueriesInFlight: d.queries.running.Load(),
+		ParkedRequests:  d.parked.Load(),
+		SlowQueries:     d.queries.slow.Load(),
 		WaitingJIDs:     d.waiting.Load(),
 		RouterBacklog:   d.backlog.Load(),
 		JIDs:            int64(r.JIDs()),

@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 
@@ -98,7 +99,7 @@ func (it *item) setKeys(ks []hashing.Key) bool {
 	it.key = ks[best]
 	it.others = make([]hashing.Key, 0, min(len(ks)-1, maxKeys-1))
 	for i, k := range ks {
-		if i != best && len(it.others) < cap(it.others) && !containsKey(it.others, k) && k != it.key {
+		if i != best && len(it.others) < cap(it.others) && !slices.Contains(it.others, k) && k != it.key {
 			it.others = append(it.others, k)
 		}
 	}
@@ -179,49 +180,76 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 	}
 	k := it.key
 	t.mu.Lock()
-	slot := t.setLocked(it.jid, k)
-	resolved := t.slots[slot].resolved
+	slot, r := t.setLocked(it.jid, k, it.node)
+	resolved, told, jid := t.slots[slot].resolved, t.rows[r].told, t.rows[r].jid
 	t.mu.Unlock()
-	if resolved && !d.hub.Wants(messages.KindCapsResolved) {
+	if resolved && (told == toldResolved || !d.hub.Wants(messages.KindCapsResolved)) {
+		// A JID re-announcing a key it was told about: nothing new.
 		*hits++
 		return misses
 	}
 	if info, err := d.store.Get(k); err == nil {
 		*hits++
-		if !resolved {
-			t.mu.Lock()
-			t.slots[slot].resolved = true
-			t.mu.Unlock()
-		}
-		if d.hub.Wants(messages.KindCapsResolved) {
-			d.hub.Publish(&messages.CapsResolved{JID: strings.Clone(it.jid), Key: k, Info: info, Cached: true})
-		}
+		// Only this actor moves JIDs between keys, so r is still it's.
+		t.mu.Lock()
+		t.slots[slot].resolved = true
+		d.resolvedLocked(&t.rows[r], k, info, true)
+		t.mu.Unlock()
 		return misses
 	}
 	d.counters.Misses.Add(1)
 	// The router is one actor: under a flood of unknown keys it must not
 	// fall behind without bound. Past the backlog limit the presence is
-	// dropped, counted, and the JID told. The key is not marked failed: a
+	// dropped, counted, and the JID told — Caps and Wait say
+	// ErrOverloaded for it from then on. The key is not marked failed: a
 	// lookup for it may well be running for other JIDs.
 	if d.backlog.Load() >= int64(d.cfg.RouterQueue) {
 		d.counters.DropLookups.Add(1)
-		d.hub.Publish(&messages.CapsFailed{JID: strings.Clone(it.jid), Key: k, Err: ErrOverloaded})
+		t.mu.Lock()
+		if t.rows[r].told == toldNothing {
+			t.rows[r].told = toldDropped
+			if d.hub.Wants(messages.KindCapsFailed) {
+				d.hub.Publish(&messages.CapsFailed{JID: t.rows[r].jid, Key: k, Err: ErrOverloaded})
+			}
+		}
+		t.mu.Unlock()
 		return misses
 	}
 	d.backlog.Add(1)
-	// Strings from a batch's arena must not outlive it in a lookup.
-	return append(misses, &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node), others: it.others})
+	// Strings from a batch's arena must not outlive it in a lookup: the
+	// JID is the table's own copy.
+	return append(misses, &lookupReq{key: k, jid: jid, node: strings.Clone(it.node), others: it.others})
 }
 
+// wait answers a Wait for m.jid, or hands it to the router when the
+// outcome is not known yet; see the lookup's doc for what it answers when.
 func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
-	k, ok := a.sh.table.get(m.jid)
+	s, ok := a.sh.table.state(m.jid)
 	if !ok {
 		m.reply <- waitResult{err: ErrUnknownJID}
 		return
 	}
-	if info, err := a.d.store.Get(k); err == nil {
-		m.reply <- waitResult{key: k, info: info}
+	res, known := a.d.known(s)
+	if known {
+		m.reply <- res
 		return
 	}
-	ctx.Send(a.router, &waitReq{key: k, reply: m.reply})
+	// Under way, or to be looked up again from this JID (the router
+	// starts a lookup only when none runs and no outcome is known).
+	ctx.Send(a.router, &waitReq{key: s.key, reply: m.reply, retry: &lookupReq{key: s.key, jid: m.jid, node: s.node}})
+}
+
+// known is the outcome for a JID in state s when one is known without a
+// lookup: resolved in the store, dropped under load, or recently failed.
+func (d *deps) known(s jidState) (waitResult, bool) {
+	if info, err := d.store.Get(s.key); err == nil {
+		return waitResult{key: s.key, info: info}, true
+	}
+	if s.told == toldDropped {
+		return waitResult{key: s.key, err: ErrOverloaded}, true
+	}
+	if err, ok := d.failures.get(s.key); ok {
+		return waitResult{key: s.key, err: err}, true
+	}
+	return waitResult{key: s.key}, false
 }

@@ -13,56 +13,58 @@ import (
 	"github.com/capsengine/capsengine/messages"
 )
 
-func TestSlowSubscriberDropsCounted(t *testing.T) {
-	r := start(t, Config{}, newMemStore(), newPeers())
-	sub := r.Subscribe(messages.KindEntityGone, 2)
-	_, k, node := client(t, "x", nil)
-	for i := range 10 {
-		jid := fmt.Sprintf("s%d@x/1", i)
-		_ = r.Ingest(waitCtx(t), presence(jid, node, k))
-		_ = r.Ingest(waitCtx(t), &messages.Presence{From: jid, Type: "unavailable"})
-	}
-	if err := r.Sync(waitCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if sub.Dropped() != 8 || r.Counters().EventDrops.Load() != 8 || len(sub.Events()) != 2 {
-		t.Errorf("dropped %d (counter %d), buffered %d; want 8, 8, 2", sub.Dropped(), r.Counters().EventDrops.Load(), len(sub.Events()))
-	}
-	sub.Close()
-	sub.Close()
-	if _, open := <-sub.Events(); !open {
-		t.Error("buffered events lost on Close")
-	}
-}
-
+// At MaxLookups, requests for new keys wait (within RouterQueue) for a
+// lookup to end; past that they are dropped and their JIDs told.
 func TestMaxLookupsOverload(t *testing.T) {
 	p := newPeers()
 	p.hold = make(chan struct{})
-	defer close(p.hold)
-	r := start(t, Config{MaxLookups: 3}, newMemStore(), p)
+	r := start(t, Config{MaxLookups: 3, RouterQueue: 1}, newMemStore(), p)
+	sub := r.Subscribe(messages.KindCapsFailed, 16)
+	// One at a time: RouterQueue also bounds the requests on their way
+	// to the router, and this test is about the router's own queue.
 	for i := range 5 {
 		_, k, node := client(t, fmt.Sprintf("c%d", i), p)
 		_ = r.Ingest(waitCtx(t), presence(fmt.Sprintf("o%d@x/1", i), node, k))
+		until(t, "the router to see the request", func() bool {
+			g := r.Gauges()
+			return g.LiveLookups+g.ParkedRequests+int64(r.Counters().DropLookups.Load()) == int64(i+1)
+		})
 	}
-	if err := r.Sync(waitCtx(t)); err != nil {
-		t.Fatal(err)
+	if g := r.Gauges(); g.LiveLookups != 3 || g.ParkedRequests != 1 {
+		t.Errorf("live %d parked %d, want 3 and 1", g.LiveLookups, g.ParkedRequests)
 	}
-	// The router handles requests in order; wait for it to see all five.
-	for r.Counters().DropLookups.Load() < 2 {
-		runtime.Gosched()
-	}
-	overloaded := 0
+	overloaded := ""
 	for i := range 5 {
-		_, _, err := r.Caps(fmt.Sprintf("o%d@x/1", i))
+		jid := fmt.Sprintf("o%d@x/1", i)
+		_, _, err := r.Caps(jid)
 		if errors.Is(err, ErrOverloaded) {
-			overloaded++
+			overloaded = jid
 		} else if !errors.Is(err, ErrPending) {
+			t.Errorf("%s: %v", jid, err)
+		}
+	}
+	if overloaded != "o4@x/1" {
+		t.Errorf("overloaded %q, want the last one", overloaded)
+	}
+	select {
+	case ev := <-sub.Events():
+		if f := ev.(*messages.CapsFailed); f.JID != "o4@x/1" || !errors.Is(f.Err, ErrOverloaded) {
+			t.Errorf("event %+v", f)
+		}
+	case <-waitCtx(t).Done():
+		t.Fatal("the dropped JID was not told")
+	}
+	// Once answers flow, the parked request gets its lookup.
+	close(p.hold)
+	for i := range 4 {
+		if _, _, err := r.Wait(waitCtx(t), fmt.Sprintf("o%d@x/1", i)); err != nil {
 			t.Errorf("o%d: %v", i, err)
 		}
 	}
-	if overloaded != 2 {
-		t.Errorf("%d JIDs overloaded, want 2", overloaded)
+	if _, _, err := r.Wait(waitCtx(t), "o4@x/1"); !errors.Is(err, ErrOverloaded) {
+		t.Errorf("o4 Wait: %v, want ErrOverloaded", err)
 	}
+	until(t, "lookups to end", func() bool { return r.Gauges().LiveLookups == 0 })
 }
 
 func TestQueriesInFlightBounded(t *testing.T) {

@@ -25,7 +25,6 @@ import (
 type Runtime struct {
 	d       *deps
 	shards  []*shard
-	seed    maphash.Seed
 	router  *actor.PID
 	local   *actor.PID
 	snap    atomic.Pointer[localSnapshot]
@@ -61,6 +60,11 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 		now:      time.Now,
 		ctx:      ctx,
 		inflight: make(chan struct{}, cfg.MaxQueriesInFlight),
+		seed:     maphash.MakeSeed(),
+	}
+	d.queries = newQueryQueue(d)
+	if cfg.HedgeMin >= 0 {
+		d.answers = newAnswerTimes(cfg.HedgeMin, cfg.QueryTimeout)
 	}
 	d.bad = newExpiring[badKey, struct{}](cfg.MaxTrackedAnnouncers, cfg.BadAnnouncerTTL, d.now)
 	// Failures are per key and a lookup's worth: bound them like lookups.
@@ -74,7 +78,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 			return nil, err
 		}
 	}
-	r := &Runtime{d: d, seed: maphash.MakeSeed(), done: make(chan struct{}), cancel: cancel}
+	r := &Runtime{d: d, done: make(chan struct{}), cancel: cancel}
 	r.closing, r.abort = context.WithCancel(context.Background())
 	sup := actor.WithSupervisor(supervisor(logger))
 	root := system.Root
@@ -86,6 +90,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 		}, sup))
 		r.shards = append(r.shards, sh)
 	}
+	d.shards = r.shards
 	r.local = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &localActor{d: d, snap: &r.snap}
 	}, sup))
@@ -103,7 +108,7 @@ func (r *Runtime) Subscribe(kinds messages.EventKind, size int) *Subscription {
 func (r *Runtime) shardFor(jid string) *shard { return r.shards[r.shardIndex(jid)] }
 
 func (r *Runtime) shardIndex(jid string) int {
-	return int(maphash.String(r.seed, jid) % uint64(len(r.shards)))
+	return int(maphash.String(r.d.seed, jid) % uint64(len(r.shards)))
 }
 
 // send queues b on sh, waiting for room when the shard is full.
@@ -377,19 +382,24 @@ func (r *Runtime) Sync(ctx context.Context) error {
 
 // Caps returns the key jid announced last and what it resolved to. The
 // error is ErrUnknownJID for a JID with no available presence with caps,
-// ErrPending while the lookup runs, or the lookup's failure.
+// ErrOverloaded when its presence was dropped under load, the lookup's
+// failure for Config.FailureTTL after it, or ErrPending while a lookup
+// runs. A JID told of a failure that has since expired is looked up again
+// (from that JID) by this call, so ErrPending is never a state nothing
+// will end.
 func (r *Runtime) Caps(jid string) (hashing.Key, *hashing.Info, error) {
-	k, ok := r.shardFor(jid).table.get(jid)
+	s, ok := r.shardFor(jid).table.state(jid)
 	if !ok {
-		return k, nil, ErrUnknownJID
+		return s.key, nil, ErrUnknownJID
 	}
-	if info, err := r.d.store.Get(k); err == nil {
-		return k, info, nil
+	if res, known := r.d.known(s); known {
+		return s.key, res.info, res.err
 	}
-	if err, ok := r.d.failures.get(k); ok {
-		return k, nil, err
+	if s.told == toldFailed && !r.closed.Load() && r.d.backlog.Load() < int64(r.d.cfg.RouterQueue) {
+		r.d.backlog.Add(1)
+		r.d.system.Root.Send(r.router, &lookupBatch{reqs: []*lookupReq{{key: s.key, jid: jid, node: s.node}}})
 	}
-	return k, nil, ErrPending
+	return s.key, nil, ErrPending
 }
 
 // Wait returns what jid's caps resolve to, waiting for a lookup under way.
@@ -519,7 +529,11 @@ func (r *Runtime) Close(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
-		if err := root.PoisonFuture(r.router).Wait(); err != nil {
+		// Stop, not Poison: under a flood the router's mailbox holds
+		// requests for lookups that would only be ended again, and
+		// draining it could outlast the future's 10 s. Lookups under way
+		// end with ErrClosed; Waits still queued get ErrClosed from done.
+		if err := root.StopFuture(r.router).Wait(); err != nil {
 			errs = append(errs, err)
 		}
 		if err := root.PoisonFuture(r.local).Wait(); err != nil {
@@ -528,7 +542,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 		close(r.done)
 		r.cancel()
 		waited := make(chan struct{})
-		go func() { r.d.queries.Wait(); close(waited) }()
+		r.d.queries.close()
+		go func() { r.d.queries.workers.Wait(); r.d.tasks.Wait(); close(waited) }()
 		select {
 		case <-waited:
 		case <-ctx.Done():

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,4 +159,19 @@ func waitCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// until waits for cond, yielding between looks, and fails the test when
+// it does not hold within waitCtx's bound: a broken engine fails, it does
+// not hang the suite.
+func until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	ctx := waitCtx(t)
+	for !cond() {
+		if ctx.Err() != nil {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -9,12 +9,19 @@ import (
 )
 
 // table is one ingest shard's map of full JID → announced key. Only the
-// shard's actor writes it (so one JID's presences apply in order); API
-// callers read it under the read lock without a round trip through the
-// actor. Keys are interned with reference counts: a million JIDs running
-// the same client share one 66-byte Key, and keys nobody announces any
-// more are freed, so a flood of random keys cannot grow the table beyond
-// one slot per JID.
+// shard's actor adds and removes JIDs (so one JID's presences apply in
+// order); API callers read it under the read lock without a round trip
+// through the actor, and a lookup that ends marks the JIDs of its key under
+// the write lock. Keys are interned with reference counts: a million JIDs
+// running the same client share one 66-byte Key, and keys nobody announces
+// any more are freed, so a flood of random keys cannot grow the table
+// beyond one slot per JID.
+//
+// Each key's slot heads a list of the rows (JIDs) announcing it, so that
+// when a key's outcome is known the JIDs to tell are found in time
+// proportional to their number — whether the key was verified by this
+// JID's lookup, a later one, or a cluster member — and memory stays one
+// row per online JID.
 type table struct {
 	mu sync.RWMutex
 	// jids maps a full JID, by its 128-bit keyed fingerprint, to its row.
@@ -40,9 +47,22 @@ type entry struct {
 	slot, row int32
 }
 
-// row is one JID's name, kept for iteration.
+// told is what a JID has been told about its current key.
+type told uint8
+
+const (
+	toldNothing  told = iota // its key is being looked up
+	toldResolved             // CapsResolved
+	toldFailed               // CapsFailed: the lookup failed
+	toldDropped              // CapsFailed with ErrOverloaded: never looked up
+)
+
+// row is one JID: its name, kept for iteration and events, its place in
+// its key's list, and what it was told.
 type row struct {
-	jid string
+	jid        string
+	prev, next int32 // rows of the same key; -1 ends the list
+	told       told
 }
 
 var fpSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
@@ -54,6 +74,11 @@ func fingerprintOf(jid string) fingerprint {
 type keySlot struct {
 	key  hashing.Key
 	refs int32
+	head int32 // first row announcing key, -1 for none
+	// node is the XEP-0115 node of the JID that brought the key to this
+	// shard: what a retried lookup asks for (node#ver) when all it has is
+	// the key and a JID.
+	node string
 	// resolved: the key was found in the store once. Stored entries are
 	// never withdrawn while the engine runs, so later presences with this
 	// key are hits without touching the cache.
@@ -66,50 +91,91 @@ func newTable() *table {
 
 // get returns the key jid announced last.
 func (t *table) get(jid string) (hashing.Key, bool) {
+	s, ok := t.state(jid)
+	return s.key, ok
+}
+
+// jidState is a JID's row as API callers see it.
+type jidState struct {
+	key  hashing.Key
+	told told
+	node string // the caps node of the key's first announcer here
+}
+
+// state returns the key jid announced last and what jid was told of it.
+func (t *table) state(jid string) (jidState, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	e, ok := t.jids[fingerprintOf(jid)]
 	if !ok {
-		return hashing.Key{}, false
+		return jidState{}, false
 	}
-	return t.slots[e.slot].key, true
+	sl := &t.slots[e.slot]
+	return jidState{key: sl.key, told: t.rows[e.row].told, node: sl.node}, true
 }
 
-// setLocked records that jid announced k and returns k's slot. jid may
-// point into a shared arena: the table keeps its own copy.
-func (t *table) setLocked(jid string, k hashing.Key) int32 {
+// setLocked records that jid announced k, with caps node node, and returns
+// k's slot and jid's row. jid and node may point into a shared arena: the
+// table keeps its own copies. A JID that announces a new key has been told
+// nothing of it yet.
+func (t *table) setLocked(jid string, k hashing.Key, node string) (slot, r int32) {
 	fp := fingerprintOf(jid)
 	e, had := t.jids[fp]
 	if had && t.slots[e.slot].key == k {
-		return e.slot
+		return e.slot, e.row
 	}
 	s, ok := t.index[k]
 	if !ok {
+		ks := keySlot{key: k, head: -1, node: strings.Clone(node)}
 		if n := len(t.free); n > 0 {
 			s, t.free = t.free[n-1], t.free[:n-1]
-			t.slots[s] = keySlot{key: k}
+			t.slots[s] = ks
 		} else {
 			s = int32(len(t.slots))
-			t.slots = append(t.slots, keySlot{key: k})
+			t.slots = append(t.slots, ks)
 		}
 		t.index[k] = s
 	}
 	t.slots[s].refs++
 	if had {
-		t.jids[fp] = entry{slot: s, row: e.row}
+		t.unlinkLocked(e.row, e.slot)
 		t.releaseLocked(e.slot)
-		return s
-	}
-	var r int32
-	if n := len(t.rfree); n > 0 {
-		r, t.rfree = t.rfree[n-1], t.rfree[:n-1]
-		t.rows[r] = row{jid: strings.Clone(jid)}
+		r = e.row
+		t.rows[r].told = toldNothing
 	} else {
-		r = int32(len(t.rows))
-		t.rows = append(t.rows, row{jid: strings.Clone(jid)})
+		if n := len(t.rfree); n > 0 {
+			r, t.rfree = t.rfree[n-1], t.rfree[:n-1]
+			t.rows[r] = row{jid: strings.Clone(jid)}
+		} else {
+			r = int32(len(t.rows))
+			t.rows = append(t.rows, row{jid: strings.Clone(jid)})
+		}
 	}
+	t.linkLocked(r, s)
 	t.jids[fp] = entry{slot: s, row: r}
-	return s
+	return s, r
+}
+
+func (t *table) linkLocked(r, s int32) {
+	h := t.slots[s].head
+	t.rows[r].prev, t.rows[r].next = -1, h
+	if h >= 0 {
+		t.rows[h].prev = r
+	}
+	t.slots[s].head = r
+}
+
+func (t *table) unlinkLocked(r, s int32) {
+	p, n := t.rows[r].prev, t.rows[r].next
+	if p >= 0 {
+		t.rows[p].next = n
+	} else {
+		t.slots[s].head = n
+	}
+	if n >= 0 {
+		t.rows[n].prev = p
+	}
+	t.rows[r].prev, t.rows[r].next = -1, -1
 }
 
 // removeLocked forgets jid and reports whether it was known.
@@ -120,6 +186,7 @@ func (t *table) removeLocked(jid string) bool {
 		return false
 	}
 	delete(t.jids, fp)
+	t.unlinkLocked(e.row, e.slot)
 	t.releaseLocked(e.slot)
 	t.rows[e.row] = row{}
 	t.rfree = append(t.rfree, e.row)
@@ -133,6 +200,32 @@ func (t *table) releaseLocked(s int32) {
 		t.slots[s] = keySlot{}
 		t.free = append(t.free, s)
 	}
+}
+
+// settle applies a key's outcome to the JIDs announcing it in this table:
+// f is called, under the write lock, for each row and may change what the
+// row was told. resolved marks the slot as found in the store.
+func (t *table) settle(k hashing.Key, resolved bool, f func(r *row)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.index[k]
+	if !ok {
+		return
+	}
+	if resolved {
+		t.slots[s].resolved = true
+	}
+	for r := t.slots[s].head; r >= 0; r = t.rows[r].next {
+		f(&t.rows[r])
+	}
+}
+
+// has reports whether any JID of this table announces k.
+func (t *table) has(k hashing.Key) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	_, ok := t.index[k]
+	return ok
 }
 
 // len is the number of JIDs in the table.

@@ -1,0 +1,50 @@
+package actors
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// deps is what the actors share: configuration, ports, and the bounded
+// tables that outlive any one lookup actor.
+type deps struct {
+	cfg      Config
+	store    Store
+	querier  Querier
+	hub      *Hub
+	counters *Counters
+	system   *actor.ActorSystem
+	cluster  *cluster.Cluster // nil unless Config.Cluster
+	now      func() time.Time
+	shards   []*shard // the ingest shards' JID tables, for telling JIDs outcomes
+
+	bad      *expiring[badKey, struct{}]   // (announcer, key) pairs not to ask again
+	failures *expiring[hashing.Key, error] // keys whose last lookup failed
+	limiter  *rateLimiter                  // queries per announcer
+	queries  *queryQueue                   // queued queries and their workers
+	answers  *answerTimes                  // recent answer times: the hedge delay
+	inflight chan struct{}                 // cluster mode: the member's query slots
+	backlog  atomic.Int64                  // requests queued for the router
+	live     atomic.Int64                  // live lookup actors (Gauges)
+	queued   atomic.Int64                  // queries waiting for a worker (Gauges)
+	parked   atomic.Int64                  // requests waiting for a lookup slot (Gauges)
+	waiting  atomic.Int64                  // JIDs held by lookups to be told (MaxWaitingJIDs)
+	seed     maphash.Seed                  // shard of a JID: maphash.String(seed, jid) % shards
+
+	ctx   context.Context // cancelled by Close: aborts queries
+	tasks sync.WaitGroup  // goroutines outside the query pool, waited for by Close
+
+	arriving arrivingEntries          // cluster mode: entries on their way into the store
+	members  atomic.Pointer[[]string] // cluster mode: member addresses (memberAddrs)
+	// departures counts the topologies in which members left (cluster
+	// mode): a request whose owner is not known yet may have gone to one.
+	departures atomic.Uint64
+}

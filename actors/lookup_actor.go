@@ -1,0 +1,142 @@
+package actors
+
+import (
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// lookupActor runs one lookup: it turns messages into the lookup's events
+// and the lookup's requests (ask, deadline, done) into queued jobs, timers
+// and a word to the router. The decisions are the lookup's.
+type lookupActor struct {
+	l        *lookup
+	d        *deps
+	self     *actor.PID
+	seen     uint64 // router messages handled
+	finished bool   // the lookup said done during this message
+	timer    *time.Timer
+}
+
+type queryDone struct {
+	gen    uint64
+	jid    string
+	info   *hashing.Info
+	method hashing.Method
+	err    error
+}
+
+// querySlow: query gen passed the hedge delay unanswered.
+type querySlow struct{ gen uint64 }
+
+type lookupDeadline struct{ round uint64 }
+
+func lookupProps(d *deps, k hashing.Key) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		a := &lookupActor{d: d}
+		a.l = newLookup(d, a, k)
+		return a
+	}, actor.WithSupervisor(supervisor(d.cfg.Logger)))
+}
+
+func (a *lookupActor) Receive(ctx actor.Context) {
+	l := a.l
+	defer func() {
+		// A bug must not strand waiters: fail them, log the stack, and
+		// let the actor go on (its state is consistent: failed).
+		if p := recover(); p != nil {
+			l.d.cfg.Logger.Error("lookup actor panic", "key", l.key.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			l.finish(nil, fmt.Errorf("actors: internal error: %v", p))
+		}
+		if a.finished {
+			a.finished = false
+			a.stopTimer()
+			if a.d.cfg.LookupIdle > 0 {
+				ctx.SetReceiveTimeout(a.d.cfg.LookupIdle)
+			} else {
+				a.idle(ctx)
+			}
+		}
+	}()
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.self = ctx.Self()
+		l.onStart()
+	case *lookupReqs:
+		a.seen++
+		for _, q := range m.reqs {
+			l.onRequest(q)
+		}
+	case *waitReq:
+		a.seen++
+		l.onWait(m.reply)
+	case *queryDone:
+		l.onAnswer(m)
+	case *querySlow:
+		l.onSlow(m.gen)
+	case *lookupDeadline:
+		l.onDeadline(m.round)
+	case *actor.ReceiveTimeout:
+		if l.state.done() {
+			a.idle(ctx)
+		}
+	case *actor.Stopping:
+		l.onStop()
+		a.finished = false
+		a.stopTimer()
+	}
+}
+
+func (a *lookupActor) idle(ctx actor.Context) {
+	ctx.Send(ctx.Parent(), &lookupIdle{key: a.l.key, seen: a.seen, pid: a.self})
+}
+
+func (a *lookupActor) stopTimer() {
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+}
+
+// ask queues a query (lookupIO).
+func (a *lookupActor) ask(an announcer, gen uint64) func() {
+	d, self, key := a.d, a.self, a.l.key
+	others := slices.Clone(a.l.others)
+	send := func(m any) { d.system.Root.Send(self, m) }
+	if d.cluster != nil {
+		// In a cluster the key's owner runs the query (and its own
+		// fallbacks); this goroutine waits on the owner, bounded by
+		// LookupTimeout, and there is one per lookup at most.
+		d.tasks.Add(1)
+		go func() {
+			defer d.tasks.Done()
+			res := d.clusterAsk(key, others, an)
+			res.gen = gen
+			send(res)
+		}()
+		return nil
+	}
+	j := &queryJob{
+		key: key, others: others, a: an, gen: gen,
+		done: func(res *queryDone) { send(res) },
+		slow: func() { send(&querySlow{gen: gen}) },
+	}
+	d.queries.push(j)
+	return j.Cancel
+}
+
+// deadline arms the round's deadline (lookupIO).
+func (a *lookupActor) deadline(after time.Duration, round uint64) {
+	a.stopTimer()
+	sys, self := a.d.system, a.self
+	a.timer = time.AfterFunc(after, func() { sys.Root.Send(self, &lookupDeadline{round: round}) })
+}
+
+// done notes that the lookup is finished (lookupIO); the actor tells the
+// router once the message at hand is handled.
+func (a *lookupActor) done() { a.finished = true }

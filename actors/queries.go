@@ -1,0 +1,337 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+// The query path. Lookups do not run queries themselves: they queue jobs,
+// and a bounded pool of workers pulls them, so a query waiting for its
+// turn costs a queue entry, not a goroutine, and one whose lookup ended
+// meanwhile is dropped unsent.
+//
+// A worker holds one of MaxQueriesInFlight slots while its query is
+// young. A query still unanswered after the hedge delay gives its slot up
+// and finishes as a "slow" query (at most MaxSlowQueries of them; past
+// that it is abandoned as timed out): a flood of announcers that never
+// answer then costs each slot the hedge delay, not the whole query
+// timeout, and honest peers' queries behind them go out within seconds.
+// The same moment tells the lookup that it may hedge (ask its next
+// announcer too).
+
+// queryJob is one disco#info query, from queueing to its outcome.
+type queryJob struct {
+	key    hashing.Key
+	others []hashing.Key
+	a      announcer
+	gen    uint64
+	// done receives the outcome (exactly once, unless the job was
+	// cancelled before it started); slow, when non-nil, is called once
+	// when the query passes the hedge delay unanswered.
+	done func(*queryDone)
+	slow func()
+	// expires, when non-zero, drops the job unsent if it is still queued
+	// then (a cluster owner waits for the answer only so long).
+	expires time.Time
+
+	mu        sync.Mutex
+	cancelled bool
+	cancel    context.CancelFunc // set while running
+}
+
+// Cancel drops the job if it has not started and aborts its query if it
+// has. A cancelled job reports nothing. Safe to call more than once and
+// from any goroutine.
+func (j *queryJob) Cancel() {
+	j.mu.Lock()
+	j.cancelled = true
+	c := j.cancel
+	j.mu.Unlock()
+	if c != nil {
+		c()
+	}
+}
+
+// start marks the job running with cancel; false when it was cancelled.
+func (j *queryJob) start(cancel context.CancelFunc) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cancelled {
+		return false
+	}
+	j.cancel = cancel
+	return true
+}
+
+func (j *queryJob) isCancelled() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.cancelled
+}
+
+// queryQueue is the FIFO of jobs and the pool of workers that run them.
+type queryQueue struct {
+	d *deps
+
+	mu      sync.Mutex
+	jobs    []*queryJob // jobs[head:] are queued
+	head    int
+	fresh   int // workers holding a slot (≤ MaxQueriesInFlight)
+	idle    int // of which waiting for a job
+	wake    *sync.Cond
+	closed  bool
+	slow    atomic.Int64 // queries past the hedge delay (≤ MaxSlowQueries)
+	running atomic.Int64 // queries being asked now, slow ones included
+	workers sync.WaitGroup
+}
+
+func newQueryQueue(d *deps) *queryQueue {
+	q := &queryQueue{d: d}
+	q.wake = sync.NewCond(&q.mu)
+	return q
+}
+
+// idleWorker is how long a worker with nothing to do stays: long enough
+// not to churn goroutines between bursts, short enough that a quiet
+// engine holds none.
+const idleWorker = 10 * time.Second
+
+// push queues j and makes sure a worker will take it.
+func (q *queryQueue) push(j *queryJob) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		j.done(&queryDone{gen: j.gen, jid: j.a.jid, err: ErrClosed})
+		return
+	}
+	q.jobs = append(q.jobs, j)
+	q.d.queued.Add(1)
+	q.d.counters.QueriesQueued.Add(1)
+	q.spawnLocked()
+	q.mu.Unlock()
+}
+
+// spawnLocked wakes an idle worker for the queued jobs, or starts one
+// while fewer than MaxQueriesInFlight hold a slot.
+func (q *queryQueue) spawnLocked() {
+	if len(q.jobs)-q.head == 0 {
+		return
+	}
+	if q.idle > 0 {
+		q.wake.Signal()
+		return
+	}
+	if q.fresh < q.d.cfg.MaxQueriesInFlight {
+		q.fresh++
+		q.workers.Add(1)
+		go q.work()
+	}
+}
+
+// pop takes the next job, waiting up to idleWorker for one; nil means the
+// worker should exit (and has given its slot up).
+func (q *queryQueue) pop() *queryJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var timer *time.Timer
+	timedOut := false
+	for len(q.jobs)-q.head == 0 && !q.closed && !timedOut {
+		if timer == nil {
+			timer = time.AfterFunc(idleWorker, func() {
+				q.mu.Lock()
+				timedOut = true
+				q.mu.Unlock()
+				q.wake.Broadcast()
+			})
+			defer timer.Stop()
+		}
+		q.idle++
+		q.wake.Wait()
+		q.idle--
+	}
+	if len(q.jobs)-q.head == 0 || q.closed {
+		q.fresh--
+		return nil
+	}
+	j := q.jobs[q.head]
+	q.jobs[q.head] = nil
+	q.head++
+	if q.head == len(q.jobs) {
+		q.jobs, q.head = q.jobs[:0], 0
+	} else if q.head > 1024 && q.head*2 > len(q.jobs) {
+		// Keep the backing array bounded by what is queued.
+		q.jobs = slices.Clone(q.jobs[q.head:])
+		q.head = 0
+	}
+	q.d.queued.Add(-1)
+	return j
+}
+
+func (q *queryQueue) work() {
+	defer q.workers.Done()
+	for {
+		j := q.pop()
+		if j == nil {
+			return
+		}
+		if !q.run(j) {
+			// The query went slow and gave its slot to a new worker;
+			// this goroutine ends with it.
+			return
+		}
+	}
+}
+
+// run asks j's announcer. It reports whether this worker still holds its
+// slot (false: the query went slow and the slot was handed on).
+func (q *queryQueue) run(j *queryJob) (kept bool) {
+	d := q.d
+	if !j.expires.IsZero() && d.now().After(j.expires) {
+		d.counters.QueriesCancelled.Add(1)
+		if !j.isCancelled() {
+			j.done(&queryDone{gen: j.gen, jid: j.a.jid, err: ErrOverloaded})
+		}
+		return true
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.QueryTimeout)
+	defer cancel()
+	if !j.start(cancel) {
+		d.counters.QueriesCancelled.Add(1)
+		return true
+	}
+	kept = true
+	var mu sync.Mutex // orders the hedge timer against the answer
+	answered := false
+	hedge := time.AfterFunc(d.hedgeDelay(), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if answered {
+			return
+		}
+		kept = false
+		// Give the slot to a new worker; this query finishes as a
+		// slow one, if there is room for one.
+		q.mu.Lock()
+		q.fresh--
+		q.spawnLocked()
+		q.mu.Unlock()
+		if q.slow.Add(1) > int64(d.cfg.MaxSlowQueries) {
+			d.counters.SlowAbandoned.Add(1)
+			cancel()
+		}
+		if j.slow != nil {
+			j.slow()
+		}
+	})
+	q.running.Add(1)
+	res := d.ask(ctx, j)
+	q.running.Add(-1)
+	mu.Lock()
+	answered = true
+	wasKept := kept
+	mu.Unlock()
+	hedge.Stop()
+	if !wasKept {
+		q.slow.Add(-1)
+	}
+	if j.isCancelled() {
+		// Its lookup ended (another answer won, or it timed out): the
+		// answer is not wanted. An honest one is still counted.
+		if res.err == nil {
+			d.counters.DuplicateAnswers.Add(1)
+		}
+		return wasKept
+	}
+	j.done(res)
+	return wasKept
+}
+
+// close stops the workers once their current queries return; queued jobs
+// get ErrClosed.
+func (q *queryQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	rest := q.jobs[q.head:]
+	q.jobs, q.head = nil, 0
+	q.wake.Broadcast()
+	q.mu.Unlock()
+	for _, j := range rest {
+		q.d.queued.Add(-1)
+		if !j.isCancelled() {
+			j.done(&queryDone{gen: j.gen, jid: j.a.jid, err: ErrClosed})
+		}
+	}
+}
+
+// ask runs one query on a worker: query, verify, store. The lookup only
+// sees the outcome. Nothing is stored when the job was cancelled meanwhile
+// (its lookup already has an answer, or ended).
+func (d *deps) ask(ctx context.Context, j *queryJob) *queryDone {
+	res := &queryDone{gen: j.gen, jid: j.a.jid}
+	d.counters.Queries.Add(1)
+	began := d.now()
+	info, err := d.querier.QueryInfo(ctx, j.a.jid, queryNode(j.key, j.a.node))
+	switch {
+	case err != nil && ctx.Err() == context.DeadlineExceeded:
+		d.counters.Timeouts.Add(1)
+		res.err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		return res
+	case err != nil && d.ctx.Err() != nil:
+		res.err = ErrClosed
+		return res
+	case err != nil && ctx.Err() == context.Canceled:
+		res.err = errCancelled
+		return res
+	case err != nil:
+		d.counters.QueryErrors.Add(1)
+		res.err = err
+		return res
+	case info == nil:
+		d.counters.QueryErrors.Add(1)
+		res.err = errors.New("actors: querier returned no answer")
+		return res
+	}
+	method, err := hashing.Verify(j.key, info, d.cfg.Verify)
+	if err != nil {
+		var mm *hashing.MismatchError
+		if errors.As(err, &mm) {
+			d.counters.Mismatches.Add(1)
+		} else {
+			d.counters.Rejected.Add(1)
+		}
+		res.err = err
+		return res
+	}
+	// Only honest answers teach the hedge delay: a liar's speed says
+	// nothing about how long an honest peer takes.
+	d.answers.observe(d.now().Sub(began))
+	if method != hashing.Strict {
+		d.counters.LenientOK.Add(1)
+	}
+	res.info, res.method = info, method
+	if !j.isCancelled() {
+		d.putVerified(j.key, j.others, info, method, j.a)
+	}
+	return res
+}
+
+// errCancelled: the query was aborted because its lookup no longer needs
+// it. The lookup never sees it (a cancelled job reports nothing).
+var errCancelled = errors.New("actors: query cancelled")
+
+// queryNode is where the answer for key lives: node#ver for XEP-0115, and
+// urn:xmpp:caps#alg.hash for XEP-0390.
+func queryNode(k hashing.Key, node string) string {
+	if k.Scheme == hashing.XEP0390 {
+		return messages.NSCaps2 + "#" + k.Alg.String() + "." + k.Ver()
+	}
+	return node + "#" + k.Ver()
+}

@@ -1,0 +1,225 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// lookupReq: jid announced key (and, in the same presence, others).
+type lookupReq struct {
+	key    hashing.Key
+	others []hashing.Key
+	jid    string
+	node   string // the XEP-0115 node attribute; "" for XEP-0390 keys
+}
+
+// lookupBatch carries one shard batch's lookups to the router.
+type lookupBatch struct{ reqs []*lookupReq }
+
+// lookupReqs carries one key's requests from one batch to its lookup actor.
+type lookupReqs struct{ reqs []*lookupReq }
+
+// waitReq asks for the outcome of key's lookup. retry, when set, is the
+// JID that waits and announces key: with no lookup under way and no
+// outcome known, the router starts one from it.
+type waitReq struct {
+	key   hashing.Key
+	reply chan<- waitResult
+	retry *lookupReq
+}
+
+type waitResult struct {
+	key  hashing.Key
+	info *hashing.Info
+	err  error
+}
+
+// lookupIdle: a lookup actor is done (resolved or failed) after seeing
+// seen of the router's messages. The router stops it only if it sent no
+// more since: otherwise the actor has requests to handle first, and says
+// so again after them.
+type lookupIdle struct {
+	key  hashing.Key
+	seen uint64
+	pid  *actor.PID
+}
+
+// router owns the per-key lookup actors: it spawns them on demand, forwards
+// to them, bounds their number and stops them when they are done. Only it
+// sends them requests, which is what makes the seen-count handshake of
+// lookupIdle exact.
+//
+// At MaxLookups, requests for new keys wait in a FIFO (at most RouterQueue
+// of them) until lookups end; past that they are dropped, counted
+// (DropLookups), and their JIDs told ErrOverloaded.
+type router struct {
+	d        *deps
+	live     map[hashing.Key]*liveLookup
+	byPID    map[string]hashing.Key // pid.Id → key, so Terminated costs O(1)
+	overflow []*lookupReq
+	head     int // overflow[head:] wait
+}
+
+type liveLookup struct {
+	pid  *actor.PID
+	sent uint64
+}
+
+func newRouter(d *deps) actor.Actor {
+	return &router{d: d, live: make(map[hashing.Key]*liveLookup), byPID: make(map[string]hashing.Key)}
+}
+
+func (r *router) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *lookupBatch:
+		r.d.backlog.Add(-int64(len(m.reqs)))
+		r.route(ctx, m.reqs)
+	case *waitReq:
+		r.wait(ctx, m)
+	case *lookupIdle:
+		l := r.live[m.key]
+		if l == nil || l.sent != m.seen || !l.pid.Equal(m.pid) {
+			return
+		}
+		r.remove(m.key, l)
+		// Poison, not Stop: it is queued behind anything already sent, so
+		// nothing forwarded before this point is lost.
+		ctx.Poison(l.pid)
+		r.drain(ctx)
+	case *actor.Terminated:
+		// Only a lookup that stopped on its own (a bug, or shutdown) is
+		// still registered here; passivated ones were removed above.
+		if k, ok := r.byPID[m.Who.Id]; ok {
+			if l := r.live[k]; l != nil && l.pid.Equal(m.Who) {
+				r.remove(k, l)
+				r.drain(ctx)
+			} else {
+				delete(r.byPID, m.Who.Id)
+			}
+		}
+	}
+}
+
+func (r *router) remove(k hashing.Key, l *liveLookup) {
+	delete(r.live, k)
+	delete(r.byPID, l.pid.Id)
+	r.d.live.Store(int64(len(r.live)))
+}
+
+func (r *router) wait(ctx actor.Context, m *waitReq) {
+	if l := r.live[m.key]; l != nil {
+		l.sent++
+		ctx.Send(l.pid, m)
+		return
+	}
+	res := r.d.outcome(m.key)
+	if res.err == nil || m.retry == nil || !errorsIsNotFound(res.err) {
+		res.key = m.key
+		m.reply <- res
+		return
+	}
+	// Nothing under way and nothing known (a failure that expired):
+	// look again, from the JID that waits.
+	if !r.forward(ctx, m.key, []*lookupReq{m.retry}, false) {
+		m.reply <- waitResult{key: m.key, err: ErrOverloaded}
+		return
+	}
+	l := r.live[m.key]
+	l.sent++
+	ctx.Send(l.pid, m)
+}
+
+// route hands a batch's requests to their lookup actors, one message per
+// key, spawning actors as needed and within MaxLookups.
+func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
+	if len(reqs) == 1 {
+		r.forward(ctx, reqs[0].key, reqs, true)
+		return
+	}
+	groups := make(map[hashing.Key][]*lookupReq, len(reqs))
+	order := make([]hashing.Key, 0, len(reqs))
+	for _, q := range reqs {
+		if _, ok := groups[q.key]; !ok {
+			order = append(order, q.key)
+		}
+		groups[q.key] = append(groups[q.key], q)
+	}
+	for _, k := range order {
+		r.forward(ctx, k, groups[k], true)
+	}
+}
+
+// forward sends reqs to k's lookup, spawning it within MaxLookups. At the
+// limit, queue (when allowed) keeps the requests until a lookup ends;
+// otherwise they are refused. It reports whether k's lookup has them.
+func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq, queue bool) bool {
+	l := r.live[k]
+	if l == nil {
+		if len(r.live) >= r.d.cfg.MaxLookups {
+			if queue {
+				r.park(reqs)
+			}
+			return false
+		}
+		l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, k))}
+		r.live[k] = l
+		r.byPID[l.pid.Id] = k
+		r.d.live.Store(int64(len(r.live)))
+	}
+	l.sent++
+	ctx.Send(l.pid, &lookupReqs{reqs: reqs})
+	return true
+}
+
+// park queues requests for lookups that cannot start yet, within
+// RouterQueue; the rest are dropped and their JIDs told.
+func (r *router) park(reqs []*lookupReq) {
+	for _, q := range reqs {
+		if len(r.overflow)-r.head >= r.d.cfg.RouterQueue {
+			r.d.counters.DropLookups.Add(1)
+			r.d.tell(q.jid, q.key, nil, ErrOverloaded)
+			continue
+		}
+		r.overflow = append(r.overflow, q)
+	}
+	r.d.parked.Store(int64(len(r.overflow) - r.head))
+}
+
+// drain starts lookups for parked requests while there is room.
+func (r *router) drain(ctx actor.Context) {
+	for r.head < len(r.overflow) && len(r.live) < r.d.cfg.MaxLookups {
+		q := r.overflow[r.head]
+		r.overflow[r.head] = nil
+		r.head++
+		r.forward(ctx, q.key, []*lookupReq{q}, false)
+	}
+	switch {
+	case r.head == len(r.overflow):
+		r.overflow, r.head = r.overflow[:0], 0
+	case r.head > 1024 && 2*r.head > len(r.overflow):
+		r.overflow = append([]*lookupReq(nil), r.overflow[r.head:]...)
+		r.head = 0
+	}
+	r.d.parked.Store(int64(len(r.overflow) - r.head))
+}
+
+// outcome is what a key without a live lookup resolves to now.
+func (d *deps) outcome(k hashing.Key) waitResult {
+	if info, err := d.store.Get(k); err == nil {
+		return waitResult{info: info}
+	}
+	if err, ok := d.failures.get(k); ok {
+		return waitResult{err: err}
+	}
+	return waitResult{err: ErrNotFound}
+}
+
+func errorsIsNotFound(err error) bool { return err == ErrNotFound }
+
+// waitJID asks jid's shard for the outcome of jid's caps; the shard answers
+// or hands a waitReq to the router.
+type waitJID struct {
+	jid   string
+	reply chan<- waitResult
+}

@@ -1,0 +1,88 @@
+package actors
+
+import (
+	"errors"
+	"hash/maphash"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+// Telling JIDs how their key went. What each JID was told is kept in its
+// row of the JID table (told), so that:
+//   - a key verified by any route — its own lookup, a later one after a
+//     failure, a cluster member's broadcast — tells every JID announcing
+//     it that has not heard CapsResolved, and nobody twice;
+//   - Caps and Wait can say ErrOverloaded for a presence dropped under
+//     load instead of ErrPending forever.
+//
+// Events are published under the table's lock, so that a JID's events
+// keep their order against the shard's (EntityGone after CapsResolved).
+
+func (d *deps) shardOf(jid string) *shard {
+	return d.shards[maphash.String(d.seed, jid)%uint64(len(d.shards))]
+}
+
+// tell records, and publishes, that jid's key k resolved to info or failed
+// with err — if jid still announces k and was not told so already.
+func (d *deps) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
+	if len(d.shards) == 0 {
+		return
+	}
+	t := d.shardOf(jid).table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.jids[fingerprintOf(jid)]
+	if !ok || t.slots[e.slot].key != k {
+		return
+	}
+	r := &t.rows[e.row]
+	if err == nil {
+		t.slots[e.slot].resolved = true
+		d.resolvedLocked(r, k, info, false)
+		return
+	}
+	if r.told != toldNothing {
+		return
+	}
+	r.told = toldFailed
+	if errors.Is(err, ErrOverloaded) {
+		r.told = toldDropped
+	}
+	if d.hub.Wants(messages.KindCapsFailed) {
+		d.hub.Publish(&messages.CapsFailed{JID: r.jid, Key: k, Err: err})
+	}
+}
+
+// resolvedLocked tells row r, once, that k resolved.
+func (d *deps) resolvedLocked(r *row, k hashing.Key, info *hashing.Info, cached bool) {
+	if r.told == toldResolved {
+		return
+	}
+	r.told = toldResolved
+	if d.hub.Wants(messages.KindCapsResolved) {
+		d.hub.Publish(&messages.CapsResolved{JID: r.jid, Key: k, Info: info, Cached: cached})
+	}
+}
+
+// verified tells every JID announcing k, or one of others that the same
+// answer proved (and the store now holds), that it resolved to info. It
+// walks the JIDs of those keys once: a key is verified once per engine
+// life, then found in the store by each presence.
+func (d *deps) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) {
+	d.settleKey(k, info)
+	for _, o := range others {
+		if _, err := d.store.Get(o); err == nil {
+			d.settleKey(o, info)
+		}
+	}
+}
+
+func (d *deps) settleKey(k hashing.Key, info *hashing.Info) {
+	for _, sh := range d.shards {
+		if !sh.table.has(k) {
+			continue
+		}
+		sh.table.settle(k, true, func(r *row) { d.resolvedLocked(r, k, info, false) })
+	}
+}
