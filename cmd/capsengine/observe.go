@@ -27,10 +27,12 @@ import (
 
 const observeLong = `Connect to an XMPP server and resolve the capabilities of every entity seen.
 
-As a client (--jid user@domain, --password, --password-file or the
-CAPSENGINE_PASSWORD environment variable), observe logs in with SCRAM or PLAIN
-after STARTTLS (--insecure-no-tls logs in in plaintext, for test servers
-only) and sees the presence of its roster contacts; --accept-subscriptions
+As a client (--jid user@domain, and the password in --password-file or the
+CAPSENGINE_PASSWORD environment variable; --password works too, but other
+users of the machine can read a command line), observe logs in with SCRAM or
+PLAIN after STARTTLS, and refuses a server that offers no STARTTLS
+(--insecure-no-tls logs in in plaintext, for test servers only). It sees the
+presence of its roster contacts; --accept-subscriptions
 approves every subscription request and asks for one back, so anyone who
 subscribes is observed. As a XEP-0114 component (--jid the component's
 domain, --component-secret, --addr), it sees the entities subscribed to it
@@ -41,7 +43,14 @@ connect. --join room@service crawls a MUC room's occupants
 Every announced hash is looked up once (disco#info to the first announcer,
 the next one when that fails), verified, and kept in --data (unless
 --in-memory), where "capsengine db" finds them. observe answers disco#info for its own caps, and
-reconnects with backoff when the connection drops.
+reconnects with backoff when the connection drops. What it announces is
+--identity (category/type/name; default client/bot/capsengine, or
+component/generic/capsengine) under the caps node --node (a URI naming
+the software).
+
+A login that is not done within --dial-timeout fails and is tried again
+with backoff, as is a server that cannot be reached; --timeout and an
+interrupt end observe wherever it is.
 
 --http ADDR serves the HTTP API (GET /caps/{jid}, /entities?feature=F,
 /events as Server-Sent Events, /metrics for Prometheus, /healthz); the
@@ -53,18 +62,20 @@ resolved, and the error when it failed.
 observe runs until interrupted, until --timeout has passed, or until
 --exit-after N entities are resolved. Exit status: 0 on an interrupt, at
 --timeout without --exit-after, or once N entities are resolved; 1 when the
-login is refused, or --timeout passed before N entities resolved; 2 for a
-usage error.`
+login is refused, when --timeout passed before N entities resolved, or when
+it passed without a single successful login; 2 for a usage error.`
 
 const observeExample = `  CAPSENGINE_PASSWORD=... capsengine observe --jid crawler@example.org --accept-subscriptions --data ./caps --http 127.0.0.1:8080
   capsengine observe --jid caps.example.org --component-secret s3cret --addr 127.0.0.1:5347 --probe juliet@example.org
-  capsengine observe --jid bot@localhost --password pw --addr 127.0.0.1:5222 --insecure-no-tls --exit-after 10 --timeout 1m --dump caps.json`
+  capsengine observe --jid bot@localhost --password-file pw.txt --addr 127.0.0.1:5222 --insecure-no-tls --exit-after 10 --timeout 1m --dump caps.json
+  capsengine observe --jid crawler@example.org --password-file pw.txt --node https://example.org/crawler --identity client/bot/Example Crawler`
 
 type observeOptions struct {
 	jid, password, passwordFile, addr, componentSecret string
 	data, trusted, http, dump, nick                    string
+	node, identity                                     string
 	exitAfter                                          int
-	queryTimeout, timeout                              time.Duration
+	queryTimeout, timeout, dialTimeout                 time.Duration
 	insecureNoTLS, acceptSubscriptions, skipMUC        bool
 	inMemory                                           bool
 	verbose                                            bool
@@ -86,8 +97,8 @@ func newObserveCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&o.jid, "jid", "", "client JID (user@domain), or the component's domain with --component-secret")
-	f.StringVar(&o.password, "password", "", "client password (see also --password-file, $CAPSENGINE_PASSWORD)")
-	f.StringVar(&o.passwordFile, "password-file", "", "read the client password from this file")
+	f.StringVar(&o.password, "password", "", "client password; other users of this machine can see it (ps): prefer --password-file or $CAPSENGINE_PASSWORD")
+	f.StringVar(&o.passwordFile, "password-file", "", "read the client password from this file (first line; keep it mode 600)")
 	f.StringVar(&o.addr, "addr", "", "server host:port (client default: DNS SRV of the JID's domain)")
 	f.StringVar(&o.componentSecret, "component-secret", "", "connect as a XEP-0114 component with this secret (or $CAPSENGINE_COMPONENT_SECRET)")
 	f.StringVar(&o.data, "data", defaultDataDir(), "directory of the caps stores (DATA/user, DATA/trusted: capsengine db's layout)")
@@ -98,6 +109,9 @@ func newObserveCmd() *cobra.Command {
 	f.IntVar(&o.exitAfter, "exit-after", 0, "exit once this many entities are resolved")
 	f.DurationVar(&o.queryTimeout, "query-timeout", 10*time.Second, "how long one disco#info may take before the next announcer is asked")
 	f.DurationVar(&o.timeout, "timeout", 0, "the longest the whole run may last (0: no limit)")
+	f.DurationVar(&o.dialTimeout, "dial-timeout", 30*time.Second, "how long connecting and logging in may take before the attempt fails and is retried")
+	f.StringVar(&o.node, "node", defaultNode, "the caps node we announce: a URI naming the software")
+	f.StringVar(&o.identity, "identity", "", "the identity we announce, category/type/name (default client/bot/capsengine, component/generic/capsengine for a component)")
 	f.BoolVar(&o.insecureNoTLS, "insecure-no-tls", false, "log in without TLS, in plaintext (test servers only)")
 	f.BoolVar(&o.acceptSubscriptions, "accept-subscriptions", false, "approve every subscription request and subscribe back")
 	f.StringArrayVar(&o.join, "join", nil, "join this MUC room (room@service) to observe its occupants (repeatable)")
@@ -114,8 +128,8 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	if o.jid == "" {
 		return usageError(c, errors.New("--jid is required"))
 	}
-	if o.exitAfter < 0 || o.queryTimeout <= 0 || o.timeout < 0 {
-		return usageError(c, errors.New("--exit-after, --query-timeout and --timeout must not be negative"))
+	if o.exitAfter < 0 || o.queryTimeout <= 0 || o.timeout < 0 || o.dialTimeout <= 0 {
+		return usageError(c, errors.New("--exit-after and --timeout must not be negative, --query-timeout and --dial-timeout must be positive"))
 	}
 	cluster, err := o.cluster.config()
 	if err != nil {
@@ -126,20 +140,27 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		secret = os.Getenv("CAPSENGINE_COMPONENT_SECRET")
 	}
 	component := secret != ""
-	password := secret
-	if !component {
-		var err error
-		if password, err = observePassword(o); err != nil {
-			return usageError(c, err)
-		}
-	} else if o.addr == "" {
-		return usageError(c, errors.New("a component needs --addr"))
+	local, err := observeLocal(o, component)
+	if err != nil {
+		return usageError(c, err)
 	}
 	level := slog.LevelInfo
 	if o.verbose {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	password := secret
+	if !component {
+		var err error
+		if password, err = observePassword(o, logger); err != nil {
+			return usageError(c, err)
+		}
+		if o.insecureNoTLS {
+			logger.Warn("--insecure-no-tls: the password and all traffic cross the network unencrypted; use it with test servers only")
+		}
+	} else if o.addr == "" {
+		return usageError(c, errors.New("a component needs --addr"))
+	}
 
 	ctx := c.Context()
 	if o.timeout > 0 {
@@ -172,6 +193,7 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		Component:           component,
 		Addr:                o.addr,
 		InsecureNoTLS:       o.insecureNoTLS,
+		DialTimeout:         o.dialTimeout,
 		AcceptSubscriptions: o.acceptSubscriptions,
 		Rooms:               o.join,
 		Nick:                o.nick,
@@ -207,7 +229,7 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		InMemory:   o.data == "",
 		Querier:    conn,
 		Logger:     logger.With("lib", "engine"),
-		Tuning:     capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC},
+		Tuning:     capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC, LocalNode: o.node},
 		Cluster:    cluster,
 	})
 	if err != nil {
@@ -220,11 +242,15 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 			logger.Error("close engine", "err", err)
 		}
 	}()
-	if err := eng.SetLocal(transport.LocalInfo("capsengine", component)); err != nil {
+	if err := eng.SetLocal(local); err != nil {
 		return err
 	}
 	if err := eng.FlushLocal(ctx); err != nil {
 		return err
+	}
+	if ann, ok := eng.Announcement(); ok {
+		logger.Info("announcing", "node", ann.Caps.Node, "ver", ann.Caps.Ver,
+			"identity", transport.FormatIdentity(local.Identities[0]))
 	}
 	sub := eng.Subscribe(messages.KindCapsResolved|messages.KindCapsFailed|messages.KindEntityGone, 1<<16)
 	trackDone := make(chan struct{})
@@ -260,7 +286,17 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		failure = err
 		stop(err)
 	}
-	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) && o.exitAfter > 0 {
+	timedOut := errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+	switch {
+	case errors.Is(failure, transport.ErrNoStartTLS):
+		failure = errors.New("the server offers no STARTTLS; --insecure-no-tls is for test servers only")
+	case timedOut && conn.Stats().Connects == 0:
+		// Exiting 0 here would report an empty run as a success.
+		failure = fmt.Errorf("--timeout %v passed without a successful login", o.timeout)
+		if err := conn.LastDialError(); err != nil {
+			failure = fmt.Errorf("%w; the last attempt: %v", failure, err)
+		}
+	case timedOut && o.exitAfter > 0:
 		failure = fmt.Errorf("--timeout %v passed with %d of %d entities resolved", o.timeout, tr.resolvedCount(), o.exitAfter)
 	}
 	// Let events already published reach the tracker before dumping.
@@ -283,16 +319,59 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 
 var errEnough = errors.New("enough entities resolved")
 
-func observePassword(o observeOptions) (string, error) {
+// defaultNode is the caps node observe announces without --node: the
+// project's address, as XEP-0115 §4 asks of a node.
+const defaultNode = "https://github.com/capsengine/capsengine"
+
+// observeLocal is the disco#info observe announces: the transport's
+// features, under --identity when given.
+func observeLocal(o observeOptions, component bool) (*hashing.Info, error) {
+	if err := transport.CheckNode(o.node); err != nil {
+		return nil, flagValueError(err)
+	}
+	info := transport.LocalInfo("capsengine", component)
+	if o.identity != "" {
+		id, err := transport.ParseIdentity(o.identity)
+		if err != nil {
+			return nil, flagValueError(err)
+		}
+		info.Identities = []hashing.Identity{id}
+	}
+	return info, nil
+}
+
+// flagValueError words a *transport.ValueError after the flag that took
+// the value.
+func flagValueError(err error) error {
+	var ve *transport.ValueError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("--%s %q: %s", ve.What, ve.Value, ve.Reason)
+	}
+	return err
+}
+
+func observePassword(o observeOptions, logger *slog.Logger) (string, error) {
 	switch {
 	case o.password != "":
 		return o.password, nil
 	case o.passwordFile != "":
-		b, err := os.ReadFile(o.passwordFile)
+		f, err := os.Open(o.passwordFile)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("--password-file: %w", err)
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			logger.Warn("--password-file can be read by other users: chmod 600 it",
+				"file", o.passwordFile, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+		}
+		// One line is a password; a FIFO or a device given by mistake
+		// must not make us read for ever.
+		b, err := io.ReadAll(io.LimitReader(f, 4096))
+		if err != nil {
+			return "", fmt.Errorf("--password-file: %w", err)
+		}
+		pw, _, _ := strings.Cut(string(b), "\n")
+		return strings.TrimRight(pw, "\r"), nil
 	case os.Getenv("CAPSENGINE_PASSWORD") != "":
 		return os.Getenv("CAPSENGINE_PASSWORD"), nil
 	}

@@ -149,31 +149,53 @@ func TestObserveRefused(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "login failed") {
 		t.Errorf("exit %d, want 1 with a login error:\n%s", code, errOut)
 	}
-	// Without --insecure-no-tls a server without STARTTLS is refused too.
+	// Without --insecure-no-tls a server without STARTTLS is refused too,
+	// and told so (Prosody answers an unsolicited <starttls/> with
+	// unsupported-stanza-type, which explains nothing).
 	code, _, errOut = runCmd(t, "", "observe", "--jid", "watcher@localhost", "--password", "watcher-pw",
 		"--addr", srv.C2S, "--timeout", "60s", "--data", t.TempDir())
-	if code != 1 || !strings.Contains(errOut, "login failed") {
-		t.Errorf("no TLS: exit %d, want 1:\n%s", code, errOut)
+	const noTLS = "capsengine observe: the server offers no STARTTLS; --insecure-no-tls is for test servers only\n"
+	if code != 1 || !strings.HasSuffix(errOut, noTLS) {
+		t.Errorf("no TLS: exit %d, want 1 ending in %q:\n%s", code, noTLS, errOut)
 	}
 }
 
 func TestObserveUsage(t *testing.T) {
 	t.Setenv("CAPSENGINE_PASSWORD", "")
 	t.Setenv("CAPSENGINE_COMPONENT_SECRET", "")
+	missing := filepath.Join(t.TempDir(), "no-such-file")
 	for _, tc := range []struct {
 		name string
 		args []string
+		want string // in stderr, when set
 	}{
-		{"no jid", []string{"observe"}},
-		{"no password", []string{"observe", "--jid", "a@b"}},
-		{"component without addr", []string{"observe", "--jid", "c.b", "--component-secret", "s"}},
-		{"negative", []string{"observe", "--jid", "a@b", "--password", "p", "--exit-after", "-1"}},
-		{"argument", []string{"observe", "--jid", "a@b", "--password", "p", "extra"}},
-		{"empty data", []string{"observe", "--jid", "a@b", "--password", "p", "--data", ""}},
+		{"no jid", []string{"observe"}, ""},
+		{"no password", []string{"observe", "--jid", "a@b"}, ""},
+		{"component without addr", []string{"observe", "--jid", "c.b", "--component-secret", "s"}, ""},
+		{"negative", []string{"observe", "--jid", "a@b", "--password", "p", "--exit-after", "-1"}, ""},
+		{"zero dial timeout", []string{"observe", "--jid", "a@b", "--password", "p", "--dial-timeout", "0s"}, "--dial-timeout"},
+		{"argument", []string{"observe", "--jid", "a@b", "--password", "p", "extra"}, ""},
+		{"empty data", []string{"observe", "--jid", "a@b", "--password", "p", "--data", ""}, ""},
+		{"identity without type", []string{"observe", "--jid", "a@b", "--password", "p", "--identity", "client"},
+			`capsengine observe: --identity "client": want category/type/name`},
+		{"identity with empty category", []string{"observe", "--jid", "a@b", "--password", "p", "--identity", "/bot/x"},
+			`--identity "/bot/x": the category is empty`},
+		{"identity with a control character", []string{"observe", "--jid", "c.b", "--component-secret", "s", "--addr", "127.0.0.1:1",
+			"--identity", "client/bot/a\x01"}, "control character"},
+		{"relative node", []string{"observe", "--jid", "a@b", "--password", "p", "--node", "capsengine"},
+			`--node "capsengine": want an absolute URI`},
+		{"node with fragment", []string{"observe", "--jid", "a@b", "--password", "p", "--node", "https://example.org/#x"},
+			`--node "https://example.org/#x": it contains '#'`},
+		{"missing password file", []string{"observe", "--jid", "a@b", "--password-file", missing},
+			"--password-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if code, _, errOut := runCmd(t, "", tc.args...); code != 2 {
+			code, _, errOut := runCmd(t, "", tc.args...)
+			if code != 2 {
 				t.Errorf("exit %d, want 2: %s", code, errOut)
+			}
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, errOut)
 			}
 		})
 	}
