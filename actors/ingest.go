@@ -230,7 +230,10 @@ func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 		return
 	}
 	res, known := a.d.known(s)
-	if known {
+	// A JID told nothing yet announced the key after any failure on
+	// record: its own lookup is on its way to the router, ahead of this
+	// wait, which the router hands to it.
+	if known && (res.err == nil || s.told != toldNothing) {
 		m.reply <- res
 		return
 	}

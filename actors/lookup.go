@@ -250,6 +250,9 @@ func (l *lookup) wantMore() bool {
 
 func (l *lookup) ask(a announcer) {
 	if l.state != stateQuerying {
+		// The key is pending again: an earlier failure no longer
+		// answers for it.
+		l.d.failures.remove(l.key)
 		l.state = stateQuerying
 		l.round++
 		l.io.deadline(l.d.cfg.LookupTimeout, l.round)
@@ -317,13 +320,16 @@ func (l *lookup) onDeadline(round uint64) {
 	if round != l.round || l.state != stateQuerying {
 		return
 	}
-	if len(l.pending) == 0 && len(l.out) == 0 {
+	if len(l.pending) == 0 {
+		// Nobody left to ask: the queries out (queued or running) are
+		// cancelled with the lookup, so none goes out after it ended.
 		l.finish(nil, ErrLookupTimeout)
 		return
 	}
 	// Everyone waiting has waited a whole round: tell them, and go on
 	// with who is left to ask — they would otherwise need to announce
-	// again to be asked at all.
+	// again to be asked at all. The queries out go on too: an answer
+	// from them is as good as any.
 	l.d.counters.LookupRounds.Add(1)
 	for _, w := range l.waiters {
 		w <- waitResult{key: l.key, err: ErrLookupTimeout}

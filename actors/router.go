@@ -57,8 +57,14 @@ type router struct {
 	d        *deps
 	live     map[hashing.Key]*liveLookup
 	byPID    map[string]hashing.Key // pid.Id → key, so Terminated costs O(1)
-	overflow []*lookupReq
+	overflow []parked
 	head     int // overflow[head:] wait
+}
+
+// parked is a request, or a Wait, for a lookup that could not start yet.
+type parked struct {
+	req  *lookupReq
+	wait *waitReq
 }
 
 type liveLookup struct {
@@ -119,10 +125,15 @@ func (r *router) wait(ctx actor.Context, m *waitReq) {
 		m.reply <- res
 		return
 	}
-	// Nothing under way and nothing known (a failure that expired):
-	// look again, from the JID that waits.
+	// Nothing under way and nothing known (a failure that expired, or
+	// the JID's request is parked): look again, from the JID that waits.
 	if !r.forward(ctx, m.key, []*lookupReq{m.retry}, false) {
-		m.reply <- waitResult{key: m.key, err: ErrOverloaded}
+		if len(r.overflow)-r.head >= r.d.cfg.RouterQueue {
+			m.reply <- waitResult{key: m.key, err: ErrOverloaded}
+			return
+		}
+		r.overflow = append(r.overflow, parked{wait: m})
+		r.d.parked.Store(int64(len(r.overflow) - r.head))
 		return
 	}
 	l := r.live[m.key]
@@ -181,7 +192,7 @@ func (r *router) park(reqs []*lookupReq) {
 			r.d.tell(q.jid, q.key, nil, ErrOverloaded)
 			continue
 		}
-		r.overflow = append(r.overflow, q)
+		r.overflow = append(r.overflow, parked{req: q})
 	}
 	r.d.parked.Store(int64(len(r.overflow) - r.head))
 }
@@ -189,16 +200,20 @@ func (r *router) park(reqs []*lookupReq) {
 // drain starts lookups for parked requests while there is room.
 func (r *router) drain(ctx actor.Context) {
 	for r.head < len(r.overflow) && len(r.live) < r.d.cfg.MaxLookups {
-		q := r.overflow[r.head]
-		r.overflow[r.head] = nil
+		p := r.overflow[r.head]
+		r.overflow[r.head] = parked{}
 		r.head++
-		r.forward(ctx, q.key, []*lookupReq{q}, false)
+		if p.wait != nil {
+			r.wait(ctx, p.wait)
+		} else {
+			r.forward(ctx, p.req.key, []*lookupReq{p.req}, false)
+		}
 	}
 	switch {
 	case r.head == len(r.overflow):
 		r.overflow, r.head = r.overflow[:0], 0
 	case r.head > 1024 && 2*r.head > len(r.overflow):
-		r.overflow = append([]*lookupReq(nil), r.overflow[r.head:]...)
+		r.overflow = append([]parked(nil), r.overflow[r.head:]...)
 		r.head = 0
 	}
 	r.d.parked.Store(int64(len(r.overflow) - r.head))

@@ -51,6 +51,7 @@ type peers struct {
 	gate     chan struct{} // when non-nil, honest answers wait for it
 	hold     chan struct{} // when non-nil, every answer waits for it
 	liarInfo *hashing.Info
+	delay    time.Duration // honest answers take this long
 }
 
 type behaviour uint8
@@ -98,6 +99,13 @@ func (p *peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 	}
 	if info == nil {
 		return nil, errors.New("item-not-found")
+	}
+	if p.delay > 0 {
+		select {
+		case <-time.After(p.delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	return info, nil
 }

@@ -1,0 +1,146 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// fakeIO records what a lookup asks for, so its logic is scripted without
+// an actor system, timers or goroutines.
+type fakeIO struct {
+	log       []string
+	cancelled map[uint64]bool
+	dones     int
+}
+
+func (f *fakeIO) ask(a announcer, gen uint64) func() {
+	f.log = append(f.log, fmt.Sprintf("ask %s #%d", a.jid, gen))
+	return func() {
+		f.cancelled[gen] = true
+		f.log = append(f.log, fmt.Sprintf("cancel #%d", gen))
+	}
+}
+
+func (f *fakeIO) deadline(d time.Duration, round uint64) {
+	f.log = append(f.log, fmt.Sprintf("deadline round %d", round))
+}
+
+func (f *fakeIO) done() { f.dones++; f.log = append(f.log, "done") }
+
+func (f *fakeIO) take() string {
+	s := strings.Join(f.log, "; ")
+	f.log = nil
+	return s
+}
+
+// logicDeps is a deps with the shared tables and no actor system: enough
+// for a lookup's decisions. now is the test's clock.
+func logicDeps(cfg Config, now *time.Time) *deps {
+	cfg.setDefaults()
+	clock := func() time.Time { return *now }
+	c := &Counters{}
+	d := &deps{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock}
+	d.bad = newExpiring[badKey, struct{}](1000, cfg.BadAnnouncerTTL, clock)
+	d.failures = newExpiring[hashing.Key, error](1000, cfg.FailureTTL, clock)
+	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, 1000, clock)
+	return d
+}
+
+// The lookup's life, step by step: each step is an event and what the
+// lookup asks its runner to do in answer.
+func TestLookupLogic(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	info, k, _ := client(t, "logic", nil)
+	req := func(jid string) *lookupReq { return &lookupReq{key: k, jid: jid, node: "n"} }
+	type step struct {
+		name  string
+		do    func(l *lookup)
+		want  string
+		state lookupState
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		steps []step
+	}{
+		{
+			name: "fallback, round, resolve",
+			cfg:  Config{MaxAnnouncersPerKey: 8},
+			steps: []step{
+				{"first announcer", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"second joins", func(l *lookup) { l.onRequest(req("b")) }, "", stateQuerying},
+				{"third joins", func(l *lookup) { l.onRequest(req("c")) }, "", stateQuerying},
+				{"a lies", func(l *lookup) {
+					l.onAnswer(&queryDone{gen: 1, jid: "a", err: &hashing.MismatchError{Key: k}})
+				}, "ask b #2", stateQuerying},
+				{"round ends, c untried", func(l *lookup) { l.onDeadline(1) }, "deadline round 2", stateQuerying},
+				{"stale deadline", func(l *lookup) { l.onDeadline(1) }, "", stateQuerying},
+				{"b slow: hedge", func(l *lookup) { l.onSlow(2) }, "ask c #3", stateQuerying},
+				{"c answers", func(l *lookup) { l.onAnswer(&queryDone{gen: 3, jid: "c", info: info}) }, "cancel #2; done", stateResolved},
+				{"b answers late", func(l *lookup) { l.onAnswer(&queryDone{gen: 2, jid: "b", info: info}) }, "", stateResolved},
+				{"late joiner", func(l *lookup) { l.onRequest(req("d")) }, "done", stateResolved},
+			},
+		},
+		{
+			name: "no one left: fail, then a new announcer",
+			cfg:  Config{},
+			steps: []step{
+				{"only announcer", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"errors", func(l *lookup) {
+					l.onAnswer(&queryDone{gen: 1, jid: "a", err: errors.New("service-unavailable")})
+				}, "done", stateFailed},
+				{"a again: remembered as bad", func(l *lookup) { l.onRequest(req("a")) }, "done", stateFailed},
+				{"b arrives before the router stopped it", func(l *lookup) { l.onRequest(req("b")) }, "deadline round 2; ask b #2", stateQuerying},
+				{"b answers", func(l *lookup) { l.onAnswer(&queryDone{gen: 2, jid: "b", info: info}) }, "done", stateResolved},
+			},
+		},
+		{
+			name: "deadline with nobody untried cancels the query",
+			cfg:  Config{},
+			steps: []step{
+				{"announcer", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"deadline", func(l *lookup) { l.onDeadline(1) }, "cancel #1; done", stateFailed},
+				{"its answer comes anyway", func(l *lookup) { l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) }, "", stateFailed},
+			},
+		},
+		{
+			name: "hedges are bounded",
+			cfg:  Config{MaxAnnouncersPerKey: 8},
+			steps: []step{
+				{"a", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"b, c, d, e join", func(l *lookup) {
+					for _, j := range []string{"b", "c", "d", "e"} {
+						l.onRequest(req(j))
+					}
+				}, "", stateQuerying},
+				{"a slow", func(l *lookup) { l.onSlow(1) }, "ask b #2", stateQuerying},
+				{"b slow", func(l *lookup) { l.onSlow(2) }, "ask c #3", stateQuerying},
+				{"c slow: three out, no more", func(l *lookup) { l.onSlow(3) }, "", stateQuerying},
+				{"a times out: room again", func(l *lookup) {
+					l.onAnswer(&queryDone{gen: 1, jid: "a", err: errors.New("timeout")})
+				}, "ask d #4", stateQuerying},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := logicDeps(tc.cfg, &now)
+			io := &fakeIO{cancelled: map[uint64]bool{}}
+			l := newLookup(d, io, k)
+			l.onStart()
+			for _, s := range tc.steps {
+				s.do(l)
+				if got := io.take(); got != s.want {
+					t.Fatalf("%s: got %q, want %q", s.name, got, s.want)
+				}
+				if l.state != s.state {
+					t.Fatalf("%s: state %v, want %v", s.name, l.state, s.state)
+				}
+			}
+		})
+	}
+}
