@@ -42,8 +42,13 @@ File layout shared by import and export (capsdb's and aioxmpp's cache):
 where b32 is the digest in lower-case base32 without padding. Each file holds
 one disco#info <query/>. A file's modification time is when its entry was seen.
 
+stats, lookup, verify and export only read: they never create a store, and
+a --data directory that does not exist is an error. The trusted store is
+opened read-only and left as it was found, without a LOCK file.
+
 Exit status: 0 on success, 1 when an entry was rejected, is missing or failed
-verification, 2 for a usage error or a store that cannot be opened.`
+verification, 2 for a usage error or a store that cannot be opened, 130 (143)
+when SIGINT (SIGTERM) stopped it.`
 
 // dbOptions are the flags every db subcommand shares.
 type dbOptions struct {
@@ -89,8 +94,9 @@ func (o *dbOptions) trustedDir() string {
 	return filepath.Join(o.data, "trusted")
 }
 
-// open opens the stores for a command. The trusted store takes part when
-// its directory exists; --trusted naming a missing one is an error.
+// open opens the stores for a command that writes the user store,
+// creating it when missing. The trusted store takes part when its
+// directory exists; --trusted naming a missing one is an error.
 func (o *dbOptions) open(ctx context.Context, verify hashing.Options) (*storage.DB, error) {
 	cfg := storage.Config{Dir: o.userDir(), Verify: verify}
 	if _, err := os.Stat(o.trustedDir()); err == nil || o.trusted != "" {
@@ -99,9 +105,37 @@ func (o *dbOptions) open(ctx context.Context, verify hashing.Options) (*storage.
 	return storage.Open(ctx, cfg)
 }
 
-// storeError reports a store that cannot be opened or used: exit status 2.
+// openExisting opens the stores for a command that only reads them (stats,
+// lookup, verify, export). Opening creates a missing user store, so a typo
+// in --data would silently give an empty store and "0 entries": check
+// first, and refuse.
+func (o *dbOptions) openExisting(ctx context.Context) (*storage.DB, error) {
+	for _, dir := range []string{o.data, o.userDir()} {
+		st, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if dir == o.data {
+				return nil, fmt.Errorf("no store: the --data directory %s does not exist", displayName(dir))
+			}
+			return nil, fmt.Errorf("no store: %s holds no user store (%s does not exist); \"capsengine db import\" creates one",
+				displayName(o.data), displayName(dir))
+		case err != nil:
+			return nil, err
+		case !st.IsDir():
+			return nil, fmt.Errorf("no store: %s is not a directory", displayName(dir))
+		}
+	}
+	return o.open(ctx, hashing.Options{})
+}
+
+// storeError reports a store that cannot be opened or used: exit status 2,
+// or the interrupt's status when a signal is why it stopped.
 func storeError(c *cobra.Command, err error) error {
-	fmt.Fprintf(c.ErrOrStderr(), "capsengine %s: %v\n", c.Name(), err)
+	if interrupted(c.Context()) {
+		fmt.Fprintf(c.ErrOrStderr(), "%s: interrupted\n", c.CommandPath())
+		return exitError{interruptedCode(c.Context())}
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "%s: %s\n", c.CommandPath(), explain(err))
 	return exitError{2}
 }
 
@@ -153,16 +187,18 @@ func newDBImportCmd(o *dbOptions) *cobra.Command {
 
 // importFile is one document to import and the key its path names.
 type importFile struct {
-	path   string
-	key    hashing.Key
-	node   string // "" for XEP-0390 keys: their path names no node
-	keyErr error  // the path does not name a key
+	path    string
+	key     hashing.Key
+	node    string // "" for XEP-0390 keys: their path names no node
+	keyErr  error  // the path does not name a key
+	readErr error  // a directory on the way could not be listed
 }
 
 // importSummary counts the outcomes.
 type importSummary struct {
 	mu         sync.Mutex
 	files      int
+	done       int // files processed, whatever the outcome
 	imported   int
 	trusted    int // already in the trusted store
 	rejected   map[string]int
@@ -186,14 +222,18 @@ func runImport(c *cobra.Command, o *dbOptions, opt importOptions, srcs []string)
 	}
 	var files []importFile
 	for _, src := range srcs {
-		fs, err := collectImport(src)
+		fs, err := collectImport(c.Context(), src)
 		if err != nil {
 			return storeError(c, err)
 		}
 		files = append(files, fs...)
 	}
 	if len(files) == 0 {
-		return storeError(c, fmt.Errorf("no documents found in %s", strings.Join(srcs, ", ")))
+		names := make([]string, len(srcs))
+		for i, s := range srcs {
+			names[i] = displayName(s)
+		}
+		return storeError(c, fmt.Errorf("no documents found in %s", strings.Join(names, ", ")))
 	}
 	var verify hashing.Options
 	if opt.lenient {
@@ -215,7 +255,7 @@ func runImport(c *cobra.Command, o *dbOptions, opt importOptions, srcs []string)
 			defer mu.Unlock()
 			return tw.Put(k, e)
 		}
-		closeStore, where = tw.Close, "trusted store "+o.trustedDir()
+		closeStore, where = tw.Close, "trusted store "+displayName(o.trustedDir())
 	} else {
 		db, err := o.open(ctx, verify)
 		if err != nil {
@@ -223,16 +263,22 @@ func runImport(c *cobra.Command, o *dbOptions, opt importOptions, srcs []string)
 		}
 		put = func(k hashing.Key, e *storage.Entry) error { return db.Put(ctx, k, e) }
 		closeStore = func() error { return db.Close(context.WithoutCancel(ctx)) }
-		where = "user store " + o.userDir()
+		where = "user store " + displayName(o.userDir())
 	}
 
 	bar := newProgress(c.ErrOrStderr(), len(files), "importing")
 	sum := &importSummary{files: len(files), rejected: map[string]int{}}
 	err := importAll(ctx, files, opt.jobs, put, sum, func(f importFile, rule string, err error) {
 		bar.clear()
-		fmt.Fprintf(c.ErrOrStderr(), "capsengine db import: %s: %s: %v\n", f.path, rule, err)
+		fmt.Fprintf(c.ErrOrStderr(), "%s: %s: %s: %s\n", c.CommandPath(), displayName(f.path), rule, explainFile(err))
 	}, bar.add)
 	bar.finish()
+	stopped := interrupted(ctx)
+	if stopped {
+		// Not a store failure: what was imported is durable once the
+		// store is closed, and the summary says how far it got.
+		err = nil
+	}
 	err = errors.Join(err, closeStore())
 	if err != nil {
 		return storeError(c, err)
@@ -260,11 +306,20 @@ func runImport(c *cobra.Command, o *dbOptions, opt importOptions, srcs []string)
 		fmt.Fprintln(out, "rejected: 0")
 	}
 	fmt.Fprintf(out, "mismatched: %d\n", sum.mismatched)
+	if stopped {
+		fmt.Fprintf(out, "interrupted: %d of %d files not processed\n", sum.files-sum.done, sum.files)
+		return exitError{interruptedCode(ctx)}
+	}
 	if sum.refused() > 0 {
 		return exitError{1}
 	}
 	return nil
 }
+
+// afterImportFile, when set, runs in the worker after each file. The
+// signal tests set it (build tag capsengine_testhook) to hold an import at
+// a known point; it is nil in every other build.
+var afterImportFile func(ctx context.Context)
 
 // importAll imports files with jobs workers. Files of one key go to one
 // worker, in path order, so entries that several files merge into come out
@@ -293,6 +348,9 @@ func importAll(ctx context.Context, files []importFile, jobs int, put func(hashi
 				rule, err := importOne(f, put)
 				progress()
 				sum.mu.Lock()
+				if rule != "store" {
+					sum.done++
+				}
 				switch rule {
 				case "":
 					sum.imported++
@@ -309,6 +367,9 @@ func importAll(ctx context.Context, files []importFile, jobs int, put func(hashi
 					refused(f, rule, err) // under the lock: one line at a time
 				}
 				sum.mu.Unlock()
+				if afterImportFile != nil {
+					afterImportFile(ctx)
+				}
 			}
 		})
 	}
@@ -321,12 +382,18 @@ func importAll(ctx context.Context, files []importFile, jobs int, put func(hashi
 // store error that ends the import, and otherwise the rule the file broke
 // ("mismatch" included) with the reason.
 func importOne(f importFile, put func(hashing.Key, *storage.Entry) error) (string, error) {
+	if f.readErr != nil {
+		return "unreadable", f.readErr
+	}
 	if f.keyErr != nil {
 		return "malformed", f.keyErr
 	}
 	data, err := readLimited(nil, f.path, int64(messages.DefaultLimits().MaxDiscoInfoBytes))
-	if err != nil {
+	if errors.Is(err, messages.ErrTooLarge) {
 		return "malformed", err
+	}
+	if err != nil {
+		return "unreadable", err
 	}
 	info, err := messages.ParseDiscoInfo(data)
 	if err != nil {
@@ -358,32 +425,42 @@ func importOne(f importFile, put func(hashing.Key, *storage.Entry) error) (strin
 }
 
 // collectImport lists the documents under src: its hashes/ and caps2/
-// trees, or src itself as a hashes directory.
-func collectImport(src string) ([]importFile, error) {
+// trees, or src itself as a hashes directory. Only src that cannot be
+// listed is an error; a directory under it that cannot be is listed as an
+// importFile with readErr, so that it counts as one refused entry and the
+// rest still imports.
+func collectImport(ctx context.Context, src string) ([]importFile, error) {
 	st, err := os.Stat(src)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", src)
+		return nil, fmt.Errorf("%s is not a directory", displayName(src))
 	}
 	var out []importFile
 	hashes, caps2 := filepath.Join(src, "hashes"), filepath.Join(src, "caps2")
-	_, herr := os.Stat(hashes)
-	_, cerr := os.Stat(caps2)
-	if herr != nil && cerr != nil {
-		hashes = src // a bare directory of <algo>_<node#ver>.xml files
-	}
-	if err := collectHashes(hashes, &out); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	if err := collectCaps2(caps2, &out); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	_, herr := os.Lstat(hashes)
+	_, cerr := os.Lstat(caps2)
+	if errors.Is(herr, fs.ErrNotExist) && errors.Is(cerr, fs.ErrNotExist) {
+		// A bare directory of <algo>_<node#ver>.xml files.
+		if err := collectHashes(src, &out); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := collectHashes(hashes, &out); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			out = append(out, importFile{path: hashes, readErr: err})
+		}
+		if err := collectCaps2(ctx, caps2, &out); err != nil {
+			return nil, err
+		}
 	}
 	slices.SortFunc(out, func(a, b importFile) int { return strings.Compare(a.path, b.path) })
 	return out, nil
 }
 
+// collectHashes lists the .xml files of dir. Anything that is not a
+// directory is listed, named pipes and devices included: importOne refuses
+// those by name rather than this skipping them without a word.
 func collectHashes(dir string, out *[]importFile) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -428,10 +505,17 @@ func parseHashesName(name string) (hashing.Key, string, error) {
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-func collectCaps2(dir string, out *[]importFile) error {
+// collectCaps2 lists the files of aioxmpp's caps2 tree under dir. It
+// returns only ctx's error: a directory that cannot be read is listed as
+// an importFile with readErr, and a missing dir is no tree at all.
+func collectCaps2(ctx context.Context, dir string, out *[]importFile) error {
 	algs, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		return err
+		*out = append(*out, importFile{path: dir, readErr: err})
+		// ReadDir returns what it read before the error; import that.
 	}
 	for _, ad := range algs {
 		if !ad.IsDir() {
@@ -439,8 +523,20 @@ func collectCaps2(dir string, out *[]importFile) error {
 		}
 		root := filepath.Join(dir, ad.Name())
 		err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-			if err != nil || de.IsDir() || !strings.HasSuffix(p, ".xml") {
-				return err
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if err != nil {
+				// A directory that cannot be listed: one refused entry, and
+				// the walk goes on with its siblings.
+				*out = append(*out, importFile{path: p, readErr: err})
+				if de != nil && de.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if de.IsDir() || !strings.HasSuffix(p, ".xml") {
+				return nil
 			}
 			f := importFile{path: p}
 			rel, _ := filepath.Rel(root, p)
@@ -497,7 +593,7 @@ last seen.`,
 
 func runExport(c *cobra.Command, o *dbOptions, dir string) error {
 	ctx := c.Context()
-	db, err := o.open(ctx, hashing.Options{})
+	db, err := o.openExisting(ctx)
 	if err != nil {
 		return storeError(c, err)
 	}
@@ -508,7 +604,7 @@ func runExport(c *cobra.Command, o *dbOptions, dir string) error {
 		err := db.Scan(ctx, src, func(r storage.Record) error {
 			if r.Err != nil {
 				skipped++
-				fmt.Fprintf(c.ErrOrStderr(), "capsengine db export: %s store: skipping %v\n", src, r.Err)
+				fmt.Fprintf(c.ErrOrStderr(), "%s: %s store: skipping an entry: %s\n", c.CommandPath(), src, explain(r.Err))
 				return nil
 			}
 			counts[src]++
@@ -607,7 +703,7 @@ engine reports its cache in its metrics).`,
 
 func runStats(c *cobra.Command, o *dbOptions) error {
 	ctx := c.Context()
-	db, err := o.open(ctx, hashing.Options{})
+	db, err := o.openExisting(ctx)
 	if err != nil {
 		return storeError(c, err)
 	}
@@ -675,7 +771,7 @@ not be in use).`,
 
 func runVerify(c *cobra.Command, o *dbOptions, remove bool) error {
 	ctx := c.Context()
-	db, err := o.open(ctx, hashing.Options{})
+	db, err := o.openExisting(ctx)
 	if err != nil {
 		return storeError(c, err)
 	}
@@ -692,7 +788,7 @@ func runVerify(c *cobra.Command, o *dbOptions, remove bool) error {
 			if err == nil {
 				return nil
 			}
-			fmt.Fprintf(c.OutOrStdout(), "%s %s: %s: %v\n", src, r.Key, verifyRule(err), err)
+			fmt.Fprintf(c.OutOrStdout(), "%s %s: %s: %s\n", src, r.Key, verifyRule(err), explain(err))
 			if r.Key.IsZero() {
 				unkeyed++
 			} else {
@@ -798,14 +894,14 @@ func runLookup(c *cobra.Command, o *dbOptions, caps2, meta bool, algName, ver st
 		return usageError(c, err)
 	}
 	ctx := c.Context()
-	db, err := o.open(ctx, hashing.Options{})
+	db, err := o.openExisting(ctx)
 	if err != nil {
 		return storeError(c, err)
 	}
 	defer db.Close(context.WithoutCancel(ctx))
 	e, src, err := db.Lookup(k)
 	if errors.Is(err, storage.ErrNotFound) {
-		fmt.Fprintf(c.ErrOrStderr(), "capsengine db lookup: %s: not found\n", k)
+		fmt.Fprintf(c.ErrOrStderr(), "%s: %s: not found\n", c.CommandPath(), k)
 		return exitError{1}
 	}
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -383,11 +385,11 @@ func TestDBLocked(t *testing.T) {
 	}
 	defer db.Close(ctx)
 	code, _, errOut := runCmd(t, "", "db", "--data", data, "stats")
-	if code != 2 || !strings.Contains(errOut, "locked") {
+	if code != 2 || !strings.Contains(errOut, "in use by another process") {
 		t.Errorf("stats while served: exit %d %q", code, errOut)
 	}
 	code, _, errOut = runCmd(t, "", "db", "--data", data, "import", "--into", "trusted", capsdbDir(t))
-	if code != 2 || !strings.Contains(errOut, "locked") {
+	if code != 2 || !strings.Contains(errOut, "in use by another process") {
 		t.Errorf("import --into trusted while served: exit %d %q", code, errOut)
 	}
 }
@@ -416,5 +418,138 @@ func TestPyQuote(t *testing.T) {
 		if again := k.Alg.String() + "_" + pyQuote(node+"#"+k.Ver()) + ".xml"; again != e.Name() {
 			t.Errorf("%s re-encodes as %s", e.Name(), again)
 		}
+	}
+}
+
+// TestDBReadCommandsNeedAStore: the commands that only read never create
+// a store: a --data that does not exist (a typo) is an error naming it,
+// exit 2, and nothing is created.
+func TestDBReadCommandsNeedAStore(t *testing.T) {
+	for _, args := range [][]string{
+		{"stats"},
+		{"lookup", "sha-1", "QgayPKawpkPSDYmwT/WM94uAlu0="},
+		{"verify"},
+		{"export", "OUT"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			base := t.TempDir()
+			if args[0] == "export" {
+				args[1] = filepath.Join(base, "out")
+			}
+			missing := filepath.Join(base, "typo")
+			code, out, errOut := runCmd(t, "", append([]string{"db", "--data", missing}, args...)...)
+			if want := "capsengine db " + args[0] + ": no store: the --data directory " + missing + " does not exist\n"; code != 2 || errOut != want {
+				t.Errorf("missing --data: exit %d, stderr %q; want 2, %q", code, errOut, want)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			// A --data directory without a user store is no store either.
+			empty := filepath.Join(base, "empty")
+			os.Mkdir(empty, 0o755)
+			code, _, errOut = runCmd(t, "", append([]string{"db", "--data", empty}, args...)...)
+			if code != 2 || !strings.Contains(errOut, "holds no user store") {
+				t.Errorf("empty --data: exit %d, stderr %q", code, errOut)
+			}
+			ents, _ := os.ReadDir(base)
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			if len(names) != 1 || names[0] != "empty" {
+				t.Errorf("%s created files: %q, want only [empty]", args[0], names)
+			}
+			if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+				t.Errorf("%s wrote into the empty --data directory: %v", args[0], ents)
+			}
+		})
+	}
+}
+
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestDBTrustedLeavesNoLockFile: reading a trusted store with --trusted
+// leaves its directory as it was: no LOCK file appears.
+func TestDBTrustedLeavesNoLockFile(t *testing.T) {
+	src, data, trusted := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "trusted")
+	keys := writeCaps2Fixture(t, src, 3)
+	if code, out, errOut := runCmd(t, "", "db", "--trusted", trusted, "--data", data, "import", "--into", "trusted", src); code != 0 {
+		t.Fatalf("import --into trusted: exit %d\n%s%s", code, out, errOut)
+	}
+	// The writer's LOCK stays, as pebble leaves it; a store shipped
+	// elsewhere comes without one.
+	if err := os.Remove(filepath.Join(trusted, "LOCK")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(data, "user"), 0o755) // an empty user store
+	before := listDir(t, trusted)
+	for _, args := range [][]string{
+		{"stats"},
+		{"lookup", "--caps2", keys[0].Alg.String(), keys[0].Ver()},
+		{"verify"},
+		{"export", t.TempDir()},
+	} {
+		code, out, errOut := runCmd(t, "", append([]string{"db", "--data", data, "--trusted", trusted}, args...)...)
+		if code != 0 {
+			t.Errorf("%s: exit %d\n%s%s", args[0], code, out, errOut)
+		}
+		if after := listDir(t, trusted); !slices.Equal(after, before) {
+			t.Errorf("%s: trusted directory\n got %q\nwant %q", args[0], after, before)
+		}
+	}
+}
+
+// TestDBErrorsAreSentences: errors name the command as typed and say what
+// is wrong in words, not as a chain of package names.
+func TestDBErrorsAreSentences(t *testing.T) {
+	src, data := t.TempDir(), t.TempDir()
+	hashes := filepath.Join(src, "hashes")
+	os.MkdirAll(hashes, 0o755)
+	exodus, err := os.ReadFile("../../examples/exodus.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	liar := filepath.Join(hashes, "sha-1_"+pyQuote("http://liar\x1b[2J#q07IKJEyjvHSyhy//CH0CxmKi8w=")+".xml")
+	dup := filepath.Join(hashes, "sha-1_"+pyQuote("http://dup#QgayPKawpkPSDYmwT/WM94uAlu0=")+".xml")
+	ctl := filepath.Join(hashes, "bell\x07.xml")
+	os.WriteFile(liar, exodus, 0o644)
+	os.WriteFile(dup, []byte(`<query xmlns='http://jabber.org/protocol/disco#info'><feature var='a'/><feature var='a'/></query>`), 0o644)
+	os.WriteFile(ctl, exodus, 0o644)
+	_, _, errOut := runCmd(t, "", "db", "--data", data, "import", src)
+	for _, want := range []string{
+		"capsengine db import: " + liar + ": mismatch: the document's XEP-0115 sha-1 hash is QgayPKawpkPSDYmwT/WM94uAlu0=, not q07IKJEyjvHSyhy//CH0CxmKi8w= as announced\n",
+		"capsengine db import: " + dup + ": duplicate-feature: the feature \"a\" is listed twice, which XEP-0115 §5.4 forbids\n",
+		"capsengine db import: " + strconv.Quote(ctl) + ": malformed: ",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	for _, bad := range []string{"storage:", "hashing:", "\x07"} {
+		if strings.Contains(errOut, bad) {
+			t.Errorf("stderr contains %q:\n%s", bad, errOut)
+		}
+	}
+	// A store that does not open: which one, and why, in words.
+	missing := filepath.Join(data, "elsewhere")
+	code, _, errOut := runCmd(t, "", "db", "--data", data, "--trusted", missing, "stats")
+	if want := "capsengine db stats: the trusted store " + missing + " does not exist\n"; code != 2 || errOut != want {
+		t.Errorf("missing --trusted: exit %d, got %q, want %q", code, errOut, want)
+	}
+	// Usage errors name the subcommand too.
+	_, _, errOut = runCmd(t, "", "db", "stats", "--bogus")
+	if !strings.HasPrefix(errOut, "capsengine db stats: unknown flag: --bogus\n") {
+		t.Errorf("usage error: got %q", errOut)
 	}
 }

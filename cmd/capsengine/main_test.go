@@ -13,5 +13,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(memberEnv) != "" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBinary()
+	os.Exit(code)
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -22,9 +22,10 @@ wraps one, as a client would send it. For every file, ver prints the XEP-0115
 ver (--hash, default sha-1) and XEP-0390 hashes (--caps2) that the document
 hashes to, after checking it against the XEP-0115 §5.4 rules.
 
-Output, one line per file and algorithm:
+Output, one line per file and algorithm, saying which XEP the hash is for:
 
-  FILE ALG VALUE
+  FILE ALG VALUE (XEP-0115 ver)
+  FILE ALG VALUE (XEP-0390 caps2)
 
 or with --json one object per file, in order:
 
@@ -33,7 +34,8 @@ or with --json one object per file, in order:
 
 A rejected file names the rule it broke: duplicate-identity, duplicate-feature,
 duplicate-form-type, form-type-multiple-values, or malformed (not XML, not a
-disco#info answer, too large, unreadable).
+disco#info answer, too large); a file that cannot be read (missing, permission
+denied, a directory, a named pipe or device) is "unreadable".
 
 Algorithms: sha-1 sha-224 sha-256 sha-384 sha-512 sha3-256 sha3-512
 blake2b-256 blake2b-512 (XEP-0390 takes sha-256 sha-512 sha3-256 sha3-512
@@ -111,14 +113,20 @@ func runVer(c *cobra.Command, o verOptions, files []string) error {
 	out := c.OutOrStdout()
 	failed := false
 	for _, file := range files {
-		r := verFile(c.InOrStdin(), file, dec, algs1, algs2)
+		if err := c.Context().Err(); err != nil {
+			return err // interrupted: the files so far are printed
+		}
+		r := verFile(c.Context(), c.InOrStdin(), file, dec, algs1, algs2)
+		if err := c.Context().Err(); err != nil {
+			return err // interrupted: the read was cut short, not the file
+		}
 		if r.err != nil {
 			failed = true
 		}
 		if o.json {
 			err = writeVerJSON(out, file, r)
 		} else {
-			err = writeVerText(out, c.ErrOrStderr(), file, r)
+			err = writeVerText(out, c.ErrOrStderr(), c.CommandPath(), file, r)
 		}
 		if err != nil {
 			return err
@@ -133,6 +141,7 @@ func runVer(c *cobra.Command, o verOptions, files []string) error {
 type verResult struct {
 	xep0115, xep0390 []algValue
 	err              error
+	rule             string // the contract's name for err
 }
 
 type algValue struct {
@@ -140,38 +149,52 @@ type algValue struct {
 	value string
 }
 
-func verFile(stdin io.Reader, file string, dec *messages.Decoder, algs1, algs2 []hashing.Algorithm) verResult {
-	data, err := readLimited(stdin, file, int64(dec.Limits.MaxDiscoInfoBytes))
+func verFile(ctx context.Context, stdin io.Reader, file string, dec *messages.Decoder, algs1, algs2 []hashing.Algorithm) verResult {
+	var data []byte
+	var err error
+	if file == "-" {
+		data, err = readStdin(ctx, stdin, int64(dec.Limits.MaxDiscoInfoBytes))
+	} else {
+		data, err = readLimited(nil, file, int64(dec.Limits.MaxDiscoInfoBytes))
+	}
 	if err != nil {
-		return verResult{err: err}
+		if errors.Is(err, messages.ErrTooLarge) {
+			return verResult{err: err, rule: "malformed"}
+		}
+		// Missing, not permitted, not a regular file: nothing was read,
+		// so nothing can be said about the document.
+		return verResult{err: err, rule: "unreadable"}
 	}
 	info, err := dec.DecodeDiscoInfo(data)
 	if err != nil {
-		return verResult{err: err}
+		return verResult{err: err, rule: hashing.Rule(err)}
 	}
 	var r verResult
 	buf := make([]byte, 0, 1024)
 	for _, a := range algs1 {
 		if buf, err = hashing.AppendVer(buf[:0], a, info); err != nil {
-			return verResult{err: err}
+			return verResult{err: err, rule: hashing.Rule(err)}
 		}
 		r.xep0115 = append(r.xep0115, algValue{a, string(buf)})
 	}
 	for _, a := range algs2 {
 		if buf, err = hashing.AppendCaps2(buf[:0], a, info); err != nil {
-			return verResult{err: err}
+			return verResult{err: err, rule: hashing.Rule(err)}
 		}
 		r.xep0390 = append(r.xep0390, algValue{a, string(buf)})
 	}
 	return r
 }
 
-// readLimited reads a whole file, or standard input for "-", refusing more
-// than max bytes so a huge or endless input cannot exhaust memory.
+// readLimited reads a whole regular file, or standard input for "-",
+// refusing more than max bytes so a huge input cannot exhaust memory. A
+// named pipe, device or directory is refused (*notRegularError) rather
+// than waited on; standard input may be anything, since whoever pipes
+// into it decides when it ends.
 func readLimited(stdin io.Reader, file string, max int64) ([]byte, error) {
 	var r io.Reader = stdin
 	if file != "-" {
-		f, err := os.Open(file)
+		f, err := openRegular(file)
 		if err != nil {
 			return nil, err
 		}
@@ -183,9 +206,30 @@ func readLimited(stdin io.Reader, file string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: more than %d bytes", messages.ErrTooLarge, max)
+		return nil, &tooLargeError{max: max}
 	}
 	return data, nil
+}
+
+// readStdin is readLimited of standard input that returns when ctx ends,
+// even while the read waits for a writer that never writes: a read cannot
+// be cancelled, so it is left running, and ends with the process.
+func readStdin(ctx context.Context, stdin io.Reader, max int64) ([]byte, error) {
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := readLimited(stdin, "-", max)
+		done <- result{data, err}
+	}()
+	select {
+	case r := <-done:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 func writeVerJSON(w io.Writer, file string, r verResult) error {
@@ -194,7 +238,7 @@ func writeVerJSON(w io.Writer, file string, r verResult) error {
 	writeJSONString(&b, file)
 	if r.err != nil {
 		b.WriteString(`,"xep0115":null,"xep0390":null,"error":{"rule":`)
-		writeJSONString(&b, hashing.Rule(r.err))
+		writeJSONString(&b, r.rule)
 		b.WriteString(`,"message":`)
 		writeJSONString(&b, r.err.Error())
 		b.WriteString("}}\n")
@@ -229,13 +273,24 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	b.Write(enc)
 }
 
-func writeVerText(out, errOut io.Writer, file string, r verResult) error {
+// writeVerText prints the contract's "FILE ALG VALUE" lines with the XEP
+// each hash belongs to after them: sha-256 can be either, and the two
+// hashes of one document differ. Extra words go last so that the first
+// three fields stay what they were. File names are escaped when they hold
+// control characters.
+func writeVerText(out, errOut io.Writer, cmd, file string, r verResult) error {
+	name := displayName(file)
 	if r.err != nil {
-		_, err := fmt.Fprintf(errOut, "capsengine ver: %s: %s: %v\n", file, hashing.Rule(r.err), r.err)
+		_, err := fmt.Fprintf(errOut, "%s: %s: %s: %s\n", cmd, name, r.rule, explainFile(r.err))
 		return err
 	}
-	for _, v := range append(r.xep0115, r.xep0390...) {
-		if _, err := fmt.Fprintf(out, "%s %s %s\n", file, v.alg, v.value); err != nil {
+	for _, v := range r.xep0115 {
+		if _, err := fmt.Fprintf(out, "%s %s %s (XEP-0115 ver)\n", name, v.alg, v.value); err != nil {
+			return err
+		}
+	}
+	for _, v := range r.xep0390 {
+		if _, err := fmt.Fprintf(out, "%s %s %s (XEP-0390 caps2)\n", name, v.alg, v.value); err != nil {
 			return err
 		}
 	}

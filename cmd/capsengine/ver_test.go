@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -127,7 +128,7 @@ func TestVerMixedAndStdin(t *testing.T) {
 	}
 	lines := parseLines(t, out)
 	if len(lines) != 3 || lines[0].Error == nil || lines[1].XEP0115["sha-1"] != "QgayPKawpkPSDYmwT/WM94uAlu0=" ||
-		lines[2].Error == nil || lines[2].Error.Rule != "malformed" || lines[1].File != "-" {
+		lines[2].Error == nil || lines[2].Error.Rule != "unreadable" || lines[1].File != "-" {
 		t.Errorf("lines = %+v", lines)
 	}
 }
@@ -138,7 +139,7 @@ func TestVerText(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || lines[0] != "../../examples/exodus.xml sha-1 QgayPKawpkPSDYmwT/WM94uAlu0=" ||
+	if len(lines) != 2 || lines[0] != "../../examples/exodus.xml sha-1 QgayPKawpkPSDYmwT/WM94uAlu0= (XEP-0115 ver)" ||
 		!strings.HasPrefix(lines[1], "../../examples/exodus.xml sha-256 ") {
 		t.Errorf("out = %q", out)
 	}
@@ -172,5 +173,56 @@ func TestVerTooLarge(t *testing.T) {
 	code, out, _ := runCmd(t, "", "ver", "--json", "--max-size", "100", p)
 	if code != 1 || !strings.Contains(out, `"rule":"malformed"`) {
 		t.Errorf("exit %d, %q", code, out)
+	}
+}
+
+// TestVerXEPLabels: text output says which XEP each hash belongs to; the
+// first three fields stay FILE ALG VALUE.
+func TestVerXEPLabels(t *testing.T) {
+	code, out, _ := runCmd(t, "", "ver", "--hash", "sha-1", "--caps2", "sha-256", "../../examples/tkabber.xml")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %q, want two lines", out)
+	}
+	for i, want := range []string{
+		"../../examples/tkabber.xml sha-1 ",
+		"../../examples/tkabber.xml sha-256 u79ZroNJbdSWhdSp311mddz44oHHPsEBntQ5b1jqBSY= (XEP-0390 caps2)",
+	} {
+		if !strings.HasPrefix(lines[i], want) {
+			t.Errorf("line %d: got %q, want it to start with %q", i, lines[i], want)
+		}
+	}
+	if !strings.HasSuffix(lines[0], " (XEP-0115 ver)") {
+		t.Errorf("line 0: got %q, want it labelled XEP-0115", lines[0])
+	}
+}
+
+// TestVerEscapesNames: a file name with control characters is printed
+// quoted, so it cannot drive the terminal.
+func TestVerEscapesNames(t *testing.T) {
+	exodus, err := os.ReadFile("../../examples/exodus.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "evil\x1b[2J\rname.xml"
+	p := writeTemp(t, name, string(exodus))
+	bad := writeTemp(t, "bad\x07.xml", "not xml")
+	_, out, errOut := runCmd(t, "", "ver", p, bad)
+	if strings.ContainsAny(out+errOut, "\x1b\r\x07") {
+		t.Errorf("control characters printed raw: %q %q", out, errOut)
+	}
+	if want := strconv.Quote(p) + " sha-1 QgayPKawpkPSDYmwT/WM94uAlu0= (XEP-0115 ver)\n"; out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+	if !strings.Contains(errOut, strconv.Quote(bad)+": malformed: ") {
+		t.Errorf("stderr %q does not name %s quoted", errOut, strconv.Quote(bad))
+	}
+	// JSON escapes them itself, and keeps the name exact.
+	_, out, _ = runCmd(t, "", "ver", "--json", p)
+	if l := parseLines(t, out)[0]; l.File != p {
+		t.Errorf("JSON file = %q, want %q", l.File, p)
 	}
 }
