@@ -59,6 +59,11 @@ type router struct {
 	byPID    map[string]hashing.Key // pid.Id → key, so Terminated costs O(1)
 	overflow []parked
 	head     int // overflow[head:] wait
+	// stopping: the engine is closing. protoactor still delivers the
+	// mailbox's user messages to a stopping actor, and under a flood
+	// that backlog would start lookups only to stop them: they are
+	// refused instead, so that the stop is prompt.
+	stopping bool
 }
 
 // parked is a request, or a Wait, for a lookup that could not start yet.
@@ -77,7 +82,24 @@ func newRouter(d *deps) actor.Actor {
 }
 
 func (r *router) Receive(ctx actor.Context) {
+	if r.stopping {
+		switch m := ctx.Message().(type) {
+		case *lookupBatch:
+			r.d.backlog.Add(-int64(len(m.reqs)))
+		case *waitReq:
+			m.reply <- waitResult{key: m.key, err: ErrClosed}
+		}
+		return
+	}
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		r.stopping = true
+		for _, p := range r.overflow[r.head:] {
+			if p.wait != nil {
+				p.wait.reply <- waitResult{key: p.wait.key, err: ErrClosed}
+			}
+		}
+		r.overflow, r.head = nil, 0
 	case *lookupBatch:
 		r.d.backlog.Add(-int64(len(m.reqs)))
 		r.route(ctx, m.reqs)

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"runtime"
@@ -526,7 +527,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 		root := r.d.system.Root
 		for _, sh := range r.shards {
 			if err := root.PoisonFuture(sh.pid).Wait(); err != nil {
-				errs = append(errs, err)
+				errs = append(errs, fmt.Errorf("actors: stop ingest shard: %w", err))
 			}
 		}
 		// Stop, not Poison: under a flood the router's mailbox holds
@@ -534,10 +535,10 @@ func (r *Runtime) Close(ctx context.Context) error {
 		// draining it could outlast the future's 10 s. Lookups under way
 		// end with ErrClosed; Waits still queued get ErrClosed from done.
 		if err := root.StopFuture(r.router).Wait(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("actors: stop lookups: %w", err))
 		}
 		if err := root.PoisonFuture(r.local).Wait(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("actors: stop local identity: %w", err))
 		}
 		close(r.done)
 		r.cancel()

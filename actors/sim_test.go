@@ -3,7 +3,9 @@ package actors
 import (
 	"context"
 	"errors"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -157,6 +159,9 @@ func start(t testing.TB, cfg Config, s Store, q Querier) *Runtime {
 	}
 	t.Cleanup(func() {
 		if err := r.Close(context.Background()); err != nil {
+			if os.Getenv("CAPSENGINE_DUMP") != "" {
+				_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+			}
 			t.Errorf("Close: %v", err)
 		}
 	})
