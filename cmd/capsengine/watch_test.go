@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -69,8 +70,10 @@ func TestWatch(t *testing.T) {
 	ver, _ := hashing.Ver(hashing.SHA1, info)
 	addr := strings.TrimPrefix(srv.URL, "http://")
 
-	// watch runs args until it prints a CapsResolved: presences are sent
-	// until its subscription is in place.
+	// watch runs args until it prints a CapsResolved: presences from new
+	// JIDs are sent until its subscription is in place (a JID is told
+	// once that its caps resolved, not at every presence).
+	var sent []string
 	watch := func(ctx context.Context, args ...string) (out *syncBuffer, code <-chan int) {
 		out, errOut := newSyncBuffer(), newSyncBuffer()
 		c := make(chan int, 1)
@@ -78,7 +81,9 @@ func TestWatch(t *testing.T) {
 			c <- run(ctx, append([]string{"watch", "--http", addr}, args...), strings.NewReader(""), out, errOut)
 		}()
 		for {
-			if err := eng.Ingest(ctx, &messages.Presence{From: "a@b/c", Caps: &messages.Caps{Hash: "sha-1", Node: "n", Ver: ver}}); err != nil {
+			jid := fmt.Sprintf("a@b/c%d", len(sent))
+			sent = append(sent, jid)
+			if err := eng.Ingest(ctx, &messages.Presence{From: jid, Caps: &messages.Caps{Hash: "sha-1", Node: "n", Ver: ver}}); err != nil {
 				t.Fatal(err)
 			}
 			if _, ok := out.waitFor(shortCtx(ctx), "CapsResolved"); ok {
@@ -95,7 +100,13 @@ func TestWatch(t *testing.T) {
 		defer cancel()
 		wctx, stop := context.WithCancel(ctx)
 		out, code := watch(wctx, "--kinds", "CapsResolved,EntityGone")
-		if err := eng.Ingest(ctx, &messages.Presence{From: "a@b/c", Type: "unavailable"}); err != nil {
+		first, _, _ := strings.Cut(out.String(), "\n")
+		var ev httpapi.Event
+		if err := json.Unmarshal([]byte(first), &ev); err != nil {
+			t.Fatalf("%q: %v", first, err)
+		}
+		seen := ev.JID
+		if err := eng.Ingest(ctx, &messages.Presence{From: seen, Type: "unavailable"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := out.waitFor(ctx, "EntityGone"); !ok {
@@ -115,7 +126,7 @@ func TestWatch(t *testing.T) {
 			if i == len(lines)-1 {
 				want = "EntityGone"
 			}
-			if ev.JID != "a@b/c" || ev.Kind != want {
+			if ev.JID != seen || ev.Kind != want {
 				t.Errorf("line %d: %+v, want %s", i, ev, want)
 			}
 		}
