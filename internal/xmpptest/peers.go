@@ -86,6 +86,9 @@ type Event struct {
 	Occupant string            `json:"occupant"`
 	N        int               `json:"n"`
 	Msg      string            `json:"msg"`
+	// At is when the test read the line: for "announced", just after the
+	// peer sent its presence.
+	At time.Time `json:"-"`
 }
 
 // ServedInfo is the disco#info a peer serves for its caps node, as its
@@ -205,6 +208,7 @@ func (ps *Peers) read(r io.Reader) {
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			ev = Event{Ev: "error", Msg: "unparsable line: " + sc.Text()}
 		}
+		ev.At = time.Now()
 		ps.mu.Lock()
 		ps.events = append(ps.events, ev)
 		close(ps.changed)
