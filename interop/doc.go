@@ -40,7 +40,19 @@
 //   - A peer whose disco#info does not match its ver is rejected.
 //   - A silent and an erroring first announcer of a ver: the engine asks the
 //     honest one next and the verified answer applies to every JID that
-//     announced the ver; a liar sharing an honest ver likewise.
+//     announced the ver; a liar sharing an honest ver likewise. The silent
+//     one costs a hedge (the honest one is asked past the hedge delay, the
+//     silent query is cancelled), not a query timeout.
+//   - The fault scenario of issue 11 (faults_test.go): six vers, each
+//     announced first by silent, erroring or lying peers (eleven of them,
+//     up to three per ver) and a second later by honest ones. Every JID,
+//     the misbehaving ones included, ends resolved with the honest info:
+//     its last CapsResolved/CapsFailed event is CapsResolved, Caps agrees,
+//     and so does the --dump of a real "capsengine observe" (built by the
+//     test, logged in to the observer's account with a resource of its
+//     own). Each ver resolves within 2 s of the honest announcer's
+//     presence with the default hedging and an 8 s query timeout, in the
+//     engine and in the dump's resolve_ms.
 //   - Several peers announcing one ver cause exactly one disco#info.
 //   - MUC occupants are resolved through the room; SkipMUC drops them.
 //   - A flood of 300 presences with random vers from one peer is rate

@@ -48,6 +48,7 @@ func names(specs []xmpptest.PeerSpec) []string {
 // checks every guarantee of issue 6 on the wire: see interop/doc.go.
 func TestInterop(t *testing.T) {
 	began := time.Now()
+	bin := buildCapsengine(t) // for the fault scenario; builds while the rest starts
 	srv := xmpptest.StartProsody(t, xmpptest.Options{TLS: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -100,6 +101,14 @@ func TestInterop(t *testing.T) {
 	aioAll := append(append([]xmpptest.PeerSpec{}, aio...), liarAio)
 	aioAll = append(aioAll, dedupAio...)
 	aioAll = append(aioAll, mucAio)
+	faults := faultGroups()
+	for _, g := range faults {
+		if g.lib == xmpptest.Slixmpp {
+			slixAll = append(slixAll, g.specs...)
+		} else {
+			aioAll = append(aioAll, g.specs...)
+		}
+	}
 
 	post := []xmpptest.PeerSpec{profile("p01", "p01@localhost", 20), profile("s00", "p02@localhost", 0)}
 	post[1].Name, post[1].Password = "p02", "p02-pw" // s00's ver: resolved from the cache after the restart
@@ -234,6 +243,11 @@ func TestInterop(t *testing.T) {
 	t.Run("fallback after a silent first announcer", func(t *testing.T) { fallback(t, silentGroup, "Hedges", "Timeouts") })
 	t.Run("fallback after an IQ error", func(t *testing.T) { fallback(t, errorGroup, "QueryErrors") })
 	t.Run("liar sharing an honest ver", func(t *testing.T) { fallback(t, liarGroup, "Mismatches") })
+
+	t.Run("fault scenario: every entity resolved", func(t *testing.T) {
+		testFaults(t, ctx, faultEnv{srv: srv, ob: ob, password: accounts["observer"],
+			peers: map[xmpptest.Library]*xmpptest.Peers{xmpptest.Slixmpp: sp, xmpptest.Aioxmpp: ap}, groups: faults, bin: bin})
+	})
 
 	t.Run("one query per ver", func(t *testing.T) {
 		for _, s := range dedupSlix {
