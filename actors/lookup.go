@@ -139,9 +139,10 @@ func (l *lookup) onRequest(m *lookupReq) {
 	case stateNew, stateFailed:
 		l.next()
 	case stateQuerying:
-		if len(l.out) == 0 {
-			// Every earlier announcer was skipped (rate limit) while
-			// the round is still open: try the new one.
+		if l.wantMore() {
+			// Nothing is out (earlier announcers were skipped), or
+			// every query out is past the hedge delay already: the
+			// new announcer is asked now, not when those time out.
 			l.next()
 		}
 	}

@@ -126,6 +126,16 @@ func TestLookupLogic(t *testing.T) {
 				}, "ask d #4", stateQuerying},
 			},
 		},
+		{
+			name: "an announcer joining after the hedge delay is asked at once",
+			cfg:  Config{},
+			steps: []step{
+				{"a", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"a slow, nobody else yet", func(l *lookup) { l.onSlow(1) }, "", stateQuerying},
+				{"b joins", func(l *lookup) { l.onRequest(req("b")) }, "ask b #2", stateQuerying},
+				{"c joins while b is young", func(l *lookup) { l.onRequest(req("c")) }, "", stateQuerying},
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := logicDeps(tc.cfg, &now)
