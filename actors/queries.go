@@ -232,13 +232,17 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 		}
 	})
 	q.running.Add(1)
-	res := d.ask(ctx, j)
-	q.running.Add(-1)
-	mu.Lock()
-	answered = true
-	wasKept := kept
-	mu.Unlock()
-	hedge.Stop()
+	var wasKept bool
+	// The peer's answer stops the clock: verifying and storing it are
+	// our own time, and a slow disk must not look like a silent peer.
+	res := d.ask(ctx, j, func() {
+		mu.Lock()
+		answered = true
+		wasKept = kept
+		mu.Unlock()
+		hedge.Stop()
+		q.running.Add(-1)
+	})
 	if !wasKept {
 		q.slow.Add(-1)
 	}
@@ -274,11 +278,16 @@ func (q *queryQueue) close() {
 // ask runs one query on a worker: query, verify, store. The lookup only
 // sees the outcome. Nothing is stored when the job was cancelled meanwhile
 // (its lookup already has an answer, or ended).
-func (d *deps) ask(ctx context.Context, j *queryJob) *queryDone {
+//
+// answered is called once the querier has returned, before the answer is
+// verified and stored.
+func (d *deps) ask(ctx context.Context, j *queryJob, answered func()) *queryDone {
 	res := &queryDone{gen: j.gen, jid: j.a.jid}
 	d.counters.Queries.Add(1)
 	began := d.now()
 	info, err := d.querier.QueryInfo(ctx, j.a.jid, queryNode(j.key, j.a.node))
+	took := d.now().Sub(began)
+	answered()
 	switch {
 	case err != nil && ctx.Err() == context.DeadlineExceeded:
 		d.counters.Timeouts.Add(1)
@@ -312,7 +321,7 @@ func (d *deps) ask(ctx context.Context, j *queryJob) *queryDone {
 	}
 	// Only honest answers teach the hedge delay: a liar's speed says
 	// nothing about how long an honest peer takes.
-	d.answers.observe(d.now().Sub(began))
+	d.answers.observe(took)
 	if method != hashing.Strict {
 		d.counters.LenientOK.Add(1)
 	}
