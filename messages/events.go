@@ -3,8 +3,9 @@ package messages
 import "github.com/capsengine/capsengine/hashing"
 
 // Event is what the engine publishes to subscribers: *CapsResolved,
-// *CapsFailed, *EntityGone or *VerChanged. Events are immutable once
-// published; subscribers must not modify them or the Info they point to.
+// *CapsFailed, *EntityGone or *VerChanged, and *EventsLost when a
+// subscriber fell behind. Events are immutable once published; subscribers
+// must not modify them or the Info they point to.
 type Event interface {
 	Kind() EventKind
 }
@@ -17,9 +18,12 @@ const (
 	KindCapsFailed
 	KindEntityGone
 	KindVerChanged
+	// KindEventsLost is delivered to every subscription that lost events,
+	// whatever kinds it selected.
+	KindEventsLost
 
 	// AllKinds selects every event.
-	AllKinds = KindCapsResolved | KindCapsFailed | KindEntityGone | KindVerChanged
+	AllKinds = KindCapsResolved | KindCapsFailed | KindEntityGone | KindVerChanged | KindEventsLost
 )
 
 func (k EventKind) String() string {
@@ -32,6 +36,8 @@ func (k EventKind) String() string {
 		return "EntityGone"
 	case KindVerChanged:
 		return "VerChanged"
+	case KindEventsLost:
+		return "EventsLost"
 	}
 	return "mixed"
 }
@@ -66,6 +72,15 @@ type VerChanged struct {
 	Old, New Announcement
 }
 
+// EventsLost: this subscriber fell behind and missed Count events of the
+// kinds it subscribed to. It comes just before the first event after the
+// gap, so the stream says where the gap was; state that the lost events
+// would have updated (an entity's caps, a failure) must be re-read, e.g.
+// with Engine.Caps.
+type EventsLost struct {
+	Count uint64
+}
+
 // Announcement is what we put in outgoing presence: the XEP-0115 <c/> and
 // the XEP-0390 hashes.
 type Announcement struct {
@@ -77,3 +92,4 @@ func (*CapsResolved) Kind() EventKind { return KindCapsResolved }
 func (*CapsFailed) Kind() EventKind   { return KindCapsFailed }
 func (*EntityGone) Kind() EventKind   { return KindEntityGone }
 func (*VerChanged) Kind() EventKind   { return KindVerChanged }
+func (*EventsLost) Kind() EventKind   { return KindEventsLost }
