@@ -12,7 +12,7 @@
 //	GET /entities?feature=F    online JIDs whose caps list F (Entities) —
 //	                           the PEP +notify question
 //	GET /events                Server-Sent Events: CapsResolved, CapsFailed,
-//	                           EntityGone, VerChanged as JSON (Event);
+//	                           EntityGone, VerChanged, EventsLost as JSON (Event);
 //	                           ?kinds=CapsResolved,CapsFailed filters
 //	GET /metrics               Prometheus: every engine counter as
 //	                           capsengine_<name>_total, capsengine_online_jids,
@@ -28,8 +28,10 @@
 // # Event stream
 //
 // Each /events client has its own subscription with a bounded buffer
-// (Options.EventBuffer): the engine never waits for a slow client; lost
-// events are counted and reported in a "Dropped" event. The stream opens
+// (Options.EventBuffer): the engine never waits for a slow client, and a
+// client that stops reading costs the engine nothing. Lost events are
+// counted and reported in an "EventsLost" event at the point of the gap,
+// whatever ?kinds selected; its "lost" field says how many. The stream opens
 // with the comment ": subscribed" once the subscription is in place, and a
 // ": ping" comment keeps idle streams open.
 package httpapi

@@ -123,19 +123,20 @@ type Health struct {
 }
 
 // Event is one engine event as JSON, as GET /events sends it: Kind is
-// "CapsResolved", "CapsFailed", "EntityGone" or "VerChanged" (and
-// "Dropped" when events were lost to a slow reader: Dropped counts them).
+// "CapsResolved", "CapsFailed", "EntityGone" or "VerChanged", or
+// "EventsLost" when the client fell behind and Lost events of its kinds
+// were lost just before this point in the stream.
 type Event struct {
-	Kind    string        `json:"kind"`
-	Time    time.Time     `json:"time"`
-	JID     string        `json:"jid,omitempty"`
-	Key     *Key          `json:"key,omitempty"`
-	Cached  bool          `json:"cached,omitempty"`
-	Info    *Info         `json:"info,omitempty"`
-	Error   string        `json:"error,omitempty"`
-	Old     *Announcement `json:"old,omitempty"`
-	New     *Announcement `json:"new,omitempty"`
-	Dropped uint64        `json:"dropped,omitempty"`
+	Kind   string        `json:"kind"`
+	Time   time.Time     `json:"time"`
+	JID    string        `json:"jid,omitempty"`
+	Key    *Key          `json:"key,omitempty"`
+	Cached bool          `json:"cached,omitempty"`
+	Info   *Info         `json:"info,omitempty"`
+	Error  string        `json:"error,omitempty"`
+	Old    *Announcement `json:"old,omitempty"`
+	New    *Announcement `json:"new,omitempty"`
+	Lost   uint64        `json:"lost,omitempty"`
 }
 
 // Announcement is what our presence carries (VerChanged).
@@ -167,6 +168,8 @@ func NewEvent(ev messages.Event, t time.Time) Event {
 		out.JID = e.JID
 	case *messages.VerChanged:
 		out.Old, out.New = newAnnouncement(e.Old), newAnnouncement(e.New)
+	case *messages.EventsLost:
+		out.Lost = e.Count
 	}
 	return out
 }

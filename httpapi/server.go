@@ -31,9 +31,10 @@ type Options struct {
 	// Collectors are registered next to the engine's metrics on
 	// GET /metrics (the observe command adds the transport's counters).
 	Collectors []prometheus.Collector
-	// EventBuffer is each /events client's buffer, in events; when a slow
-	// client lets it fill, events are dropped and a "Dropped" event says
-	// how many. Default 1024.
+	// EventBuffer is each /events client's buffer, in events; a slow
+	// client that falls behind it and the engine's shared ring of recent
+	// events loses events, and an "EventsLost" event says how many.
+	// Default 1024.
 	EventBuffer int
 	// Heartbeat is how often an idle /events stream gets an SSE comment,
 	// so that proxies keep it open. Default 15s.
@@ -199,7 +200,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	beat := time.NewTicker(s.opts.Heartbeat)
 	defer beat.Stop()
-	var dropped uint64
 	for {
 		select {
 		case <-r.Context().Done():
@@ -230,12 +230,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				default:
 					more = false
 				}
-			}
-			if d := sub.Dropped(); d > dropped {
-				if err := s.writeEvent(w, Event{Kind: "Dropped", Time: time.Now().UTC(), Dropped: d - dropped}); err != nil {
-					return
-				}
-				dropped = d
 			}
 		}
 		if err := rc.Flush(); err != nil {
@@ -269,6 +263,8 @@ func parseKinds(v string) (messages.EventKind, error) {
 			k |= messages.KindEntityGone
 		case "VerChanged":
 			k |= messages.KindVerChanged
+		case "EventsLost": // sent whatever the kinds; accepted so that every kind name parses
+			k |= messages.KindEventsLost
 		default:
 			return 0, fmt.Errorf("unknown event kind %q", name)
 		}

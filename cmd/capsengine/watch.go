@@ -16,7 +16,10 @@ import (
 
 const watchLong = `Print the event stream of a running "capsengine observe --http ADDR" as JSON
 lines: one object per CapsResolved, CapsFailed, EntityGone or VerChanged event
-(see GET /events), flushed as they come.
+(see GET /events), flushed as they come. If watch falls behind, the engine
+drops events for it rather than wait, and an EventsLost object
+({"kind":"EventsLost","lost":N}), whatever --kinds selects, marks where and
+how many.
 
 --kinds selects event kinds (comma-separated). watch ends when the stream
 ends, after --count events, or after --timeout. Exit status: 0 when it stopped
