@@ -264,6 +264,12 @@ func (e *Engine) OutgoingPresence(p *messages.Presence) {
 // dedup joins, mismatches, timeouts, drops, ...).
 func (e *Engine) Counters() map[string]uint64 { return e.rt.Counters().Snapshot() }
 
+// Flush returns once every verified answer served so far is durable. A
+// verified answer is served (Caps, Wait, events) as soon as it verifies
+// and committed in the store's next group commit; a crash in between
+// loses only such entries, which are asked again — never a wrong one.
+func (e *Engine) Flush(ctx context.Context) error { return e.rt.Flush(ctx) }
+
 // Gauges is the engine's levels now: live lookups, queued and in-flight
 // queries, JIDs waiting to be told, online JIDs.
 func (e *Engine) Gauges() Gauges { return e.rt.Gauges() }

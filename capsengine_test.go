@@ -68,6 +68,9 @@ func TestRestartResolvesFromUserDB(t *testing.T) {
 		if _, err := eng.Wait(testCtx(t), jid); err != nil {
 			t.Fatalf("%s: %v", jid, err)
 		}
+		if err := eng.Flush(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
 		// The entry records the caps node itself, as capsdb file names and
 		// "db export" expect, not node#ver.
 		k, _ := eng.Key(jid)

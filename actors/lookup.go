@@ -63,6 +63,9 @@ type lookup struct {
 	gen     uint64 // numbers queries; a late answer finds no outstanding one
 	round   uint64 // numbers rounds; a stale deadline finds another round
 	lastErr error  // why the last announcer failed
+	// storing is the query whose verified answer is being committed: the
+	// lookup is resolved but stays live until then (0: none).
+	storing uint64
 }
 
 type lookupState uint8
@@ -128,7 +131,9 @@ func (l *lookup) onRequest(m *lookupReq) {
 	case stateResolved:
 		l.d.counters.DedupJoins.Add(1)
 		l.d.tell(m.jid, l.key, l.info, nil)
-		l.io.done()
+		if l.storing == 0 {
+			l.io.done()
+		}
 		return
 	case stateQuerying:
 		l.d.counters.DedupJoins.Add(1)
@@ -191,7 +196,9 @@ func (l *lookup) onWait(reply chan<- waitResult) {
 	switch l.state {
 	case stateResolved:
 		reply <- waitResult{key: l.key, info: l.info}
-		l.io.done()
+		if l.storing == 0 {
+			l.io.done()
+		}
 	case stateFailed:
 		reply <- waitResult{key: l.key, err: l.err}
 		l.io.done()
@@ -300,6 +307,9 @@ func (l *lookup) onAnswer(m *queryDone) {
 	delete(l.known, a.jid)
 	if m.err == nil {
 		l.d.counters.Resolved.Add(1)
+		if l.d.cluster == nil {
+			l.storing = m.gen
+		}
 		l.finish(m.info, nil)
 		return
 	}
@@ -384,5 +394,18 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	}
 	l.waiters = nil
 	l.lastErr = nil
-	l.io.done()
+	if l.storing == 0 {
+		l.io.done()
+	}
+}
+
+// onStored: query gen's answer is durable; a resolved lookup can end.
+func (l *lookup) onStored(gen uint64) {
+	if gen != l.storing {
+		return
+	}
+	l.storing = 0
+	if l.state.done() {
+		l.io.done()
+	}
 }

@@ -34,6 +34,9 @@ type queryDone struct {
 // querySlow: query gen passed the hedge delay unanswered.
 type querySlow struct{ gen uint64 }
 
+// queryStored: query gen's verified answer is durable.
+type queryStored struct{ gen uint64 }
+
 type lookupDeadline struct{ round uint64 }
 
 func lookupProps(d *deps, k hashing.Key) *actor.Props {
@@ -79,6 +82,8 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 		l.onAnswer(m)
 	case *querySlow:
 		l.onSlow(m.gen)
+	case *queryStored:
+		l.onStored(m.gen)
 	case *lookupDeadline:
 		l.onDeadline(m.round)
 	case *actor.ReceiveTimeout:
@@ -123,8 +128,9 @@ func (a *lookupActor) ask(an announcer, gen uint64) func() {
 	}
 	j := &queryJob{
 		key: key, others: others, a: an, gen: gen,
-		done: func(res *queryDone) { send(res) },
-		slow: func() { send(&querySlow{gen: gen}) },
+		done:   func(res *queryDone) { send(res) },
+		slow:   func() { send(&querySlow{gen: gen}) },
+		stored: func() { send(&queryStored{gen: gen}) },
 	}
 	d.queries.push(j)
 	return j.Cancel

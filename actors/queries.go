@@ -36,8 +36,9 @@ type queryJob struct {
 	// done receives the outcome (exactly once, unless the job was
 	// cancelled before it started); slow, when non-nil, is called once
 	// when the query passes the hedge delay unanswered.
-	done func(*queryDone)
-	slow func()
+	done   func(*queryDone)
+	slow   func()
+	stored func() // called once a verified answer is durable (or failed to be)
 	// expires, when non-zero, drops the job unsent if it is still queued
 	// then (a cluster owner waits for the answer only so long).
 	expires time.Time
@@ -89,6 +90,7 @@ type queryQueue struct {
 	wake    *sync.Cond
 	closed  bool
 	slow    atomic.Int64 // queries past the hedge delay (≤ MaxSlowQueries)
+	puts    atomic.Int64 // verified answers being committed off a slot (≤ MaxQueriesInFlight)
 	running atomic.Int64 // queries being asked now, slow ones included
 	workers sync.WaitGroup
 }
@@ -254,7 +256,34 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 		}
 		return wasKept
 	}
+	// The verified answer is served at once; the durable write follows
+	// (the store commits in groups, one fsync for many). The lookup stays
+	// live until stored says so, and the shards send its key's presences
+	// to it meanwhile, so nobody asks again for a key on its way to disk.
+	// A crash before the commit loses only entries not yet committed,
+	// which are asked again: never a wrong one.
+	if res.err != nil {
+		j.done(res)
+		return wasKept
+	}
+	// Counted before the answer is served, so that Flush, called once
+	// the answer is known, waits for its commit.
+	q.puts.Add(1)
 	j.done(res)
+	if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
+		// The disk is not a peer: the slot goes to the next query while
+		// this goroutine waits for the commit.
+		wasKept = false
+		q.mu.Lock()
+		q.fresh--
+		q.spawnLocked()
+		q.mu.Unlock()
+	}
+	d.putVerified(j.key, j.others, res.info, res.method, j.a)
+	q.puts.Add(-1)
+	if j.stored != nil {
+		j.stored()
+	}
 	return wasKept
 }
 
@@ -275,9 +304,8 @@ func (q *queryQueue) close() {
 	}
 }
 
-// ask runs one query on a worker: query, verify, store. The lookup only
-// sees the outcome. Nothing is stored when the job was cancelled meanwhile
-// (its lookup already has an answer, or ended).
+// ask runs one query on a worker: query and verify; run stores a verified
+// answer.
 //
 // answered is called once the querier has returned, before the answer is
 // verified and stored.
@@ -326,9 +354,6 @@ func (d *deps) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 		d.counters.LenientOK.Add(1)
 	}
 	res.info, res.method = info, method
-	if !j.isCancelled() {
-		d.putVerified(j.key, j.others, info, method, j.a)
-	}
 	return res
 }
 

@@ -130,6 +130,7 @@ func (r *router) Receive(ctx actor.Context) {
 }
 
 func (r *router) remove(k hashing.Key, l *liveLookup) {
+	r.d.looking.remove(k)
 	delete(r.live, k)
 	delete(r.byPID, l.pid.Id)
 	r.d.live.Store(int64(len(r.live)))
@@ -196,6 +197,7 @@ func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq, qu
 			return false
 		}
 		l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, k))}
+		r.d.looking.add(k)
 		r.live[k] = l
 		r.byPID[l.pid.Id] = k
 		r.d.live.Store(int64(len(r.live)))

@@ -64,6 +64,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 		seed:     maphash.MakeSeed(),
 	}
 	d.queries = newQueryQueue(d)
+	d.looking = newKeySet()
 	if cfg.HedgeMin >= 0 {
 		d.answers = newAnswerTimes(cfg.HedgeMin, cfg.QueryTimeout)
 	}
@@ -376,6 +377,24 @@ func (r *Runtime) Sync(ctx context.Context) error {
 			return ctx.Err()
 		case <-r.done:
 			return ErrClosed
+		}
+	}
+	return nil
+}
+
+// Flush returns once every verified answer served so far is durable in
+// the store. Answers are served to waiters and events as soon as they
+// verify, and committed in groups right after; a program that must know
+// an entry is on disk (before a planned shutdown, say — Close flushes
+// too) calls Flush.
+func (r *Runtime) Flush(ctx context.Context) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for r.d.queries.puts.Load() > 0 {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	return nil

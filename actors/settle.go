@@ -72,7 +72,8 @@ func (d *deps) resolvedLocked(r *row, k hashing.Key, info *hashing.Info, cached 
 func (d *deps) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) {
 	d.settleKey(k, info)
 	for _, o := range others {
-		if _, err := d.store.Get(o); err == nil {
+		// The same check putVerified makes before storing o.
+		if _, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
 			d.settleKey(o, info)
 		}
 	}
