@@ -1,0 +1,134 @@
+//go:build unix
+
+package capsengine_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
+)
+
+// BenchmarkSubscribers measures warm ingest with 0, 1, 100 and 1,000
+// subscribers that never read (SSE clients gone quiet), side by side in
+// one run. Issue 11: 1,000 stalled subscribers must keep at least 0.8× the
+// throughput of none. With none, the engine builds no events at all; with
+// any, every warm presence publishes a CapsResolved.
+//
+//	go test -run '^$' -bench Subscribers -count 5 .
+func BenchmarkSubscribers(b *testing.B) {
+	const keys, jids, batch = 1000, 100_000, 256
+	net := &network{infos: map[string]*hashing.Info{}}
+	caps := make([]*messages.Caps, keys)
+	for i := range caps {
+		caps[i] = benchClient(b, net, fmt.Sprintf("client%d", i))
+	}
+	// Each JID alternates between two verified keys, so that every
+	// presence is news (a re-announcement of the same key may rightly
+	// publish nothing) and, with subscribers, publishes a CapsResolved.
+	stanzas := make([][]byte, 2*jids)
+	for i := range stanzas {
+		p := &messages.Presence{From: fmt.Sprintf("user%d@example.org/r", i%jids), Caps: caps[(i%jids+i/jids)%keys]}
+		stanzas[i] = messages.AppendPresence(nil, p)
+	}
+	for _, subs := range []int{0, 1, 100, 1000} {
+		b.Run(fmt.Sprintf("stalled=%d", subs), func(b *testing.B) {
+			ctx := context.Background()
+			eng, err := capsengine.Open(ctx, capsengine.Config{InMemory: true, Querier: net})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer eng.Close(ctx)
+			// Warm: every key verified, every JID known.
+			for i := 0; i < len(stanzas); i += batch {
+				_ = eng.IngestRawBatch(ctx, stanzas[i:min(i+batch, len(stanzas))])
+			}
+			for i := range keys {
+				if _, err := eng.Wait(ctx, fmt.Sprintf("user%d@example.org/r", i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// Subscribed, never read; closed by eng.Close. A pass over the
+			// JIDs fills every subscription's buffer before the clock
+			// starts: the steady state of a client gone quiet, not the
+			// one-off cost of filling 1,000 buffers, is what is measured.
+			var stalled []*capsengine.Subscription
+			for range subs {
+				stalled = append(stalled, eng.Subscribe(messages.AllKinds, 1024))
+			}
+			if subs > 0 {
+				for i := 0; i < len(stanzas); i += batch {
+					_ = eng.IngestRawBatch(ctx, stanzas[i:min(i+batch, len(stanzas))])
+				}
+				for _, s := range stalled {
+					for ch := s.Events(); len(ch) < cap(ch); {
+						runtime.Gosched()
+					}
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(next.Add(int64(len(stanzas) / 4)))
+				buf := make([][]byte, 0, batch)
+				for pb.Next() {
+					buf = append(buf, stanzas[i%len(stanzas)])
+					i++
+					if len(buf) == batch {
+						_ = eng.IngestRawBatch(ctx, buf)
+						buf = buf[:0]
+					}
+				}
+				_ = eng.IngestRawBatch(ctx, buf)
+			})
+			if err := eng.Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			// On a machine shared with other work, CPU time per presence
+			// is steadier than wall time.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "presences/s")
+			if subs > 0 && b.N > 1<<16 && eng.Counters()["EventDrops"] == 0 {
+				// Closing the subscriptions adds up their losses.
+				_ = eng.Close(ctx)
+				if eng.Counters()["EventDrops"] == 0 {
+					b.Error("stalled subscribers lost no events: they were not stalled")
+				}
+			}
+		})
+	}
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchClient adds a client with its honest disco#info to n.
+func benchClient(tb testing.TB, n *network, name string) *messages.Caps {
+	info := &hashing.Info{
+		Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: name}},
+		Features:   []string{"http://jabber.org/protocol/caps", "urn:xmpp:" + name},
+	}
+	ver, err := hashing.Ver(hashing.SHA1, info)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	node := "https://" + name + ".example"
+	n.infos[node+"#"+ver] = info
+	return &messages.Caps{Hash: "sha-1", Node: node, Ver: ver}
+}
