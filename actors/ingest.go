@@ -181,13 +181,16 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 	k := it.key
 	t.mu.Lock()
 	slot, r := t.setLocked(it.jid, k, it.node)
-	resolved, told, jid := t.slots[slot].resolved, t.rows[r].told, t.rows[r].jid
-	t.mu.Unlock()
-	if resolved && (told == toldResolved || !d.hub.Wants(messages.KindCapsResolved)) {
-		// A JID re-announcing a key it was told about: nothing new.
+	known, jid := t.slots[slot].info, t.rows[r].jid
+	if known != nil {
+		// A hit without the store. A JID re-announcing a key it was
+		// told about hears nothing new.
+		d.resolvedLocked(&t.rows[r], k, known, true)
+		t.mu.Unlock()
 		*hits++
 		return misses
 	}
+	t.mu.Unlock()
 	// A key being looked up is not in the store yet (its lookup stores it
 	// before it ends): skip the store's miss, which costs a disk read.
 	if !d.looking.has(k) {
@@ -196,7 +199,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 			// Only this actor moves JIDs between keys, so r is still
 			// its row.
 			t.mu.Lock()
-			t.slots[slot].resolved = true
+			t.slots[slot].info = info
 			d.resolvedLocked(&t.rows[r], k, info, true)
 			t.mu.Unlock()
 			return misses

@@ -38,7 +38,7 @@ func (d *deps) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 	}
 	r := &t.rows[e.row]
 	if err == nil {
-		t.slots[e.slot].resolved = true
+		t.slots[e.slot].info = info
 		d.resolvedLocked(r, k, info, false)
 		return
 	}
@@ -84,6 +84,6 @@ func (d *deps) settleKey(k hashing.Key, info *hashing.Info) {
 		if !sh.table.has(k) {
 			continue
 		}
-		sh.table.settle(k, true, func(r *row) { d.resolvedLocked(r, k, info, false) })
+		sh.table.settle(k, info, func(r *row) { d.resolvedLocked(r, k, info, false) })
 	}
 }

@@ -79,10 +79,12 @@ type keySlot struct {
 	// shard: what a retried lookup asks for (node#ver) when all it has is
 	// the key and a JID.
 	node string
-	// resolved: the key was found in the store once. Stored entries are
+	// info, once set, is the key's verified disco#info (found in the
+	// store, or verified while the key was announced here). Entries are
 	// never withdrawn while the engine runs, so later presences with this
-	// key are hits without touching the cache.
-	resolved bool
+	// key are hits without touching the store; one pointer per key
+	// announced in this shard, shared.
+	info *hashing.Info
 }
 
 func newTable() *table {
@@ -204,16 +206,16 @@ func (t *table) releaseLocked(s int32) {
 
 // settle applies a key's outcome to the JIDs announcing it in this table:
 // f is called, under the write lock, for each row and may change what the
-// row was told. resolved marks the slot as found in the store.
-func (t *table) settle(k hashing.Key, resolved bool, f func(r *row)) {
+// row was told. info, when set, is the key's verified disco#info.
+func (t *table) settle(k hashing.Key, info *hashing.Info, f func(r *row)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.index[k]
 	if !ok {
 		return
 	}
-	if resolved {
-		t.slots[s].resolved = true
+	if info != nil {
+		t.slots[s].info = info
 	}
 	for r := t.slots[s].head; r >= 0; r = t.rows[r].next {
 		f(&t.rows[r])

@@ -250,6 +250,11 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("first line %q", line)
 	}
 	announce(t, f.eng, "juliet@capulet.lit/balcony")
+	// Resolved before she leaves: a JID gone before its lookup ends is
+	// told nothing more about its caps.
+	if _, err := f.eng.Wait(context.Background(), "juliet@capulet.lit/balcony"); err != nil {
+		t.Fatal(err)
+	}
 	_ = f.eng.Ingest(context.Background(), &messages.Presence{From: "juliet@capulet.lit/balcony", Type: "unavailable"})
 	_ = f.eng.Ingest(context.Background(), &messages.Presence{From: "liar@example.org/x",
 		Caps: &messages.Caps{Hash: "sha-1", Node: "n", Ver: "BBBBBBBBBBBBBBBBBBBBBBBBBBA="}})
