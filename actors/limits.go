@@ -86,7 +86,10 @@ type badKey struct {
 }
 
 // rateLimiter is a token bucket per announcer, bounded in size like
-// expiring: an announcer evicted early simply gets a fresh bucket.
+// expiring: an announcer evicted early simply gets a fresh bucket. A bucket
+// that has refilled says nothing a fresh one would not, so inserting a new
+// one also drops a few refilled ones: the table holds the announcers asked
+// in the last burst/rate seconds, not every announcer ever asked.
 type rateLimiter struct {
 	mu    sync.Mutex
 	b     map[string]*bucket
@@ -112,6 +115,7 @@ func (r *rateLimiter) allow(jid string) bool {
 	now := r.now()
 	b, ok := r.b[jid]
 	if !ok {
+		r.sweepLocked(now)
 		if len(r.b) >= r.max {
 			for k := range r.b {
 				delete(r.b, k)
@@ -131,4 +135,20 @@ func (r *rateLimiter) allow(jid string) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// sweepLocked drops up to two refilled buckets among a few looked at (map
+// order is random): as many as an insert adds, so a steady stream of new
+// announcers keeps the table at the ones still refilling.
+func (r *rateLimiter) sweepLocked(now time.Time) {
+	seen, dropped := 0, 0
+	for k, b := range r.b {
+		if b.tokens+now.Sub(b.last).Seconds()*r.rate >= r.burst {
+			delete(r.b, k)
+			dropped++
+		}
+		if seen++; seen == 8 || dropped == 2 {
+			return
+		}
+	}
 }

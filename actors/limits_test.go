@@ -145,3 +145,29 @@ func TestRateLimitPerAnnouncer(t *testing.T) {
 		t.Errorf("queries %d, rate drops %d", p.total.Load(), r.Counters().DropRate.Load())
 	}
 }
+
+// The rate limiter holds the announcers still refilling, not every
+// announcer ever asked.
+func TestRateLimiterForgetsRefilled(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	r := newRateLimiter(1, 10, 1_000_000, func() time.Time { return now })
+	for i := range 100_000 {
+		if !r.allow(fmt.Sprintf("a%d@x/r", i)) {
+			t.Fatalf("a%d refused", i)
+		}
+		now = now.Add(time.Millisecond) // 1,000 new announcers a second
+	}
+	// A bucket refills in 1 s: about 1,000 are still refilling.
+	if n := len(r.b); n > 5_000 {
+		t.Errorf("%d buckets held for ~1,000 announcers still refilling", n)
+	}
+	// Still a limiter: one announcer past its burst is refused.
+	for i := range 10 {
+		if !r.allow("busy@x/r") {
+			t.Fatalf("busy refused at %d", i)
+		}
+	}
+	if r.allow("busy@x/r") {
+		t.Error("busy allowed past its burst")
+	}
+}
