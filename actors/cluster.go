@@ -622,6 +622,7 @@ type ownerActor struct {
 func (o *ownerActor) Receive(ctx actor.Context) {
 	defer func() {
 		if p := recover(); p != nil {
+			o.d.counters.Panics.Add(1)
 			o.d.cfg.Logger.Error("owner actor panic", "key", o.key.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			o.failAll(ctx, fmt.Errorf("actors: internal error: %v", p))
 		}

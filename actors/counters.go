@@ -40,6 +40,10 @@ type Counters struct {
 	EventDrops       atomic.Uint64 // events not delivered to a slow subscriber
 	DropNotify       atomic.Uint64 // presences not told how their lookup ended: MaxWaitingJIDs reached
 	VerChanges       atomic.Uint64 // VerChanged events published
+	// Panics recovered inside the engine's actors (a bug: each is logged
+	// with its stack at Error). Counted so that a run without a logger,
+	// such as a soak, still shows them.
+	Panics atomic.Uint64
 
 	ClusterRequests atomic.Uint64 // requests to a key's cluster owner
 	ClusterRetries  atomic.Uint64 // of which failed to reach it (and were retried)

@@ -145,6 +145,7 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	defer a.sh.sem.Release(b.weight)
 	defer func() {
 		if p := recover(); p != nil {
+			a.d.counters.Panics.Add(1)
 			a.d.cfg.Logger.Error("ingest actor panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()

@@ -51,6 +51,7 @@ type localActor struct {
 func (a *localActor) Receive(ctx actor.Context) {
 	defer func() {
 		if p := recover(); p != nil {
+			a.d.counters.Panics.Add(1)
 			a.d.cfg.Logger.Error("local identity actor panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()

@@ -53,6 +53,7 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 		// A bug must not strand waiters: fail them, log the stack, and
 		// let the actor go on (its state is consistent: failed).
 		if p := recover(); p != nil {
+			l.d.counters.Panics.Add(1)
 			l.d.cfg.Logger.Error("lookup actor panic", "key", l.key.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			l.finish(nil, fmt.Errorf("actors: internal error: %v", p))
 		}
