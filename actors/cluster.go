@@ -617,6 +617,7 @@ type ownerActor struct {
 	seq        uint64
 	queryStart time.Time
 	timer      *time.Timer
+	idle       idleTimer
 }
 
 func (o *ownerActor) Receive(ctx actor.Context) {
@@ -627,6 +628,9 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 			o.failAll(ctx, fmt.Errorf("actors: internal error: %v", p))
 		}
 	}()
+	if _, tick := ctx.Message().(*idleTick); !tick {
+		o.idle.touch()
+	}
 	switch msg := ctx.Message().(type) {
 	case *probeTimeout:
 		if !o.probing {
@@ -658,13 +662,14 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 		o.d.counters.ClusterOwnerTimeouts.Add(1)
 		o.onAnswer(ctx, &wireMsg{Seq: msg.seq, Code: codeTimeout, Err: "query to announcer's member timed out"})
 		return
-	case *actor.ReceiveTimeout:
-		if len(o.pending) == 0 && !o.querying {
+	case *idleTick:
+		if o.idle.expired(msg) && len(o.pending) == 0 && !o.querying {
 			ctx.Poison(ctx.Self())
 		}
 		return
 	case *actor.Stopping:
 		o.stopTimer()
+		o.idle.stop()
 		o.failAll(ctx, ErrClosed)
 		return
 	}
@@ -838,16 +843,16 @@ func (o *ownerActor) resolve(ctx actor.Context, info *hashing.Info, broadcast bo
 	if broadcast {
 		o.broadcast(ctx, told)
 	}
-	ctx.SetReceiveTimeout(o.d.ownerIdle())
+	o.idle.arm(o.d.system, ctx.Self(), o.d.ownerIdle())
 }
 
 func (o *ownerActor) queryNext(ctx actor.Context) {
 	if len(o.pending) == 0 {
 		o.querying = false
-		ctx.SetReceiveTimeout(o.d.ownerIdle())
+		o.idle.arm(o.d.system, ctx.Self(), o.d.ownerIdle())
 		return
 	}
-	ctx.CancelReceiveTimeout()
+	o.idle.stop()
 	head := o.pending[0].m
 	o.querying = true
 	o.seq++

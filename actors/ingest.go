@@ -254,6 +254,9 @@ func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 // known is the outcome for a JID in state s when one is known without a
 // lookup: resolved in the store, dropped under load, or recently failed.
 func (d *deps) known(s jidState) (waitResult, bool) {
+	if s.info != nil {
+		return waitResult{key: s.key, info: s.info}, true
+	}
 	if info, err := d.store.Get(s.key); err == nil {
 		return waitResult{key: s.key, info: info}, true
 	}

@@ -372,10 +372,13 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	if err == nil {
 		l.state, l.info, l.err = stateResolved, info, nil
 		l.d.failures.remove(l.key)
+		// The shards learn the answer before the waiters do, so that
+		// Caps and Supports, asked by a waiter just answered, agree
+		// with it while the store has yet to commit it.
+		l.d.verified(l.key, l.others, info)
 		for _, w := range l.waiters {
 			w <- waitResult{key: l.key, info: info}
 		}
-		l.d.verified(l.key, l.others, info)
 		l.release()
 	} else {
 		l.state, l.err = stateFailed, err

@@ -21,6 +21,7 @@ type lookupActor struct {
 	seen     uint64 // router messages handled
 	finished bool   // the lookup said done during this message
 	timer    *time.Timer
+	idleT    idleTimer
 }
 
 type queryDone struct {
@@ -61,12 +62,15 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 			a.finished = false
 			a.stopTimer()
 			if a.d.cfg.LookupIdle > 0 {
-				ctx.SetReceiveTimeout(a.d.cfg.LookupIdle)
+				a.idleT.arm(a.d.system, a.self, a.d.cfg.LookupIdle)
 			} else {
 				a.idle(ctx)
 			}
 		}
 	}()
+	if _, tick := ctx.Message().(*idleTick); !tick {
+		a.idleT.touch()
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.self = ctx.Self()
@@ -87,14 +91,15 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 		l.onStored(m.gen)
 	case *lookupDeadline:
 		l.onDeadline(m.round)
-	case *actor.ReceiveTimeout:
-		if l.state.done() {
+	case *idleTick:
+		if a.idleT.expired(m) && l.state.done() {
 			a.idle(ctx)
 		}
 	case *actor.Stopping:
 		l.onStop()
 		a.finished = false
 		a.stopTimer()
+		a.idleT.stop()
 	}
 }
 

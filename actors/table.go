@@ -102,6 +102,9 @@ type jidState struct {
 	key  hashing.Key
 	told told
 	node string // the caps node of the key's first announcer here
+	// info is the key's verified disco#info once the shard knows it,
+	// which may be before the store has committed it.
+	info *hashing.Info
 }
 
 // state returns the key jid announced last and what jid was told of it.
@@ -113,7 +116,7 @@ func (t *table) state(jid string) (jidState, bool) {
 		return jidState{}, false
 	}
 	sl := &t.slots[e.slot]
-	return jidState{key: sl.key, told: t.rows[e.row].told, node: sl.node}, true
+	return jidState{key: sl.key, told: t.rows[e.row].told, node: sl.node, info: sl.info}, true
 }
 
 // setLocked records that jid announced k, with caps node node, and returns
