@@ -216,6 +216,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	keys := filepath.Join(dir, "keys")
 	err = writeKeysFile(keys, w)
 	w.Close()
+	wl.ans.Close()
 	if err != nil {
 		return nil, err
 	}

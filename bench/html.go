@@ -139,6 +139,7 @@ Simulated peers: {{f2 .R.Settings.LatencyMs}} ms median latency (σ {{f2 .R.Sett
 <tr><td>queries (verified + failed)</td>{{range .Systems}}<td>{{.Queries}} ({{.VerifiedQueries}} + {{.FailedQueries}})</td>{{end}}</tr>
 <tr><td>unique / resolvable / resolved keys</td>{{range .Systems}}<td>{{.UniqueKeys}} / {{.ResolvableKeys}} / {{.ResolvedKeys}}</td>{{end}}</tr>
 <tr><td>duplicate queries</td>{{range .Systems}}<td>{{.DuplicateQueries}}</td>{{end}}</tr>
+<tr><td>hedged queries (a second announcer asked while the first was slow)</td>{{range .Systems}}<td>{{.HedgedQueries}}</td>{{end}}</tr>
 <tr><td>dedup joins</td>{{range .Systems}}<td>{{.DedupJoins}}</td>{{end}}</tr>
 <tr><td>liars caught / wrong answers</td>{{range .Systems}}<td>{{.Liars.Caught}} / {{.Liars.Answers}}</td>{{end}}</tr>
 <tr><td>hangs</td>{{range .Systems}}<td>{{.Hangs}}</td>{{end}}</tr>

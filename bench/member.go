@@ -128,6 +128,7 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 		return err
 	}
 	defer w.Close()
+	defer ans.Close()
 	o := &Options{
 		Peers: cfg.Peers, Workers: cfg.Workers, Batch: cfg.Batch,
 		QueryTimeout: cfg.QueryTimeout, HangTimeout: cfg.HangTimeout,

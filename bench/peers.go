@@ -1,19 +1,16 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/capsengine/capsengine/hashing"
-	"github.com/capsengine/capsengine/messages"
 )
 
 // PeerSpec describes the simulated network behind the stream: how the
@@ -95,60 +92,6 @@ func behaviourOf[T string | []byte](ps *PeerSpec, jid T) Behaviour {
 		return Silent
 	}
 	return Honest
-}
-
-// Answers are the honest disco#info documents of a workload, by the node
-// they are asked at (node#ver, or urn:xmpp:caps#alg.value).
-type Answers struct {
-	byNode map[string]int32
-	infos  []*hashing.Info
-}
-
-// ReadAnswers reads newline-delimited disco#info <query/> elements, each
-// with the node it answers for, as Generate writes them.
-func ReadAnswers(r io.Reader) (*Answers, error) {
-	a := &Answers{byNode: make(map[string]int32)}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), messages.DefaultLimits().MaxDiscoInfoBytes)
-	var d messages.Decoder
-	for line := 1; sc.Scan(); line++ {
-		b := sc.Bytes()
-		if len(b) == 0 {
-			continue
-		}
-		in, err := d.DecodeDiscoInfo(b)
-		if err != nil {
-			return nil, fmt.Errorf("bench: answers line %d: %w", line, err)
-		}
-		if in.Node == "" {
-			return nil, fmt.Errorf("bench: answers line %d: no node attribute", line)
-		}
-		if _, dup := a.byNode[in.Node]; dup {
-			continue
-		}
-		a.byNode[in.Node] = int32(len(a.infos))
-		a.infos = append(a.infos, in)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("bench: answers: %w", err)
-	}
-	return a, nil
-}
-
-// Len is the number of nodes answered.
-func (a *Answers) Len() int {
-	if a == nil {
-		return 0
-	}
-	return len(a.infos)
-}
-
-func (a *Answers) index(node string) (int32, bool) {
-	if a == nil {
-		return 0, false
-	}
-	i, ok := a.byNode[node]
-	return i, ok
 }
 
 // Peers simulates the announcers of a workload: it implements
@@ -252,17 +195,13 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 			return nil, ctx.Err()
 		}
 	}
-	i, known := p.ans.index(node)
+	i, honest, known := p.ans.lookup(node)
 	switch b {
 	case IQError:
 		p.ErrorAnswers.Add(1)
 		return nil, ErrServiceUnavailable
 	case Liar:
 		p.LiarAnswers.Add(1)
-		var honest *hashing.Info
-		if known {
-			honest = p.ans.infos[i]
-		}
 		return lie(honest, node, hashJID(p.spec.Seed^0x11e, jid)), nil
 	}
 	if !known {
@@ -275,7 +214,7 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 	}
 	p.HonestAnswers.Add(1)
 	p.perNode[i].Add(1)
-	return p.ans.infos[i], nil
+	return honest, nil
 }
 
 // latency is log-normal around the median, fixed per (jid, node).

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -135,6 +136,33 @@ func TestProgressMatchesSummary(t *testing.T) {
 		row := regexp.MustCompile(`(?m)^\s*` + p.Name + `\s+(\S+)`).FindStringSubmatch(sum.String())
 		if row == nil || row[1] != count(int(p.PresencesPerSec)) {
 			t.Errorf("summary row for %s: %q, progress says %s/s", p.Name, row, count(int(p.PresencesPerSec)))
+		}
+	}
+}
+
+// A second honest answer for a key is a broken guarantee unless the
+// engine asked for it as a hedge and counted it so.
+func TestSettleHedgedDuplicates(t *testing.T) {
+	for _, tc := range []struct {
+		engineDuplicates uint64
+		dups, hedged     int64
+		ok               bool
+	}{
+		{engineDuplicates: 1, dups: 0, hedged: 1, ok: true},
+		{engineDuplicates: 0, dups: 1, hedged: 0, ok: false},
+		{engineDuplicates: 5, dups: 0, hedged: 1, ok: true}, // the engine's count also holds late answers of cancelled queries
+	} {
+		p := NewPeers(PeerSpec{}, nil)
+		p.perNode = make([]atomic.Int32, 2)
+		p.perNode[0].Store(2) // asked twice, answered honestly twice
+		p.perNode[1].Store(1)
+		p.Queries.Store(3)
+		p.HonestAnswers.Store(3)
+		rep := &SystemReport{ResolvableKeys: 2, ResolvedKeys: 2}
+		rep.settle(p, map[string]uint64{"duplicate_answers": tc.engineDuplicates})
+		if rep.DuplicateQueries != tc.dups || rep.HedgedQueries != tc.hedged || rep.QueriesEqualUniqueKeys != tc.ok {
+			t.Errorf("engine duplicates %d: duplicate %d, hedged %d, one query per key %v; want %d, %d, %v",
+				tc.engineDuplicates, rep.DuplicateQueries, rep.HedgedQueries, rep.QueriesEqualUniqueKeys, tc.dups, tc.hedged, tc.ok)
 		}
 	}
 }

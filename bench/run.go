@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -116,15 +115,6 @@ func GenerateFiles(spec Spec, path string) error {
 	return errors.Join(err, f.Close(), a.Close())
 }
 
-func readAnswersFile(path string) (*Answers, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ReadAnswers(bufio.NewReaderSize(f, 1<<20))
-}
-
 // Run generates (or reads) the workload, then runs the engine — and with
 // Options.Baseline the baseline — over it, and reports.
 func Run(ctx context.Context, o Options) (*Report, error) {
@@ -153,6 +143,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	w, ans := wl.w, wl.ans
 	defer w.Close()
+	defer ans.Close()
 
 	defer o.stopCPUProfile()
 	eng := &engineRun{o: &o, w: w, peers: NewPeers(o.Peers, ans)}
@@ -256,6 +247,7 @@ func (o *Options) workload(dir string, wr *WorkloadReport) (*preparedWorkload, e
 	t := time.Now()
 	w, err := OpenWorkload(pw.path, &o.Peers, pw.ans)
 	if err != nil {
+		pw.ans.Close()
 		return nil, err
 	}
 	pw.w = w
