@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/capsengine/capsengine/hashing"
@@ -14,23 +16,23 @@ import (
 // Answers are the honest disco#info documents of a workload, by the node
 // they are asked at (node#ver, or urn:xmpp:caps#alg.value).
 //
-// They are kept as the encoded lines Generate wrote, mapped from the file
-// where there is one, and decoded when asked for: held decoded, the
-// 300,000 documents of a large workload took over 500 MB of the process's
-// heap — more than the engine under test — and every peak RSS the bench
-// reported counted them as the engine's.
+// They are kept where Generate wrote them, as encoded lines, and read and
+// decoded when asked for: held decoded, the 300,000 documents of a large
+// workload took over 500 MB of the process's heap — more than the engine
+// under test — and every peak RSS the bench reported counted them as the
+// engine's. They are read with pread, not mapped: the kernel maps a
+// faulting page's neighbours too, and random reads of a mapped file
+// leave most of it resident.
 type Answers struct {
-	data  []byte
-	offs  []int64 // document i is data[offs[i]:ends[i]]
+	src   io.ReaderAt
+	file  *os.File // src, when the answers come from a file; Close closes it
+	offs  []int64  // document i is at [offs[i], ends[i]) of src
 	ends  []int64
 	byFP  map[uint64]int32 // node fingerprint → document; -1: see spill
 	spill map[string]int32 // nodes whose fingerprints collided
 	seed  maphash.Seed
-	// mapped: data is a file mapping whose pages can be dropped from the
-	// resident set once read.
-	mapped bool
-	unmap  func() error
-	dec    sync.Pool // *messages.Decoder
+	bufs  sync.Pool // *[]byte
+	dec   sync.Pool // *messages.Decoder
 }
 
 // ReadAnswers reads newline-delimited disco#info <query/> elements, each
@@ -40,74 +42,81 @@ func ReadAnswers(r io.Reader) (*Answers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: answers: %w", err)
 	}
-	return indexAnswers(data)
+	src := bytes.NewReader(data)
+	return indexAnswers(src, src)
 }
 
-// readAnswersFile maps path and indexes it; Close unmaps it.
+// readAnswersFile indexes the answers in path; Close closes it.
 func readAnswersFile(path string) (*Answers, error) {
-	data, unmap, err := mapFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	a, err := indexAnswers(data)
+	a, err := indexAnswers(bufio.NewReaderSize(f, 1<<20), f)
 	if err != nil {
-		unmap()
+		f.Close()
 		return nil, err
 	}
-	a.mapped, a.unmap = true, unmap
-	release(data)
+	a.file = f
 	return a, nil
 }
 
-func indexAnswers(data []byte) (*Answers, error) {
-	a := &Answers{data: data, byFP: make(map[uint64]int32), seed: maphash.MakeSeed()}
+// indexAnswers reads the documents from r, once, and keeps where each is
+// in src (the same bytes).
+func indexAnswers(r io.Reader, src io.ReaderAt) (*Answers, error) {
+	a := &Answers{src: src, byFP: make(map[uint64]int32), seed: maphash.MakeSeed()}
 	nodes := make(map[uint64]string) // only while indexing, to tell collisions
 	var d messages.Decoder
-	max := messages.DefaultLimits().MaxDiscoInfoBytes
-	for off, line := int64(0), 1; off < int64(len(data)); line++ {
-		end := off + int64(bytes.IndexByte(data[off:], '\n'))
-		next := end + 1
-		if end < off {
-			end, next = int64(len(data)), int64(len(data))
-		}
-		b := data[off:end]
+	limit := messages.DefaultLimits().MaxDiscoInfoBytes
+	br := bufio.NewReaderSize(r, limit+1)
+	var off int64
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
 		doc := off
-		off = next
-		if len(b) == 0 {
-			continue
-		}
-		if len(b) > max {
+		off += int64(len(b))
+		if err == bufio.ErrBufferFull {
 			return nil, fmt.Errorf("bench: answers line %d: %w", line, messages.ErrTooLarge)
 		}
-		in, err := d.DecodeDiscoInfo(b)
-		if err != nil {
-			return nil, fmt.Errorf("bench: answers line %d: %w", line, err)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("bench: answers: %w", err)
 		}
-		if in.Node == "" {
-			return nil, fmt.Errorf("bench: answers line %d: no node attribute", line)
-		}
-		if _, dup := a.index(in.Node); dup {
-			continue
-		}
-		i := int32(len(a.offs))
-		a.offs, a.ends = append(a.offs, doc), append(a.ends, end)
-		fp := maphash.String(a.seed, in.Node)
-		switch prev, ok := a.byFP[fp]; {
-		case !ok:
-			a.byFP[fp], nodes[fp] = i, in.Node
-		default:
-			// Two nodes, one fingerprint: both are looked up by name.
-			if a.spill == nil {
-				a.spill = make(map[string]int32)
+		b = bytes.TrimRight(b, "\r\n")
+		if len(b) > 0 {
+			in, derr := d.DecodeDiscoInfo(b)
+			if derr != nil {
+				return nil, fmt.Errorf("bench: answers line %d: %w", line, derr)
 			}
-			if prev >= 0 {
-				a.spill[nodes[fp]] = prev
-				a.byFP[fp] = -1
+			if in.Node == "" {
+				return nil, fmt.Errorf("bench: answers line %d: no node attribute", line)
 			}
-			a.spill[in.Node] = i
+			if _, dup := a.index(in.Node); !dup {
+				a.add(in.Node, doc, doc+int64(len(b)), nodes)
+			}
+		}
+		if err == io.EOF {
+			return a, nil
 		}
 	}
-	return a, nil
+}
+
+func (a *Answers) add(node string, from, to int64, nodes map[uint64]string) {
+	i := int32(len(a.offs))
+	a.offs, a.ends = append(a.offs, from), append(a.ends, to)
+	fp := maphash.String(a.seed, node)
+	prev, ok := a.byFP[fp]
+	if !ok {
+		a.byFP[fp], nodes[fp] = i, node
+		return
+	}
+	// Two nodes, one fingerprint: both are looked up by name.
+	if a.spill == nil {
+		a.spill = make(map[string]int32)
+	}
+	if prev >= 0 {
+		a.spill[nodes[fp]] = prev
+		a.byFP[fp] = -1
+	}
+	a.spill[node] = i
 }
 
 // Len is the number of nodes answered.
@@ -130,28 +139,30 @@ func (a *Answers) index(node string) (int32, bool) {
 	return i, ok
 }
 
-// info decodes document i; the caller owns it. A node's fingerprint may
-// match a node never indexed: index's answer is confirmed by the node the
-// document names.
+// info reads and decodes document i; the caller owns it.
 func (a *Answers) info(i int32) *hashing.Info {
-	b := a.data[a.offs[i]:a.ends[i]]
-	d, _ := a.dec.Get().(*messages.Decoder)
-	if d == nil {
-		d = new(messages.Decoder)
+	n := int(a.ends[i] - a.offs[i])
+	bp, _ := a.bufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < n {
+		b := make([]byte, n)
+		bp = &b
 	}
-	in, err := d.DecodeDiscoInfo(b)
-	a.dec.Put(d)
+	b := (*bp)[:n]
+	_, err := a.src.ReadAt(b, a.offs[i])
+	var in *hashing.Info
+	if err == nil {
+		d, _ := a.dec.Get().(*messages.Decoder)
+		if d == nil {
+			d = new(messages.Decoder)
+		}
+		in, err = d.DecodeDiscoInfo(b)
+		a.dec.Put(d)
+	}
+	a.bufs.Put(bp)
 	if err != nil {
-		// Decoded once already while indexing: the file changed under
-		// its mapping.
-		panic(fmt.Sprintf("bench: answer %d no longer decodes: %v", i, err))
-	}
-	if a.mapped {
-		// The document's pages go back to the page cache: the peers'
-		// answers are the bench's, not the engine's, resident memory.
-		from := a.offs[i] &^ (pageSize - 1)
-		to := min((a.ends[i]+pageSize-1)&^(pageSize-1), int64(len(a.data)))
-		release(a.data[from:to])
+		// Read and decoded once already while indexing: the file
+		// changed under the run.
+		panic(fmt.Sprintf("bench: answer %d can no longer be read: %v", i, err))
 	}
 	return in
 }
@@ -169,12 +180,12 @@ func (a *Answers) lookup(node string) (int32, *hashing.Info, bool) {
 	return i, in, true
 }
 
-// Close unmaps the answers' file, if they came from one.
+// Close closes the answers' file, if they came from one.
 func (a *Answers) Close() error {
-	if a == nil || a.unmap == nil {
+	if a == nil || a.file == nil {
 		return nil
 	}
-	err := a.unmap()
-	a.unmap, a.data = nil, nil
+	err := a.file.Close()
+	a.file = nil
 	return err
 }
