@@ -7,12 +7,14 @@ import (
 
 // discoState collects an answer as spans of one byte buffer, so that the
 // Info is built at the end from a single string: seven allocations whatever
-// the size of the answer.
+// the size of the answer. Feature names the shared table holds stay out of
+// the buffer (intern.go).
 type discoState struct {
 	strs   []byte
 	node   span
 	ids    []identityRec
 	feats  []span
+	shared []string // shared[i], when set, is feature i; feats[i] is then empty
 	forms  []formRec
 	fields []fieldRec
 	vals   []span
@@ -37,6 +39,8 @@ func (st *discoState) reset() {
 	st.node = span{}
 	st.ids = st.ids[:0]
 	st.feats = st.feats[:0]
+	clear(st.shared)
+	st.shared = st.shared[:0]
 	st.forms = st.forms[:0]
 	st.fields = st.fields[:0]
 	st.vals = st.vals[:0]
@@ -165,7 +169,11 @@ func readQuery(s *xmlscan.Scanner, st *discoState, lim *Limits) error {
 				return tooMany("features", lim.MaxFeatures)
 			}
 			v, _ := s.Attr("var")
-			st.feats = append(st.feats, st.add(v))
+			if name, ok := featureNames.intern(v); ok {
+				st.feats, st.shared = append(st.feats, span{}), append(st.shared, name)
+			} else {
+				st.feats, st.shared = append(st.feats, st.add(v)), append(st.shared, "")
+			}
 		case string(ns) == NSDataForms && string(local) == "x":
 			if len(st.forms) >= lim.MaxForms {
 				return tooMany("forms", lim.MaxForms)
@@ -300,7 +308,11 @@ func (st *discoState) info() *hashing.Info {
 	if len(st.feats) > 0 {
 		in.Features = make([]string, len(st.feats))
 		for i, sp := range st.feats {
-			in.Features[i] = str(sp)
+			if name := st.shared[i]; name != "" {
+				in.Features[i] = name
+			} else {
+				in.Features[i] = str(sp)
+			}
 		}
 	}
 	if len(st.forms) == 0 {
