@@ -35,6 +35,7 @@ type deps struct {
 	backlog  atomic.Int64                  // requests queued for the router
 	live     atomic.Int64                  // live lookup actors (Gauges)
 	looking  *keySet                       // keys with a live lookup (the router writes it)
+	infos    *infoSet                      // the verified infos the tables keep, one copy each
 	queued   atomic.Int64                  // queries waiting for a worker (Gauges)
 	parked   atomic.Int64                  // requests waiting for a lookup slot (Gauges)
 	waiting  atomic.Int64                  // JIDs held by lookups to be told (MaxWaitingJIDs)

@@ -192,10 +192,21 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 		return misses
 	}
 	t.mu.Unlock()
+	// Another shard may keep the key's info already: no store read, and
+	// one copy between them.
+	if info := d.infos.get(k); info != nil {
+		*hits++
+		t.mu.Lock()
+		t.slots[slot].info = info
+		d.resolvedLocked(&t.rows[r], k, info, true)
+		t.mu.Unlock()
+		return misses
+	}
 	// A key being looked up is not in the store yet (its lookup stores it
 	// before it ends): skip the store's miss, which costs a disk read.
 	if !d.looking.has(k) {
 		if info, err := d.store.Get(k); err == nil {
+			info = d.infos.canonical(k, info)
 			*hits++
 			// Only this actor moves JIDs between keys, so r is still
 			// its row.
