@@ -165,7 +165,7 @@ func newBenchCmd() *cobra.Command {
 	f.Float64Var(&o.Soak.JIDsPerKey, "soak-jids-per-key", so.JIDsPerKey, "soak: new JIDs per new key")
 	f.DurationVar(&o.Soak.JIDLife, "soak-jid-life", so.JIDLife, "soak: how long a JID stays online on average")
 	f.DurationVar(&bo.lookupTO, "lookup-timeout", 0, "engine Tuning.LookupTimeout (0: the engine's default, 60s)")
-	f.DurationVar(&bo.lookupIdle, "lookup-idle", 0, "engine Tuning.LookupIdle (0: the engine's default, 5s)")
+	f.DurationVar(&bo.lookupIdle, "lookup-idle", 0, "engine Tuning.LookupIdle (0: the engine's default: a finished lookup stops at once)")
 	bo.cluster.add(f)
 	return c
 }
