@@ -21,6 +21,7 @@ type Counters struct {
 	DuplicateAnswers atomic.Uint64 // verified answers that came after another had won (a hedge's cost)
 	SlowAbandoned    atomic.Uint64 // queries past the hedge delay abandoned: MaxSlowQueries reached
 	LookupRounds     atomic.Uint64 // lookups that reached LookupTimeout and went on with untried announcers
+	Retries          atomic.Uint64 // announcers asked once more after their query timed out
 	DedupJoins       atomic.Uint64 // presences that joined a lookup already under way
 	Resolved         atomic.Uint64 // keys resolved by a verified answer
 	Mismatches       atomic.Uint64 // answers that did not hash to the key

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -63,6 +64,9 @@ type lookup struct {
 	gen     uint64 // numbers queries; a late answer finds no outstanding one
 	round   uint64 // numbers rounds; a stale deadline finds another round
 	lastErr error  // why the last announcer failed
+	// retried are the announcers whose query timed out once and were put
+	// back in line (each is retried once per lookup).
+	retried map[string]struct{}
 	// storing is the query whose verified answer is being committed: the
 	// lookup is resolved but stays live until then (0: none).
 	storing uint64
@@ -321,6 +325,17 @@ func (l *lookup) onAnswer(m *queryDone) {
 		l.finish(m.info, nil)
 		return
 	}
+	if errors.Is(m.err, context.DeadlineExceeded) && l.retry(a) {
+		// An announcer that did not answer in time may be slow, not
+		// silent — a lost packet, a loaded host (ours or theirs). It is
+		// asked once more, after everyone else in line, before it counts
+		// as failed: with a single honest announcer, one late answer
+		// would otherwise leave its key unresolved until someone else
+		// announced it.
+		l.lastErr = m.err
+		l.next()
+		return
+	}
 	if !errors.Is(m.err, ErrClusterUnavailable) && !errors.Is(m.err, ErrOverloaded) && !errors.Is(m.err, ErrClosed) {
 		// The announcer's fault, not ours.
 		l.d.bad.put(badKey{m.jid, l.key}, struct{}{})
@@ -332,6 +347,21 @@ func (l *lookup) onAnswer(m *queryDone) {
 	l.d.cfg.Logger.Debug("announcer failed", "key", l.key.String(), "jid", m.jid, "err", m.err)
 	l.lastErr = m.err
 	l.next()
+}
+
+// retry puts a back in line after a timeout, once per lookup.
+func (l *lookup) retry(a announcer) bool {
+	if _, again := l.retried[a.jid]; again {
+		return false
+	}
+	if l.retried == nil {
+		l.retried = make(map[string]struct{})
+	}
+	l.retried[a.jid] = struct{}{}
+	l.known[a.jid] = struct{}{}
+	l.pending = append(l.pending, a)
+	l.d.counters.Retries.Add(1)
+	return true
 }
 
 // onDeadline: round's LookupTimeout passed.
@@ -405,6 +435,7 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	}
 	l.waiters = nil
 	l.lastErr = nil
+	clear(l.retried)
 	if l.storing == 0 {
 		l.io.done()
 	}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -110,6 +111,34 @@ func TestLookupLogic(t *testing.T) {
 				{"announcer", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
 				{"deadline", func(l *lookup) { l.onDeadline(1) }, "cancel #1; done", stateFailed},
 				{"its answer comes anyway", func(l *lookup) { l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) }, "", stateFailed},
+			},
+		},
+		{
+			name: "a timed-out announcer is asked once more, after the others",
+			cfg:  Config{MaxAnnouncersPerKey: 8},
+			steps: []step{
+				{"a", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"b joins", func(l *lookup) { l.onRequest(req("b")) }, "", stateQuerying},
+				{"a times out: b first, a back in line", func(l *lookup) {
+					l.onAnswer(&queryDone{gen: 1, jid: "a", err: fmt.Errorf("%w: %w", context.DeadlineExceeded, errors.New("no answer"))})
+				}, "ask b #2", stateQuerying},
+				{"b times out too", func(l *lookup) {
+					l.onAnswer(&queryDone{gen: 2, jid: "b", err: fmt.Errorf("%w: %w", context.DeadlineExceeded, errors.New("no answer"))})
+				}, "ask a #3", stateQuerying},
+				{"a answers its second query", func(l *lookup) { l.onAnswer(&queryDone{gen: 3, jid: "a", info: info}) }, "", stateResolved},
+			},
+		},
+		{
+			name: "a second timeout fails the announcer",
+			cfg:  Config{},
+			steps: []step{
+				{"a", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"times out", func(l *lookup) {
+					l.onAnswer(&queryDone{gen: 1, jid: "a", err: context.DeadlineExceeded})
+				}, "ask a #2", stateQuerying},
+				{"times out again", func(l *lookup) {
+					l.onAnswer(&queryDone{gen: 2, jid: "a", err: context.DeadlineExceeded})
+				}, "done", stateFailed},
 			},
 		},
 		{
