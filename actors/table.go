@@ -37,7 +37,33 @@ type table struct {
 	slots []keySlot
 	index map[hashing.Key]int32
 	free  []int32
+	// Deletions from jids and index since each was last rebuilt: see
+	// compact.
+	jidDeletes, keyDeletes int
 }
+
+// compact returns m, or a copy of it at its live size once it has seen
+// more deletions than twice that size (plus a floor, so that small maps
+// are left alone). Go maps never give memory back, and under the churn of
+// a server up for months — JIDs and keys that come and go — their
+// deleted slots made them grow with what was ever seen: a 7.5-minute soak
+// grew the key index by 42 MB while the live keys stayed flat. The copy
+// costs O(live), paid for by the deletions: amortized O(1) per delete.
+func compact[K comparable, V any](m map[K]V, deletes *int) map[K]V {
+	*deletes++
+	if *deletes < 2*len(m)+compactFloor {
+		return m
+	}
+	*deletes = 0
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// compactFloor is the deletions a map sees before it may be rebuilt.
+const compactFloor = 4096
 
 type fingerprint [2]uint64
 
@@ -191,6 +217,7 @@ func (t *table) removeLocked(jid string) bool {
 		return false
 	}
 	delete(t.jids, fp)
+	t.jids = compact(t.jids, &t.jidDeletes)
 	t.unlinkLocked(e.row, e.slot)
 	t.releaseLocked(e.slot)
 	t.rows[e.row] = row{}
@@ -202,6 +229,7 @@ func (t *table) releaseLocked(s int32) {
 	t.slots[s].refs--
 	if t.slots[s].refs == 0 {
 		delete(t.index, t.slots[s].key)
+		t.index = compact(t.index, &t.keyDeletes)
 		t.slots[s] = keySlot{}
 		t.free = append(t.free, s)
 	}
