@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -262,5 +263,59 @@ func TestDroppedPresenceSaysOverloaded(t *testing.T) {
 	}
 	if _, _, err := r.Wait(waitCtx(t), "c@x/r"); !errors.Is(err, ErrOverloaded) {
 		t.Errorf("Wait: %v", err)
+	}
+}
+
+// One message can end a lookup and start it again: a batch of requests
+// for a key whose first names only an announcer known to lie and whose
+// second brings an honest one. The lookup must not go idle at the end of
+// that message — the router would stop it while it queries, cancelling
+// the honest announcer's query and leaving the key unresolved.
+func TestLookupRestartedInOneMessageIsNotStopped(t *testing.T) {
+	p := newPeers()
+	r := start(t, Config{}, newMemStore(), p)
+	info, k, node := client(t, "restart", p)
+	liarJID := "liar@example.org/x"
+	p.set(liarJID, liar)
+	// An honest JID in the liar's shard, so that both requests travel in
+	// one batch, and so in one message to the lookup.
+	honestJID := ""
+	for i := 0; honestJID == ""; i++ {
+		if j := fmt.Sprintf("honest%d@example.org/y", i); r.shardFor(j) == r.shardFor(liarJID) {
+			honestJID = j
+		}
+	}
+	if err := r.Ingest(waitCtx(t), presence(liarJID, node, k)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Wait(waitCtx(t), liarJID); !errors.Is(err, ErrAnnouncersFailed) {
+		t.Fatalf("liar alone: %v", err)
+	}
+	// The failure table answers for the key now; let it expire, so that
+	// the batch starts a lookup.
+	r.d.failures.remove(k)
+	batch := [][]byte{
+		messages.AppendPresence(nil, presence(liarJID, node, k)),
+		messages.AppendPresence(nil, presence(honestJID, node, k)),
+	}
+	// The honest answer takes a while: long enough for a wrongly stopped
+	// lookup to cancel it.
+	p.mu.Lock()
+	p.hold = make(chan struct{})
+	p.mu.Unlock()
+	before := p.total.Load()
+	if err := r.IngestRawBatch(waitCtx(t), batch); err != nil {
+		t.Fatal(err)
+	}
+	for p.total.Load() == before {
+		runtime.Gosched()
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(p.hold)
+	if _, got, err := r.Wait(waitCtx(t), honestJID); err != nil || got != info {
+		t.Fatalf("honest announcer: %v, %v", got, err)
+	}
+	if n := p.queries(honestJID); n != 1 {
+		t.Fatalf("honest announcer asked %d times, want 1", n)
 	}
 }

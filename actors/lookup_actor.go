@@ -58,6 +58,15 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 			l.d.cfg.Logger.Error("lookup actor panic", "key", l.key.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			l.finish(nil, fmt.Errorf("actors: internal error: %v", p))
 		}
+		// A message may end the lookup and start it again: a batch of
+		// requests whose first finds only failed announcers and whose
+		// next brings a new one. Only a lookup still done once the whole
+		// message is handled may go idle — telling the router otherwise
+		// had it stop a querying lookup, whose query was cancelled and
+		// whose key was left unresolved.
+		if a.finished && !(l.state.done() && l.storing == 0) {
+			a.finished = false
+		}
 		if a.finished {
 			a.finished = false
 			a.stopTimer()
