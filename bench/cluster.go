@@ -85,7 +85,10 @@ type ClusterSide struct {
 	VerifiedQueries  int64 `json:"verified_queries"`
 	FailedQueries    int64 `json:"failed_queries"`
 	DuplicateQueries int64 `json:"duplicate_queries"`
-	ResolvableKeys   int   `json:"resolvable_keys"`
+	// HedgedQueries are the duplicates the engines asked for as hedges
+	// and counted themselves (see SystemReport.HedgedQueries).
+	HedgedQueries  int64 `json:"hedged_queries"`
+	ResolvableKeys int   `json:"resolvable_keys"`
 	// ResolvedKeysMin is the fewest resolvable keys any one process holds
 	// in its own store after the passes: with a cluster, the entries
 	// other members resolved must have reached it too.
@@ -437,12 +440,14 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 			side.DuplicateQueries += int64(c - 1)
 		}
 	}
+	side.HedgedQueries = min(side.DuplicateQueries, int64(side.Counters["duplicate_answers"]))
+	side.DuplicateQueries -= side.HedgedQueries
 	caught := int64(side.Counters["mismatches"] + side.Counters["rejected"])
 	side.Liars.Caught = caught
 	side.Liars.Accepted = max(side.Liars.Answers-caught, 0)
 	side.Liars.AllCaught = side.Liars.Answers <= caught
 	side.OneQueryPerKey = side.DuplicateQueries == 0 &&
-		side.VerifiedQueries == int64(resolvable) &&
+		side.VerifiedQueries-side.HedgedQueries == int64(resolvable) &&
 		side.ResolvedKeysMin == resolvable &&
 		side.Queries == side.VerifiedQueries+side.FailedQueries
 	if co.Trickle > 0 {

@@ -38,8 +38,8 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 		side *ClusterSide
 	}{{"1 process", r.Single}, {cl, r.Cluster}} {
 		d, l := s.side, &s.side.ResolveLatency
-		fmt.Fprintf(w, "%s: queries %d = %d verified + %d failed (resolvable %d, held by every process %d, duplicates %d) → one query per key: %v\n",
-			s.name, d.Queries, d.VerifiedQueries, d.FailedQueries, d.ResolvableKeys, d.ResolvedKeysMin, d.DuplicateQueries, yes(d.OneQueryPerKey))
+		fmt.Fprintf(w, "%s: queries %d = %d verified + %d failed (resolvable %d, held by every process %d, duplicates %d, hedged %d) → one query per key: %v\n",
+			s.name, d.Queries, d.VerifiedQueries, d.FailedQueries, d.ResolvableKeys, d.ResolvedKeysMin, d.DuplicateQueries, d.HedgedQueries, yes(d.OneQueryPerKey))
 		fmt.Fprintf(w, "%s: liars caught %d of %d; hangs %d; cold-key resolve p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d keys, %d failed first lookups)\n",
 			s.name, d.Liars.Caught, d.Liars.Answers, d.Hangs, l.P50Ms, l.P99Ms, l.MaxMs, l.Count, l.Failed)
 		fmt.Fprintf(w, "%s: peak RSS %s in all, %s JIDs; goroutines waited for a CPU up to %.0f ms (p99, cold pass, worst process)\n",
