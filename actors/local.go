@@ -147,7 +147,7 @@ func announce(cfg *Config, info *hashing.Info) (messages.Announcement, []string,
 			return ann, nil, err
 		}
 		ann.Caps2 = append(ann.Caps2, messages.Hash{Algo: alg.String(), Value: v})
-		nodes = append(nodes, messages.NSCaps2+"#"+alg.String()+"."+v)
+		nodes = append(nodes, messages.Caps2Node(alg.String(), v))
 	}
 	return ann, nodes, nil
 }

@@ -361,11 +361,5 @@ func (d *deps) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 // it. The lookup never sees it (a cancelled job reports nothing).
 var errCancelled = errors.New("actors: query cancelled")
 
-// queryNode is where the answer for key lives: node#ver for XEP-0115, and
-// urn:xmpp:caps#alg.hash for XEP-0390.
-func queryNode(k hashing.Key, node string) string {
-	if k.Scheme == hashing.XEP0390 {
-		return messages.NSCaps2 + "#" + k.Alg.String() + "." + k.Ver()
-	}
-	return node + "#" + k.Ver()
-}
+// queryNode is where the answer for key lives (messages.QueryNode).
+func queryNode(k hashing.Key, node string) string { return messages.QueryNode(k, node) }

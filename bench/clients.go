@@ -186,7 +186,7 @@ func dedupe(ss []string) []string {
 }
 
 // caps2Node is where a XEP-0390 hash's answer lives (XEP-0390 §3.2).
-func caps2Node(alg, value string) string { return messages.NSCaps2 + "#" + alg + "." + value }
+func caps2Node(alg, value string) string { return messages.Caps2Node(alg, value) }
 
 // appendAnswers appends c's disco#info answers, one <query/> per line, one
 // for every node c can be asked at.

@@ -144,12 +144,7 @@ var caps2Preference = [...]hashing.Algorithm{
 
 // queryNode is where the answer for k lives when an announcer with caps
 // node node announced it.
-func queryNode(k hashing.Key, node string) string {
-	if k.Scheme == hashing.XEP0390 {
-		return caps2Node(k.Alg.String(), k.Ver())
-	}
-	return node + "#" + k.Ver()
-}
+func queryNode(k hashing.Key, node string) string { return messages.QueryNode(k, node) }
 
 func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 	m := &w.Meta

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -531,7 +532,7 @@ func (t *tracker) event(ev messages.Event) {
 	switch ev := ev.(type) {
 	case *messages.CapsResolved:
 		e := t.entities[ev.JID]
-		if e == nil || !containsKey(e.keys, ev.Key) {
+		if e == nil || !slices.Contains(e.keys, ev.Key) {
 			return // an older announcement, or a JID we did not see
 		}
 		info := httpapi.NewInfo(ev.Info)
@@ -548,7 +549,7 @@ func (t *tracker) event(ev messages.Event) {
 			t.enough()
 		}
 	case *messages.CapsFailed:
-		if e := t.entities[ev.JID]; e != nil && containsKey(e.keys, ev.Key) && !e.Verified {
+		if e := t.entities[ev.JID]; e != nil && slices.Contains(e.keys, ev.Key) && !e.Verified {
 			e.Error = ev.Err.Error()
 		}
 	case *messages.EntityGone:
@@ -556,15 +557,6 @@ func (t *tracker) event(ev messages.Event) {
 			e.Online = false
 		}
 	}
-}
-
-func containsKey(ks []hashing.Key, k hashing.Key) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 func (t *tracker) resolvedCount() int {

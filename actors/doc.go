@@ -1,0 +1,30 @@
+// Package actors is the engine: the protoactor-go actors that turn
+// presences into verified capabilities, and the tables they share. The
+// root package capsengine is its facade; Runtime is what it drives.
+//
+// A presence's way through, and where each step lives:
+//
+//   - ingest.go: the ingest shards (one actor each, a JID hashed to one)
+//     parse presences in batches and keep each online JID's key in a
+//     table (table.go). A key whose verified info the shard knows is a
+//     hit; otherwise the shard asks the store, and for a key not there it
+//     sends a lookup request to the router.
+//   - router.go: one actor owns the per-key lookup actors: it spawns them
+//     on demand within MaxLookups, parks what cannot start yet, and stops
+//     them once they report idle.
+//   - lookup.go: a lookup's decisions, kept apart from its actor
+//     (lookup_actor.go) and scripted without one in lookup_logic_test.go:
+//     whom to ask, hedges (hedge.go), rounds, retries, and who is told.
+//   - queries.go: queued disco#info queries and the bounded pool of
+//     workers that send them, verify the answers and store them.
+//   - settle.go: telling JIDs how their key went, whatever route verified
+//     it; hub.go publishes the events to subscribers, each with its own
+//     bounded buffer.
+//   - local.go: our own identity and ver, and VerChanged.
+//   - cluster.go: the same lookups as protoactor cluster virtual actors.
+//
+// deps.go holds what the actors share; ports.go the interfaces to the
+// store and the network and the package's errors; limits.go, inflight.go
+// and infos.go the bounded tables; counters.go and gauges.go what the
+// engine reports about itself.
+package actors
