@@ -121,11 +121,9 @@ func newLookup(d *deps, io lookupIO, k hashing.Key) *lookup {
 func (l *lookup) onStart() {
 	// Most often it was, a moment ago: requests that crossed the end of
 	// its lookup start another. The tables' copy saves a store read.
-	if l.d.infos != nil {
-		if info := l.d.infos.get(l.key); info != nil {
-			l.state, l.info = stateResolved, info
-			return
-		}
+	if info := l.d.infos.get(l.key); info != nil {
+		l.state, l.info = stateResolved, info
+		return
 	}
 	if info, err := l.d.store.Get(l.key); err == nil {
 		l.state, l.info = stateResolved, info

@@ -64,11 +64,7 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 		// message is handled may go idle — telling the router otherwise
 		// had it stop a querying lookup, whose query was cancelled and
 		// whose key was left unresolved.
-		if a.finished && !(l.state.done() && l.storing == 0) {
-			a.finished = false
-		}
-		if a.finished {
-			a.finished = false
+		if a.finished && l.state.done() && l.storing == 0 {
 			a.stopTimer()
 			if a.d.cfg.LookupIdle > 0 {
 				a.idleT.arm(a.d.system, a.self, a.d.cfg.LookupIdle)
@@ -76,6 +72,7 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 				a.idle(ctx)
 			}
 		}
+		a.finished = false
 	}()
 	if _, tick := ctx.Message().(*idleTick); !tick {
 		a.idleT.touch()

@@ -45,7 +45,7 @@ func logicDeps(cfg Config, now *time.Time) *deps {
 	cfg.setDefaults()
 	clock := func() time.Time { return *now }
 	c := &Counters{}
-	d := &deps{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock}
+	d := &deps{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock, infos: newInfoSet()}
 	d.bad = newExpiring[badKey, struct{}](1000, cfg.BadAnnouncerTTL, clock)
 	d.failures = newExpiring[hashing.Key, error](1000, cfg.FailureTTL, clock)
 	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, 1000, clock)

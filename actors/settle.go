@@ -70,9 +70,7 @@ func (d *deps) resolvedLocked(r *row, k hashing.Key, info *hashing.Info, cached 
 // walks the JIDs of those keys once: a key is verified once per engine
 // life, then found in the store by each presence.
 func (d *deps) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) {
-	if d.infos != nil {
-		info = d.infos.canonical(k, info)
-	}
+	info = d.infos.canonical(k, info)
 	d.settleKey(k, info)
 	for _, o := range others {
 		// The same check putVerified makes before storing o.
