@@ -319,3 +319,40 @@ func TestLookupRestartedInOneMessageIsNotStopped(t *testing.T) {
 		t.Fatalf("honest announcer asked %d times, want 1", n)
 	}
 }
+
+// A query cancelled while its honest answer was on the way counts as a
+// duplicate answer only when another answer won the lookup; cancelled
+// because the lookup failed or the engine closes, it does not.
+func TestCancelledAnswerCountedOnlyWhenLost(t *testing.T) {
+	for _, lost := range []bool{true, false} {
+		t.Run(fmt.Sprint("lost=", lost), func(t *testing.T) {
+			info, k, node := client(t, "cancelled", nil)
+			asked, release, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			// A peer whose answer is already on the wire: it arrives
+			// whatever the query's context says.
+			q := QuerierFunc(func(ctx context.Context, jid, node string) (*hashing.Info, error) {
+				defer close(returned)
+				close(asked)
+				<-release
+				return info, nil
+			})
+			r := start(t, Config{HedgeMin: -1}, newMemStore(), q)
+			j := &queryJob{key: k, a: announcer{"a@x/r", node}, gen: 1,
+				done: func(*queryDone) { t.Error("a cancelled job reported") }}
+			r.d.queries.push(j)
+			<-asked
+			j.Cancel(lost)
+			close(release)
+			<-returned
+			if lost {
+				until(t, "the lost answer to be counted", func() bool { return r.Counters().DuplicateAnswers.Load() == 1 })
+				return
+			}
+			until(t, "the query to end", func() bool { return r.Gauges().QueriesInFlight == 0 })
+			time.Sleep(100 * time.Millisecond)
+			if n := r.Counters().DuplicateAnswers.Load(); n != 0 {
+				t.Errorf("DuplicateAnswers = %d, want 0", n)
+			}
+		})
+	}
+}

@@ -92,7 +92,7 @@ type announcer struct{ jid, node string }
 type outstanding struct {
 	a      announcer
 	gen    uint64
-	cancel func()
+	cancel func(lost bool)
 	hedged bool // it passed the hedge delay: the next one may be asked
 }
 
@@ -104,8 +104,9 @@ const maxOutstanding = 3
 type lookupIO interface {
 	// ask queues a query to a for the lookup's key; its outcome comes
 	// back as onAnswer(gen, ...), and its passing the hedge delay as
-	// onSlow(gen). The returned function cancels it.
-	ask(a announcer, gen uint64) (cancel func())
+	// onSlow(gen). The returned function cancels it; lost says another
+	// answer won.
+	ask(a announcer, gen uint64) (cancel func(lost bool))
 	// deadline delivers onDeadline(round) after d.
 	deadline(d time.Duration, round uint64)
 	// done says the lookup is resolved or failed: its actor may stop.
@@ -307,7 +308,10 @@ func (l *lookup) find(gen uint64) int {
 func (l *lookup) onAnswer(m *queryDone) {
 	i := l.find(m.gen)
 	if i < 0 || l.state != stateQuerying {
-		if m.err == nil {
+		// Counted only when another answer won: a late answer after
+		// the lookup failed is no hedge's cost, and the bench sets
+		// this counter against the peers' duplicate answers.
+		if m.err == nil && l.state == stateResolved {
 			l.d.counters.DuplicateAnswers.Add(1)
 		}
 		return
@@ -401,7 +405,7 @@ func (l *lookup) onStop() {
 func (l *lookup) finish(info *hashing.Info, err error) {
 	for _, o := range l.out {
 		if o.cancel != nil {
-			o.cancel()
+			o.cancel(err == nil)
 		}
 	}
 	l.out = nil

@@ -19,9 +19,9 @@ type fakeIO struct {
 	dones     int
 }
 
-func (f *fakeIO) ask(a announcer, gen uint64) func() {
+func (f *fakeIO) ask(a announcer, gen uint64) func(bool) {
 	f.log = append(f.log, fmt.Sprintf("ask %s #%d", a.jid, gen))
-	return func() {
+	return func(bool) {
 		f.cancelled[gen] = true
 		f.log = append(f.log, fmt.Sprintf("cancel #%d", gen))
 	}
@@ -185,5 +185,35 @@ func TestLookupLogic(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// DuplicateAnswers counts honest answers that came after another had won,
+// and nothing else: the bench sets it against the peers' duplicates.
+func TestDuplicateAnswersCountsOnlyLosers(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	info, k, _ := client(t, "dups", nil)
+	req := func(jid string) *lookupReq { return &lookupReq{key: k, jid: jid, node: "n"} }
+
+	d := logicDeps(Config{MaxAnnouncersPerKey: 8}, &now)
+	l := newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.onStart()
+	l.onRequest(req("a"))
+	l.onRequest(req("b"))
+	l.onSlow(1) // hedge: b asked too
+	l.onAnswer(&queryDone{gen: 2, jid: "b", info: info})
+	l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) // lost to b
+	if n := d.counters.DuplicateAnswers.Load(); n != 1 {
+		t.Errorf("after a hedge's loser: %d, want 1", n)
+	}
+
+	d = logicDeps(Config{}, &now)
+	l = newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.onStart()
+	l.onRequest(req("a"))
+	l.onDeadline(1)                                      // failed: nobody else to ask
+	l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) // late, but nobody won
+	if n := d.counters.DuplicateAnswers.Load(); n != 0 {
+		t.Errorf("after a late answer to a failed lookup: %d, want 0", n)
 	}
 }

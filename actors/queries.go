@@ -45,15 +45,16 @@ type queryJob struct {
 
 	mu        sync.Mutex
 	cancelled bool
+	lost      bool               // cancelled because another answer won
 	cancel    context.CancelFunc // set while running
 }
 
 // Cancel drops the job if it has not started and aborts its query if it
-// has. A cancelled job reports nothing. Safe to call more than once and
-// from any goroutine.
-func (j *queryJob) Cancel() {
+// has; lost says another answer won. A cancelled job reports nothing.
+// Safe to call more than once and from any goroutine.
+func (j *queryJob) Cancel(lost bool) {
 	j.mu.Lock()
-	j.cancelled = true
+	j.cancelled, j.lost = true, lost
 	c := j.cancel
 	j.mu.Unlock()
 	if c != nil {
@@ -76,6 +77,12 @@ func (j *queryJob) isCancelled() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.cancelled
+}
+
+func (j *queryJob) isLost() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lost
 }
 
 // queryQueue is the FIFO of jobs and the pool of workers that run them.
@@ -250,8 +257,9 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 	}
 	if j.isCancelled() {
 		// Its lookup ended (another answer won, or it timed out): the
-		// answer is not wanted. An honest one is still counted.
-		if res.err == nil {
+		// answer is not wanted. An honest one that lost to another is
+		// still counted, as a hedge's cost.
+		if res.err == nil && j.isLost() {
 			d.counters.DuplicateAnswers.Add(1)
 		}
 		return wasKept
