@@ -321,7 +321,7 @@ func (d *deps) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 	res := &queryDone{gen: j.gen, jid: j.a.jid}
 	d.counters.Queries.Add(1)
 	began := d.now()
-	info, err := d.querier.QueryInfo(ctx, j.a.jid, queryNode(j.key, j.a.node))
+	info, err := d.querier.QueryInfo(ctx, j.a.jid, messages.QueryNode(j.key, j.a.node))
 	took := d.now().Sub(began)
 	answered()
 	switch {
@@ -368,6 +368,3 @@ func (d *deps) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 // errCancelled: the query was aborted because its lookup no longer needs
 // it. The lookup never sees it (a cancelled job reports nothing).
 var errCancelled = errors.New("actors: query cancelled")
-
-// queryNode is where the answer for key lives (messages.QueryNode).
-func queryNode(k hashing.Key, node string) string { return messages.QueryNode(k, node) }

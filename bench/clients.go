@@ -185,15 +185,12 @@ func dedupe(ss []string) []string {
 	return slices.Compact(out)
 }
 
-// caps2Node is where a XEP-0390 hash's answer lives (XEP-0390 §3.2).
-func caps2Node(alg, value string) string { return messages.Caps2Node(alg, value) }
-
 // appendAnswers appends c's disco#info answers, one <query/> per line, one
 // for every node c can be asked at.
 func (c *client) appendAnswers(dst []byte) []byte {
 	nodes := []string{c.node + "#" + c.ver}
 	if c.caps2 != "" {
-		nodes = append(nodes, caps2Node("sha-256", c.caps2))
+		nodes = append(nodes, messages.Caps2Node("sha-256", c.caps2))
 	}
 	for _, n := range nodes {
 		in := *c.info

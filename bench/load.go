@@ -142,10 +142,6 @@ var caps2Preference = [...]hashing.Algorithm{
 	hashing.SHA512, hashing.SHA3_512, hashing.BLAKE2b512,
 }
 
-// queryNode is where the answer for k lives when an announcer with caps
-// node node announced it.
-func queryNode(k hashing.Key, node string) string { return messages.QueryNode(k, node) }
-
 func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 	m := &w.Meta
 	m.Bytes = int64(len(w.data))
@@ -222,7 +218,7 @@ func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 		if !ok {
 			ki = int32(len(m.Keys))
 			w.keys[k] = ki
-			a, ok := ans.index(queryNode(k, string(v.Caps.Node)))
+			a, ok := ans.index(messages.QueryNode(k, string(v.Caps.Node)))
 			if !ok {
 				a = -1
 			}
@@ -232,7 +228,7 @@ func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 		ks := &m.Keys[ki]
 		ks.Announcers++
 		if !ks.Honest && behaviourOf(peers, v.From) == Honest {
-			if _, ok := ans.index(queryNode(k, string(v.Caps.Node))); ok {
+			if _, ok := ans.index(messages.QueryNode(k, string(v.Caps.Node))); ok {
 				ks.Honest = true
 			}
 		}
