@@ -24,15 +24,14 @@ import (
 // faulting page's neighbours too, and random reads of a mapped file
 // leave most of it resident.
 type Answers struct {
-	src   io.ReaderAt
-	file  *os.File // src, when the answers come from a file; Close closes it
-	offs  []int64  // document i is at [offs[i], ends[i]) of src
-	ends  []int64
-	byFP  map[uint64]int32 // node fingerprint → document; -1: see spill
-	spill map[string]int32 // nodes whose fingerprints collided
-	seed  maphash.Seed
-	bufs  sync.Pool // *[]byte
-	dec   sync.Pool // *messages.Decoder
+	src  io.ReaderAt
+	file *os.File // src, when the answers come from a file; Close closes it
+	offs []int64  // document i is at [offs[i], ends[i]) of src
+	ends []int64
+	byFP map[uint64]int32 // node's 64-bit fingerprint → document
+	seed maphash.Seed
+	bufs sync.Pool // *[]byte
+	dec  sync.Pool // *messages.Decoder
 }
 
 // ReadAnswers reads newline-delimited disco#info <query/> elements, each
@@ -65,7 +64,6 @@ func readAnswersFile(path string) (*Answers, error) {
 // in src (the same bytes).
 func indexAnswers(r io.Reader, src io.ReaderAt) (*Answers, error) {
 	a := &Answers{src: src, byFP: make(map[uint64]int32), seed: maphash.MakeSeed()}
-	nodes := make(map[uint64]string) // only while indexing, to tell collisions
 	var d messages.Decoder
 	limit := messages.DefaultLimits().MaxDiscoInfoBytes
 	br := bufio.NewReaderSize(r, limit+1)
@@ -89,8 +87,8 @@ func indexAnswers(r io.Reader, src io.ReaderAt) (*Answers, error) {
 			if in.Node == "" {
 				return nil, fmt.Errorf("bench: answers line %d: no node attribute", line)
 			}
-			if _, dup := a.index(in.Node); !dup {
-				a.add(in.Node, doc, doc+int64(len(b)), nodes)
+			if err := a.add(in.Node, doc, doc+int64(len(b))); err != nil {
+				return nil, fmt.Errorf("bench: answers line %d: %w", line, err)
 			}
 		}
 		if err == io.EOF {
@@ -99,24 +97,21 @@ func indexAnswers(r io.Reader, src io.ReaderAt) (*Answers, error) {
 	}
 }
 
-func (a *Answers) add(node string, from, to int64, nodes map[uint64]string) {
-	i := int32(len(a.offs))
-	a.offs, a.ends = append(a.offs, from), append(a.ends, to)
+// add indexes the document at [from, to) as node's answer. A second answer
+// for a node is ignored. Two nodes with one fingerprint (odds of 2^-64 a
+// pair) are refused rather than answered for each other; another run
+// draws another seed.
+func (a *Answers) add(node string, from, to int64) error {
 	fp := maphash.String(a.seed, node)
-	prev, ok := a.byFP[fp]
-	if !ok {
-		a.byFP[fp], nodes[fp] = i, node
-		return
+	if i, ok := a.byFP[fp]; ok {
+		if other := a.info(i).Node; other != node {
+			return fmt.Errorf("nodes %q and %q share a fingerprint", other, node)
+		}
+		return nil
 	}
-	// Two nodes, one fingerprint: both are looked up by name.
-	if a.spill == nil {
-		a.spill = make(map[string]int32)
-	}
-	if prev >= 0 {
-		a.spill[nodes[fp]] = prev
-		a.byFP[fp] = -1
-	}
-	a.spill[node] = i
+	a.byFP[fp] = int32(len(a.offs))
+	a.offs, a.ends = append(a.offs, from), append(a.ends, to)
+	return nil
 }
 
 // Len is the number of nodes answered.
@@ -133,9 +128,6 @@ func (a *Answers) index(node string) (int32, bool) {
 		return 0, false
 	}
 	i, ok := a.byFP[maphash.String(a.seed, node)]
-	if ok && i < 0 {
-		i, ok = a.spill[node]
-	}
 	return i, ok
 }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,27 @@ func TestAnswers(t *testing.T) {
 	}
 	if _, err := ReadAnswers(strings.NewReader("<query\n")); err == nil {
 		t.Fatal("a malformed answer was accepted")
+	}
+}
+
+// Two nodes sharing a fingerprint are refused, not answered for each
+// other.
+func TestAnswersFingerprintCollision(t *testing.T) {
+	var file []byte
+	for _, node := range []string{"http://example.org/a#v", "http://example.org/b#v"} {
+		in := &hashing.Info{Node: node, Identities: []hashing.Identity{{Category: "client", Type: "pc"}}}
+		file = append(messages.AppendDiscoInfo(file, in), '\n')
+	}
+	a := &Answers{src: strings.NewReader(string(file)), byFP: map[uint64]int32{}, seed: maphash.MakeSeed()}
+	if err := a.add("http://example.org/a#v", 0, int64(strings.IndexByte(string(file), '\n'))); err != nil {
+		t.Fatal(err)
+	}
+	// Forge the collision: b's fingerprint is made a's.
+	for fp := range a.byFP {
+		delete(a.byFP, fp)
+		a.byFP[maphash.String(a.seed, "http://example.org/b#v")] = 0
+	}
+	if err := a.add("http://example.org/b#v", 0, 1); err == nil || !strings.Contains(err.Error(), "share a fingerprint") {
+		t.Fatalf("collision: %v", err)
 	}
 }

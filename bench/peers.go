@@ -195,11 +195,12 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 			return nil, ctx.Err()
 		}
 	}
-	i, honest, known := p.ans.lookup(node)
-	switch b {
-	case IQError:
+	if b == IQError {
 		p.ErrorAnswers.Add(1)
 		return nil, ErrServiceUnavailable
+	}
+	i, honest, known := p.ans.lookup(node)
+	switch b {
 	case Liar:
 		p.LiarAnswers.Add(1)
 		return lie(honest, node, hashJID(p.spec.Seed^0x11e, jid)), nil
