@@ -240,6 +240,11 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, 
 		}
 	}
 
+	if db := eng.Storage(); db != nil {
+		st := db.Stats()
+		rep.StoreReads = &StoreReads{CacheHits: st.CacheHits, CacheMisses: st.CacheMisses,
+			TrustedHits: st.TrustedHits, UserHits: st.UserHits, Misses: st.Misses}
+	}
 	closeStart := time.Now()
 	if err := eng.Close(ctx); err != nil {
 		closed = true

@@ -97,14 +97,28 @@ type SystemReport struct {
 	QueryDelay Latency `json:"query_delay"`
 	// IngestDelay (engine only) samples, every 20 ms of the cold pass, how
 	// long a Sync took: how far the ingest shards lagged behind IngestRawBatch.
-	IngestDelay    Latency           `json:"ingest_delay"`
-	Hangs          int               `json:"hangs"`
-	PeakRSSBytes   int64             `json:"peak_rss_bytes"`
-	HeapBytes      int64             `json:"heap_bytes"`
-	JIDs           int               `json:"jids"`
-	BytesPerJID    float64           `json:"bytes_per_jid"`
-	StoreDiskBytes int64             `json:"store_disk_bytes"`
-	Counters       map[string]uint64 `json:"counters"`
+	IngestDelay    Latency `json:"ingest_delay"`
+	Hangs          int     `json:"hangs"`
+	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+	HeapBytes      int64   `json:"heap_bytes"`
+	JIDs           int     `json:"jids"`
+	BytesPerJID    float64 `json:"bytes_per_jid"`
+	StoreDiskBytes int64   `json:"store_disk_bytes"`
+	// StoreReads are the engine's store lookups over the cold and warm
+	// passes (the engine only): how many the hot cache served, and how
+	// the rest ended in pebble.
+	StoreReads *StoreReads       `json:"store_reads,omitempty"`
+	Counters   map[string]uint64 `json:"counters"`
+}
+
+// StoreReads counts store lookups: CacheHits + CacheMisses in all, and of
+// the misses TrustedHits + UserHits found in pebble, Misses nowhere.
+type StoreReads struct {
+	CacheHits   uint64 `json:"cache_hits"`
+	CacheMisses uint64 `json:"cache_misses"`
+	TrustedHits uint64 `json:"trusted_hits"`
+	UserHits    uint64 `json:"user_hits"`
+	Misses      uint64 `json:"misses"`
 }
 
 // PhaseReport is one pass over the stream.
@@ -273,6 +287,10 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s: peak RSS %s, heap %s for %s JIDs = %.0f B/JID%s\n",
 			s.Name, bytesIEC(s.PeakRSSBytes), bytesIEC(s.HeapBytes), count(s.JIDs), s.BytesPerJID, store)
+		if r := s.StoreReads; r != nil {
+			fmt.Fprintf(w, "%s: store reads %s: hot cache hits %s; in pebble %s found, %s missing\n", s.Name,
+				count(int(r.CacheHits+r.CacheMisses)), count(int(r.CacheHits)), count(int(r.TrustedHits+r.UserHits)), count(int(r.Misses)))
+		}
 	}
 	t := &r.Targets
 	fmt.Fprintln(w)

@@ -58,6 +58,11 @@ func TestRun(t *testing.T) {
 	if e.StoreDiskBytes == 0 || e.JIDs == 0 || e.BytesPerJID <= 0 || e.PeakRSSBytes <= 0 {
 		t.Errorf("store %d, JIDs %d, B/JID %.0f, RSS %d", e.StoreDiskBytes, e.JIDs, e.BytesPerJID, e.PeakRSSBytes)
 	}
+	// Every store read the hot cache missed ended in pebble, found or not;
+	// the cold pass's first sight of each key is one of them.
+	if r := e.StoreReads; r == nil || r.CacheMisses != r.TrustedHits+r.UserHits+r.Misses || r.Misses == 0 || rep.Baseline.StoreReads != nil {
+		t.Errorf("store reads: %+v", r)
+	}
 	if e.ResolveLatency.Count == 0 || e.ResolveLatency.P50Ms <= 0 {
 		t.Errorf("resolve latency: %+v", e.ResolveLatency)
 	}
