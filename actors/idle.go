@@ -16,12 +16,13 @@ import (
 // that finds it busy starts one more period. An actor is thus told it is
 // idle after one to two periods of silence.
 type idleTimer struct {
-	t    *time.Timer
-	gen  uint64 // bumped by arm and stop: ticks of earlier armings are stale
-	busy bool
-	on   bool
-	d    time.Duration
-	send func(any)
+	t      *time.Timer
+	gen    uint64 // bumped by stop (and so by arm): ticks of earlier armings are stale
+	busy   bool
+	on     bool
+	d      time.Duration
+	system *actor.ActorSystem
+	self   *actor.PID
 }
 
 // idleTick is what the timer sends its actor.
@@ -31,16 +32,13 @@ type idleTick struct{ gen uint64 }
 // idleTick.
 func (t *idleTimer) arm(system *actor.ActorSystem, self *actor.PID, d time.Duration) {
 	t.stop()
-	t.gen++
-	t.on, t.busy, t.d = true, false, d
-	t.send = func(m any) { system.Root.Send(self, m) }
+	t.on, t.busy, t.d, t.system, t.self = true, false, d, system, self
 	t.start()
 }
 
 func (t *idleTimer) start() {
-	m := &idleTick{gen: t.gen}
-	send := t.send
-	t.t = time.AfterFunc(t.d, func() { send(m) })
+	m, system, self := &idleTick{gen: t.gen}, t.system, t.self
+	t.t = time.AfterFunc(t.d, func() { system.Root.Send(self, m) })
 }
 
 // touch records that a message arrived.
