@@ -440,8 +440,7 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 			side.DuplicateQueries += int64(c - 1)
 		}
 	}
-	side.HedgedQueries = min(side.DuplicateQueries, int64(side.Counters["duplicate_answers"]))
-	side.DuplicateQueries -= side.HedgedQueries
+	side.DuplicateQueries, side.HedgedQueries = splitHedged(side.DuplicateQueries, side.Counters)
 	caught := int64(side.Counters["mismatches"] + side.Counters["rejected"])
 	side.Liars.Caught = caught
 	side.Liars.Accepted = max(side.Liars.Answers-caught, 0)

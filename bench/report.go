@@ -386,6 +386,14 @@ func bytesIEC(n int64) string {
 	return ""
 }
 
+// splitHedged splits the peers' duplicate honest answers into those the
+// engine asked for as hedges — it counts each answer that lost to another
+// as duplicate_answers — and the rest, which break one query per key.
+func splitHedged(dups int64, counters map[string]uint64) (duplicate, hedged int64) {
+	hedged = min(dups, int64(counters["duplicate_answers"]))
+	return dups - hedged, hedged
+}
+
 // settle fills what every system's report takes from the peers and the
 // final counters: query accounting, the dedup verdict, liars caught, and
 // peak RSS. ResolvableKeys and ResolvedKeys must be set before.
@@ -396,8 +404,7 @@ func (rep *SystemReport) settle(p *Peers, total map[string]uint64) {
 	rep.VerifiedQueries = p.HonestAnswers.Load()
 	rep.FailedQueries = p.Failed()
 	dups := p.Duplicates()
-	rep.HedgedQueries = min(dups, int64(total["duplicate_answers"]))
-	rep.DuplicateQueries = dups - rep.HedgedQueries
+	rep.DuplicateQueries, rep.HedgedQueries = splitHedged(dups, total)
 	rep.DedupJoins = int64(total["dedup_joins"])
 	rep.QueriesEqualUniqueKeys = rep.DuplicateQueries == 0 &&
 		rep.VerifiedQueries-rep.HedgedQueries == int64(rep.ResolvableKeys) &&
