@@ -42,6 +42,7 @@ type benchSystem struct {
 	VerifiedQueries        int64 `json:"verified_queries"`
 	FailedQueries          int64 `json:"failed_queries"`
 	DuplicateQueries       int64 `json:"duplicate_queries"`
+	HedgedQueries          int64 `json:"hedged_queries"`
 	UniqueKeys             int   `json:"unique_keys"`
 	ResolvedKeys           int   `json:"resolved_keys"`
 	QueriesEqualUniqueKeys bool  `json:"queries_equal_unique_keys"`
@@ -83,8 +84,10 @@ func TestBenchJSON(t *testing.T) {
 		t.Errorf("queries %d = %d verified + %d failed, resolvable %d, resolved %d, duplicates %d",
 			e.Queries, e.VerifiedQueries, e.FailedQueries, r.Workload.Resolvable, e.ResolvedKeys, e.DuplicateQueries)
 	}
-	if e.VerifiedQueries != int64(r.Workload.Resolvable) || e.DuplicateQueries != 0 {
-		t.Errorf("verified queries %d, resolvable keys %d, duplicates %d", e.VerifiedQueries, r.Workload.Resolvable, e.DuplicateQueries)
+	// Hedges (a second announcer asked while a slow one is still out) are
+	// the engine's choice and counted by it; every other extra is a defect.
+	if e.VerifiedQueries-e.HedgedQueries != int64(r.Workload.Resolvable) || e.DuplicateQueries != 0 {
+		t.Errorf("verified queries %d (%d hedged), resolvable keys %d, duplicates %d", e.VerifiedQueries, e.HedgedQueries, r.Workload.Resolvable, e.DuplicateQueries)
 	}
 	if r.Workload.LiarJIDs == 0 || e.Liars.Answers == 0 {
 		t.Fatalf("no liar answered (%d liar JIDs): the run proves nothing", r.Workload.LiarJIDs)
