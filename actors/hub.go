@@ -193,15 +193,31 @@ func (h *Hub) Wants(k messages.EventKind) bool {
 // subscriber, and its cost does not depend on how many there are. ev must
 // not be modified afterwards.
 func (h *Hub) Publish(ev messages.Event) {
-	k := ev.Kind()
-	if !h.Wants(k) {
+	if !h.Wants(ev.Kind()) {
 		return
 	}
 	h.ringMu.Lock()
+	h.appendLocked(ev)
+	h.ringMu.Unlock()
+}
+
+// PublishAll publishes evs in order under one lock: a shard's batch of
+// presences costs one lock, not one per event.
+func (h *Hub) PublishAll(evs []messages.Event) {
+	h.ringMu.Lock()
+	for _, ev := range evs {
+		if h.Wants(ev.Kind()) {
+			h.appendLocked(ev)
+		}
+	}
+	h.ringMu.Unlock()
+}
+
+func (h *Hub) appendLocked(ev messages.Event) {
 	if h.ring == nil {
-		h.ringMu.Unlock()
 		return
 	}
+	k := ev.Kind()
 	sl := &h.ring[h.head&uint64(len(h.ring)-1)]
 	if h.head >= uint64(len(h.ring)) {
 		h.evicted[kindIndex(sl.kind)]++
@@ -213,7 +229,6 @@ func (h *Hub) Publish(ev messages.Event) {
 		close(h.wake)
 		h.wake, h.waiting = nil, false
 	}
-	h.ringMu.Unlock()
 }
 
 // pump copies the subscription's events from the ring to its channel

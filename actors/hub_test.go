@@ -327,3 +327,39 @@ func TestSlowSubscriberDropsCounted(t *testing.T) {
 		t.Error("event after all were accounted for")
 	}
 }
+
+// PublishAll is Publish for each event in turn, under one lock: order
+// kept, kinds nobody wants skipped, losses counted the same way.
+func TestHubPublishAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &Counters{}
+		h := &Hub{counters: c, ringSize: 4}
+		sub := h.Subscribe(messages.KindEntityGone, 2)
+		defer sub.Close()
+		var evs []messages.Event
+		for i := range 10 {
+			evs = append(evs, gone(i), &messages.CapsFailed{JID: "f@x/r"})
+		}
+		h.PublishAll(evs)
+		synctest.Wait()
+		// Nobody wants CapsFailed, so only the Gone events enter the ring,
+		// and the pump sees none of them before the last: the ring holds
+		// Gone 6 to 9, and 0 to 5 are lost.
+		want := []int{-6, 6, 7, 8, 9}
+		for _, w := range want {
+			ev := <-sub.Events()
+			if w < 0 {
+				if l, ok := ev.(*messages.EventsLost); !ok || l.Count != uint64(-w) {
+					t.Fatalf("got %T %+v, want EventsLost{%d}", ev, ev, -w)
+				}
+				continue
+			}
+			if got := goneIndex(t, ev); got != w {
+				t.Fatalf("got Gone %d, want %d", got, w)
+			}
+		}
+		if got := c.EventDrops.Load(); got != 6 {
+			t.Errorf("EventDrops = %d, want 6", got)
+		}
+	})
+}

@@ -159,6 +159,10 @@ func (a *shardActor) Receive(ctx actor.Context) {
 		}
 	}
 	a.d.counters.Hits.Add(hits)
+	t := a.sh.table
+	t.mu.Lock()
+	t.flushLocked()
+	t.mu.Unlock()
 	if len(misses) > 0 {
 		// One message per batch: every hop costs a goroutine wake-up, and
 		// under load a wake-up waits for a CPU.
@@ -172,11 +176,10 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 	d, t := a.d, a.sh.table
 	if it.kind == itemUnavailable {
 		t.mu.Lock()
-		known := t.removeLocked(it.jid)
-		t.mu.Unlock()
-		if known {
-			d.hub.Publish(&messages.EntityGone{JID: strings.Clone(it.jid)})
+		if t.removeLocked(it.jid) && d.hub.Wants(messages.KindEntityGone) {
+			t.emitLocked(&messages.EntityGone{JID: strings.Clone(it.jid)})
 		}
+		t.mu.Unlock()
 		return misses
 	}
 	k := it.key
@@ -186,7 +189,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 	if known != nil {
 		// A hit without the store. A JID re-announcing a key it was
 		// told about hears nothing new.
-		d.resolvedLocked(&t.rows[r], k, known, true)
+		d.resolvedLocked(t, &t.rows[r], k, known, true)
 		t.mu.Unlock()
 		*hits++
 		return misses
@@ -198,7 +201,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 		*hits++
 		t.mu.Lock()
 		t.slots[slot].info = info
-		d.resolvedLocked(&t.rows[r], k, info, true)
+		d.resolvedLocked(t, &t.rows[r], k, info, true)
 		t.mu.Unlock()
 		return misses
 	}
@@ -212,7 +215,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 			// its row.
 			t.mu.Lock()
 			t.slots[slot].info = info
-			d.resolvedLocked(&t.rows[r], k, info, true)
+			d.resolvedLocked(t, &t.rows[r], k, info, true)
 			t.mu.Unlock()
 			return misses
 		}
@@ -229,7 +232,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 		if t.rows[r].told == toldNothing {
 			t.rows[r].told = toldDropped
 			if d.hub.Wants(messages.KindCapsFailed) {
-				d.hub.Publish(&messages.CapsFailed{JID: t.rows[r].jid, Key: k, Err: ErrOverloaded})
+				t.emitLocked(&messages.CapsFailed{JID: t.rows[r].jid, Key: k, Err: ErrOverloaded})
 			}
 		}
 		t.mu.Unlock()

@@ -87,7 +87,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	root := system.Root
 	r.router = root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouter(d) }, sup))
 	for range cfg.Shards {
-		sh := &shard{table: newTable(), sem: semaphore.NewWeighted(int64(cfg.ShardQueue))}
+		sh := &shard{table: newTable(d.hub), sem: semaphore.NewWeighted(int64(cfg.ShardQueue))}
 		sh.pid = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &shardActor{d: d, sh: sh, router: r.router}
 		}, sup))

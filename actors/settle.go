@@ -16,8 +16,9 @@ import (
 //   - Caps and Wait can say ErrOverloaded for a presence dropped under
 //     load instead of ErrPending forever.
 //
-// Events are published under the table's lock, so that a JID's events
-// keep their order against the shard's (EntityGone after CapsResolved).
+// Events are queued under the table's lock and published in that order
+// (table.pending), so that a JID's events keep their order against the
+// shard's (EntityGone after CapsResolved).
 
 func (d *deps) shardOf(jid string) *shard {
 	return d.shards[maphash.String(d.seed, jid)%uint64(len(d.shards))]
@@ -32,6 +33,7 @@ func (d *deps) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 	t := d.shardOf(jid).table
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	defer t.flushLocked()
 	e, ok := t.jids[fingerprintOf(jid)]
 	if !ok || t.slots[e.slot].key != k {
 		return
@@ -39,7 +41,7 @@ func (d *deps) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 	r := &t.rows[e.row]
 	if err == nil {
 		t.slots[e.slot].info = info
-		d.resolvedLocked(r, k, info, false)
+		d.resolvedLocked(t, r, k, info, false)
 		return
 	}
 	if r.told != toldNothing {
@@ -50,18 +52,18 @@ func (d *deps) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 		r.told = toldDropped
 	}
 	if d.hub.Wants(messages.KindCapsFailed) {
-		d.hub.Publish(&messages.CapsFailed{JID: r.jid, Key: k, Err: err})
+		t.emitLocked(&messages.CapsFailed{JID: r.jid, Key: k, Err: err})
 	}
 }
 
-// resolvedLocked tells row r, once, that k resolved.
-func (d *deps) resolvedLocked(r *row, k hashing.Key, info *hashing.Info, cached bool) {
+// resolvedLocked tells row r of t, once, that k resolved.
+func (d *deps) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Info, cached bool) {
 	if r.told == toldResolved {
 		return
 	}
 	r.told = toldResolved
 	if d.hub.Wants(messages.KindCapsResolved) {
-		d.hub.Publish(&messages.CapsResolved{JID: r.jid, Key: k, Info: info, Cached: cached})
+		t.emitLocked(&messages.CapsResolved{JID: r.jid, Key: k, Info: info, Cached: cached})
 	}
 }
 
@@ -85,6 +87,7 @@ func (d *deps) settleKey(k hashing.Key, info *hashing.Info) {
 		if !sh.table.has(k) {
 			continue
 		}
-		sh.table.settle(k, info, func(r *row) { d.resolvedLocked(r, k, info, false) })
+		t := sh.table
+		t.settle(k, info, func(r *row) { d.resolvedLocked(t, r, k, info, false) })
 	}
 }

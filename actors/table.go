@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
 )
 
 // table is one ingest shard's map of full JID → announced key. Only the
@@ -40,6 +41,30 @@ type table struct {
 	// Deletions from jids and index since each was last rebuilt: see
 	// compact.
 	jidDeletes, keyDeletes int
+
+	// hub receives the events about this table's rows. They are queued in
+	// pending, in the order of the changes they report, and published
+	// together by whoever holds the lock at the end of its work: the
+	// shard actor once per batch, a lookup's settle at once. One ring
+	// lock per batch instead of one per presence; and since a settle
+	// publishes the shard's queued events before its own, every JID's
+	// events keep the order of the table's changes.
+	hub     *Hub
+	pending []messages.Event
+}
+
+// emitLocked queues ev for publication. Callers build events only when
+// the hub wants their kind, so nothing queues without subscribers.
+func (t *table) emitLocked(ev messages.Event) { t.pending = append(t.pending, ev) }
+
+// flushLocked publishes the queued events.
+func (t *table) flushLocked() {
+	if len(t.pending) == 0 {
+		return
+	}
+	t.hub.PublishAll(t.pending)
+	clear(t.pending) // the events belong to the subscribers now
+	t.pending = t.pending[:0]
 }
 
 // compact returns m, or a copy of it at its live size once it has seen
@@ -113,8 +138,8 @@ type keySlot struct {
 	info *hashing.Info
 }
 
-func newTable() *table {
-	return &table{jids: make(map[fingerprint]entry), index: make(map[hashing.Key]int32)}
+func newTable(hub *Hub) *table {
+	return &table{jids: make(map[fingerprint]entry), index: make(map[hashing.Key]int32), hub: hub}
 }
 
 // get returns the key jid announced last.
@@ -241,6 +266,7 @@ func (t *table) releaseLocked(s int32) {
 func (t *table) settle(k hashing.Key, info *hashing.Info, f func(r *row)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	defer t.flushLocked()
 	s, ok := t.index[k]
 	if !ok {
 		return

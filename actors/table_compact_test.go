@@ -10,7 +10,7 @@ import (
 // A table through which many more JIDs and keys pass than are ever live at
 // once rebuilds its maps, and keeps every live entry through the rebuilds.
 func TestTableCompactsUnderChurn(t *testing.T) {
-	tab := newTable()
+	tab := newTable(nil)
 	key := func(i int) hashing.Key {
 		k, err := hashing.NewKey(hashing.XEP0115, hashing.SHA1, []byte(fmt.Sprintf("%020d", i)))
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestTableInterning(t *testing.T) {
-	tb := newTable()
+	tb := newTable(nil)
 	k := func(b byte) hashing.Key {
 		d := make([]byte, 20)
 		d[0] = b
