@@ -534,12 +534,14 @@ func (d *deps) putVerified(key hashing.Key, others []hashing.Key, info *hashing.
 		d.counters.StoreErrors.Add(1)
 		d.cfg.Logger.Warn("store verified entry", "key", key.String(), "err", err)
 	}
+	d.writes.wrote(key) // even after an error: the write may have landed
 	for _, o := range others {
 		if m, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
 			v.Method = m
 			if err := d.store.Put(context.WithoutCancel(d.ctx), o, info, v); err != nil {
 				d.counters.StoreErrors.Add(1)
 			}
+			d.writes.wrote(o)
 		}
 	}
 }

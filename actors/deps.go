@@ -34,8 +34,9 @@ type deps struct {
 	inflight chan struct{}                 // cluster mode: the member's query slots
 	backlog  atomic.Int64                  // requests queued for the router
 	live     atomic.Int64                  // live lookup actors (Gauges)
-	looking  *keySet                       // keys with a live lookup (the router writes it)
+	looking  *keySet                       // keys with a live lookup or a request on its way to the router
 	infos    *infoSet                      // the verified infos the tables keep, one copy each
+	writes   *storeWrites                  // store writes per bucket of keys: misses that still hold
 	queued   atomic.Int64                  // queries waiting for a worker (Gauges)
 	parked   atomic.Int64                  // requests waiting for a lookup slot (Gauges)
 	waiting  atomic.Int64                  // JIDs held by lookups to be told (MaxWaitingJIDs)

@@ -3,29 +3,34 @@ package actors
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/capsengine/capsengine/hashing"
 )
 
-// keySet is the set of keys with a live lookup, read by the ingest shards
-// on every presence whose key is not known yet: such a presence goes
-// straight to the router instead of asking the store first. During a cold
-// flood most presences carry keys already being looked up, and the store's
-// answer for them (a miss, after a pebble read) was most of the cold
-// path's cost. Sharded, so that shards and the router rarely meet on a
-// lock.
+// keySet counts, per key, the lookups running for it and the requests for
+// it on their way from a shard to the router. The ingest shards read it on
+// every presence whose key is not known yet: a key it holds goes straight
+// to the router instead of asking the store first. During a cold flood
+// most presences carry keys already being looked up or asked for, and the
+// store's answer for them (a miss, after a pebble read) was most of the
+// cold path's cost. Counting the requests in flight too closes the window
+// between a key's first presence and its lookup's start, in which every
+// other presence of the key read the store as well. Sharded, so that
+// shards and the router rarely meet on a lock; a key leaves the map when
+// its count falls to 0, so it holds only what is in flight.
 type keySet struct {
 	seed   maphash.Seed
 	shards [16]struct {
 		mu sync.RWMutex
-		m  map[hashing.Key]struct{}
+		m  map[hashing.Key]int32
 	}
 }
 
 func newKeySet() *keySet {
 	s := &keySet{seed: maphash.MakeSeed()}
 	for i := range s.shards {
-		s.shards[i].m = make(map[hashing.Key]struct{})
+		s.shards[i].m = make(map[hashing.Key]int32)
 	}
 	return s
 }
@@ -37,14 +42,19 @@ func (s *keySet) shard(k hashing.Key) int {
 func (s *keySet) add(k hashing.Key) {
 	sh := &s.shards[s.shard(k)]
 	sh.mu.Lock()
-	sh.m[k] = struct{}{}
+	sh.m[k]++
 	sh.mu.Unlock()
 }
 
+// remove undoes one add.
 func (s *keySet) remove(k hashing.Key) {
 	sh := &s.shards[s.shard(k)]
 	sh.mu.Lock()
-	delete(sh.m, k)
+	if n := sh.m[k] - 1; n > 0 {
+		sh.m[k] = n
+	} else {
+		delete(sh.m, k)
+	}
 	sh.mu.Unlock()
 }
 
@@ -55,3 +65,48 @@ func (s *keySet) has(k hashing.Key) bool {
 	sh.mu.RUnlock()
 	return ok
 }
+
+// len is the number of keys held.
+func (s *keySet) len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// storeWrites counts, per bucket of keys, the writes of those keys to the
+// store. A reader that saw a bucket's count before a store miss knows the
+// miss still holds while the count is unchanged: no key of the bucket —
+// so not its key — was written since. A new lookup uses it to skip the
+// store read its shard has just made; during a cold flood that second
+// miss per new key was a sixth of the engine's store reads' cost.
+//
+// 65,536 buckets (256 KiB): at the thousands of keys verified per second
+// of a cold flood, a bucket changes every few seconds or so, far less
+// often than a request takes from shard to lookup.
+type storeWrites struct {
+	seed maphash.Seed
+	n    [1 << 16]atomic.Uint32
+}
+
+func newStoreWrites() *storeWrites { return &storeWrites{seed: maphash.MakeSeed()} }
+
+func (w *storeWrites) bucket(k hashing.Key) *atomic.Uint32 {
+	return &w.n[maphash.Comparable(w.seed, k)&(1<<16-1)]
+}
+
+// stamp is what a reader records before reading the store for k: never 0,
+// so that 0 can mean "not read".
+func (w *storeWrites) stamp(k hashing.Key) uint64 { return uint64(w.bucket(k).Load()) + 1 }
+
+// unchanged reports whether no key of k's bucket was written since stamp.
+func (w *storeWrites) unchanged(k hashing.Key, stamp uint64) bool {
+	return stamp != 0 && stamp == w.stamp(k)
+}
+
+// wrote records a write of k, once the store serves it.
+func (w *storeWrites) wrote(k hashing.Key) { w.bucket(k).Add(1) }

@@ -205,9 +205,14 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 		t.mu.Unlock()
 		return misses
 	}
-	// A key being looked up is not in the store yet (its lookup stores it
-	// before it ends): skip the store's miss, which costs a disk read.
-	if !d.looking.has(k) {
+	// A key being looked up, or asked for by a request on its way to the
+	// router, is not in the store yet (a lookup stores it before it
+	// ends, and the lookup checks the store when it starts): skip the
+	// store's miss, which costs a disk read.
+	var missed uint64
+	first := !d.looking.has(k) // no lookup or request for k under way
+	if first {
+		missed = d.writes.stamp(k)
 		if info, err := d.store.Get(k); err == nil {
 			info = d.infos.canonical(k, info)
 			*hits++
@@ -239,9 +244,13 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 		return misses
 	}
 	d.backlog.Add(1)
+	if first {
+		// Later presences of k skip the store until its lookup ends.
+		d.looking.add(k)
+	}
 	// Strings from a batch's arena must not outlive it in a lookup: the
 	// JID is the table's own copy.
-	return append(misses, &lookupReq{key: k, jid: jid, node: strings.Clone(it.node), others: it.others})
+	return append(misses, &lookupReq{key: k, jid: jid, node: strings.Clone(it.node), others: it.others, missed: missed, inFlight: first})
 }
 
 // wait answers a Wait for m.jid, or hands it to the router when the

@@ -64,6 +64,8 @@ type lookup struct {
 	gen     uint64 // numbers queries; a late answer finds no outstanding one
 	round   uint64 // numbers rounds; a stale deadline finds another round
 	lastErr error  // why the last announcer failed
+	// missed: see lookupReq.missed.
+	missed uint64
 	// retried are the announcers whose query timed out once and were put
 	// back in line (each is retried once per lookup).
 	retried map[string]struct{}
@@ -124,6 +126,11 @@ func (l *lookup) onStart() {
 	// its lookup start another. The tables' copy saves a store read.
 	if info := l.d.infos.get(l.key); info != nil {
 		l.state, l.info = stateResolved, info
+		return
+	}
+	// A shard's store read missed the key, and nothing was written to the
+	// store for it since: a read now would miss again.
+	if l.d.writes.unchanged(l.key, l.missed) {
 		return
 	}
 	if info, err := l.d.store.Get(l.key); err == nil {

@@ -40,10 +40,11 @@ type queryStored struct{ gen uint64 }
 
 type lookupDeadline struct{ round uint64 }
 
-func lookupProps(d *deps, k hashing.Key) *actor.Props {
+func lookupProps(d *deps, k hashing.Key, missed uint64) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		a := &lookupActor{d: d}
 		a.l = newLookup(d, a, k)
+		a.l.missed = missed
 		return a
 	}, actor.WithSupervisor(supervisor(d.cfg.Logger)))
 }

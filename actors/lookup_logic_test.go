@@ -45,7 +45,7 @@ func logicDeps(cfg Config, now *time.Time) *deps {
 	cfg.setDefaults()
 	clock := func() time.Time { return *now }
 	c := &Counters{}
-	d := &deps{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock, infos: newInfoSet()}
+	d := &deps{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock, infos: newInfoSet(), writes: newStoreWrites()}
 	d.bad = newExpiring[badKey, struct{}](1000, cfg.BadAnnouncerTTL, clock)
 	d.failures = newExpiring[hashing.Key, error](1000, cfg.FailureTTL, clock)
 	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, 1000, clock)
@@ -215,5 +215,37 @@ func TestDuplicateAnswersCountsOnlyLosers(t *testing.T) {
 	l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) // late, but nobody won
 	if n := d.counters.DuplicateAnswers.Load(); n != 0 {
 		t.Errorf("after a late answer to a failed lookup: %d, want 0", n)
+	}
+}
+
+// A new lookup skips the store read its shard has just missed, unless the
+// key's bucket was written since; then it reads, and finds the entry.
+func TestLookupStartSkipsAMissThatStillHolds(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	info, k, _ := client(t, "skip", nil)
+	d := logicDeps(Config{}, &now)
+	stamp := d.writes.stamp(k)
+	// Put behind the engine's back, as if by a lookup racing the stamp
+	// but without telling storeWrites: the skip is visible.
+	_ = d.store.Put(context.Background(), k, info, Verified{})
+	l := newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.missed = stamp
+	l.onStart()
+	if l.state != stateNew {
+		t.Fatalf("state %v after a miss that still holds: the store was read", l.state)
+	}
+	// The engine's writes tell storeWrites: the same stamp is stale.
+	d.writes.wrote(k)
+	l = newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.missed = stamp
+	l.onStart()
+	if l.state != stateResolved || l.info != info {
+		t.Fatalf("state %v, info %v after a write since the miss: want resolved from the store", l.state, l.info)
+	}
+	// No stamp (the shard did not read the store): read.
+	l = newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.onStart()
+	if l.state != stateResolved {
+		t.Fatalf("state %v without a stamp: want resolved from the store", l.state)
 	}
 }

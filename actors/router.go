@@ -12,6 +12,12 @@ type lookupReq struct {
 	others []hashing.Key
 	jid    string
 	node   string // the XEP-0115 node attribute; "" for XEP-0390 keys
+	// missed is the storeWrites stamp taken before the shard's store read
+	// missed key; 0 when the shard did not read the store.
+	missed uint64
+	// inFlight: the shard counted this request in deps.looking; the
+	// router uncounts it once routed.
+	inFlight bool
 }
 
 // lookupBatch carries one shard batch's lookups to the router.
@@ -103,6 +109,12 @@ func (r *router) Receive(ctx actor.Context) {
 	case *lookupBatch:
 		r.d.backlog.Add(-int64(len(m.reqs)))
 		r.route(ctx, m.reqs)
+		// After route: a key whose lookup started now stays counted.
+		for _, q := range m.reqs {
+			if q.inFlight {
+				r.d.looking.remove(q.key)
+			}
+		}
 	case *waitReq:
 		r.wait(ctx, m)
 	case *lookupIdle:
@@ -196,7 +208,11 @@ func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq, qu
 			}
 			return false
 		}
-		l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, k))}
+		var missed uint64
+		for _, q := range reqs {
+			missed = max(missed, q.missed) // stamps only grow: the latest
+		}
+		l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, k, missed))}
 		r.d.looking.add(k)
 		r.live[k] = l
 		r.byPID[l.pid.Id] = k

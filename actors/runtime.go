@@ -66,6 +66,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	d.queries = newQueryQueue(d)
 	d.looking = newKeySet()
 	d.infos = newInfoSet()
+	d.writes = newStoreWrites()
 	if cfg.HedgeMin >= 0 {
 		d.answers = newAnswerTimes(cfg.HedgeMin, cfg.QueryTimeout)
 	}
