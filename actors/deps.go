@@ -37,10 +37,12 @@ type deps struct {
 	looking  *keySet                       // keys with a live lookup or a request on its way to the router
 	infos    *infoSet                      // the verified infos the tables keep, one copy each
 	writes   *storeWrites                  // store writes per bucket of keys: misses that still hold
-	queued   atomic.Int64                  // queries waiting for a worker (Gauges)
-	parked   atomic.Int64                  // requests waiting for a lookup slot (Gauges)
-	waiting  atomic.Int64                  // JIDs held by lookups to be told (MaxWaitingJIDs)
-	seed     maphash.Seed                  // shard of a JID: maphash.String(seed, jid) % shards
+	// dispatcher runs the shards', router's and lookups' mailboxes.
+	dispatcher *workerDispatcher
+	queued     atomic.Int64 // queries waiting for a worker (Gauges)
+	parked     atomic.Int64 // requests waiting for a lookup slot (Gauges)
+	waiting    atomic.Int64 // JIDs held by lookups to be told (MaxWaitingJIDs)
+	seed       maphash.Seed // shard of a JID: maphash.String(seed, jid) % shards
 
 	ctx   context.Context // cancelled by Close: aborts queries
 	tasks sync.WaitGroup  // goroutines outside the query pool, waited for by Close

@@ -261,7 +261,11 @@ func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 		m.reply <- waitResult{err: ErrUnknownJID}
 		return
 	}
-	res, known := a.d.known(s)
+	// A key with a lookup or a request under way goes to the router
+	// without a store read: the lookup answers, and without one the
+	// router reads the store itself (outcome). During a cold flood most
+	// waits are for such keys, and each read was a pebble miss.
+	res, known := a.d.known(s, !a.d.looking.has(s.key))
 	// A JID told nothing yet announced the key after any failure on
 	// record: its own lookup is on its way to the router, ahead of this
 	// wait, which the router hands to it.
@@ -275,13 +279,16 @@ func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 }
 
 // known is the outcome for a JID in state s when one is known without a
-// lookup: resolved in the store, dropped under load, or recently failed.
-func (d *deps) known(s jidState) (waitResult, bool) {
+// lookup: resolved (in the store, if readStore), dropped under load, or
+// recently failed.
+func (d *deps) known(s jidState, readStore bool) (waitResult, bool) {
 	if s.info != nil {
 		return waitResult{key: s.key, info: s.info}, true
 	}
-	if info, err := d.store.Get(s.key); err == nil {
-		return waitResult{key: s.key, info: info}, true
+	if readStore {
+		if info, err := d.store.Get(s.key); err == nil {
+			return waitResult{key: s.key, info: info}, true
+		}
 	}
 	if s.told == toldDropped {
 		return waitResult{key: s.key, err: ErrOverloaded}, true

@@ -46,7 +46,7 @@ func lookupProps(d *deps, k hashing.Key, missed uint64) *actor.Props {
 		a.l = newLookup(d, a, k)
 		a.l.missed = missed
 		return a
-	}, actor.WithSupervisor(supervisor(d.cfg.Logger)))
+	}, actor.WithSupervisor(supervisor(d.cfg.Logger)), actor.WithDispatcher(d.dispatcher))
 }
 
 func (a *lookupActor) Receive(ctx actor.Context) {

@@ -66,6 +66,8 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	d.queries = newQueryQueue(d)
 	d.looking = newKeySet()
 	d.infos = newInfoSet()
+	// protoactor's own throughput; idle workers for a few runs per CPU.
+	d.dispatcher = newWorkerDispatcher(300, 16*runtime.GOMAXPROCS(0))
 	d.writes = newStoreWrites()
 	if cfg.HedgeMin >= 0 {
 		d.answers = newAnswerTimes(cfg.HedgeMin, cfg.QueryTimeout)
@@ -85,13 +87,14 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	r := &Runtime{d: d, done: make(chan struct{}), cancel: cancel}
 	r.closing, r.abort = context.WithCancel(context.Background())
 	sup := actor.WithSupervisor(supervisor(logger))
+	disp := actor.WithDispatcher(d.dispatcher)
 	root := system.Root
-	r.router = root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouter(d) }, sup))
+	r.router = root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouter(d) }, sup, disp))
 	for range cfg.Shards {
 		sh := &shard{table: newTable(d.hub), sem: semaphore.NewWeighted(int64(cfg.ShardQueue))}
 		sh.pid = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &shardActor{d: d, sh: sh, router: r.router}
-		}, sup))
+		}, sup, disp))
 		r.shards = append(r.shards, sh)
 	}
 	d.shards = r.shards
@@ -414,7 +417,7 @@ func (r *Runtime) Caps(jid string) (hashing.Key, *hashing.Info, error) {
 	if !ok {
 		return s.key, nil, ErrUnknownJID
 	}
-	if res, known := r.d.known(s); known {
+	if res, known := r.d.known(s, true); known {
 		return s.key, res.info, res.err
 	}
 	if s.told == toldFailed && !r.closed.Load() && r.d.backlog.Load() < int64(r.d.cfg.RouterQueue) {
@@ -578,6 +581,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 		} else {
 			r.d.system.Shutdown()
 		}
+		r.d.dispatcher.close()
 		r.closeEr = errors.Join(errs...)
 	})
 	return r.closeEr
