@@ -67,7 +67,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	d.looking = newKeySet()
 	d.infos = newInfoSet()
 	// protoactor's own throughput; idle workers for a few runs per CPU.
-	d.dispatcher = newWorkerDispatcher(300, 16*runtime.GOMAXPROCS(0))
+	d.dispatcher = newWorkerDispatcher(300, 64*runtime.GOMAXPROCS(0))
 	d.writes = newStoreWrites()
 	if cfg.HedgeMin >= 0 {
 		d.answers = newAnswerTimes(cfg.HedgeMin, cfg.QueryTimeout)
