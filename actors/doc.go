@@ -16,13 +16,19 @@
 //     (lookup_actor.go) and scripted without one in lookup_logic_test.go:
 //     whom to ask, hedges (hedge.go), rounds, retries, and who is told.
 //   - queries.go: queued disco#info queries and the bounded pool of
-//     workers that send them, verify the answers and store them.
+//     workers that send them and verify the answers; verified.go stores
+//     a verified answer (for every route, cluster included).
 //   - settle.go: telling JIDs how their key went, whatever route verified
 //     it; hub.go publishes the events to subscribers, each with its own
 //     bounded buffer.
 //   - local.go: our own identity and ver, and VerChanged.
-//   - cluster.go: the same lookups as protoactor cluster virtual actors.
+//   - cluster.go: the same lookups across a protoactor cluster —
+//     configuration, joining and leaving; cluster_request.go, a member
+//     handing a key to its owner; cluster_owner.go, the per-key owner (a
+//     virtual actor); cluster_members.go, the three actors every member
+//     runs for owners; cluster_wire.go, their messages on the wire.
 //
+// dispatch.go runs the hot actors' mailboxes on kept goroutines.
 // deps.go holds what the actors share; ports.go the interfaces to the
 // store and the network and the package's errors; limits.go, inflight.go
 // and infos.go the bounded tables; counters.go and gauges.go what the

@@ -1,0 +1,124 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// clusterAsk is ask in cluster mode: it hands the key to its owner, which
+// either knows the answer, joins a query under way, or has a's member
+// query a. Only a's own failure comes back as an error naming a; an
+// unreachable owner is ErrClusterUnavailable.
+func (d *deps) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *queryDone {
+	res := &queryDone{jid: a.jid}
+	req := encode(tagResolve, &wireMsg{
+		Key: toWire(key), Others: othersToWire(others), JID: a.jid, Node: a.node,
+		Origin: d.system.Address(),
+	})
+	deadline := d.now().Add(d.cfg.LookupTimeout)
+	var lastErr error
+	backoff := 50 * time.Millisecond
+	for attempt := 0; d.now().Before(deadline); attempt++ {
+		if attempt > 0 {
+			// The owner is gone or the members disagree: give the
+			// membership time to settle rather than spin.
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-d.ctx.Done():
+				t.Stop()
+			}
+			backoff = min(2*backoff, time.Second)
+		}
+		if d.ctx.Err() != nil {
+			res.err = ErrClosed
+			return res
+		}
+		d.counters.ClusterRequests.Add(1)
+		v, err := d.request(key.String(), req)
+		if err != nil || v == nil {
+			d.counters.ClusterRetries.Add(1)
+			lastErr = err
+			d.cfg.Logger.Debug("cluster owner unreachable", "key", key.String(), "err", err)
+			continue
+		}
+		tag, m, ok := decode(v)
+		if !ok || tag != tagResult {
+			lastErr = fmt.Errorf("unexpected reply %T", v)
+			d.counters.ClusterRetries.Add(1)
+			continue
+		}
+		if m.Info == nil {
+			res.err = remoteErr(m.Code, m.Err)
+			return res
+		}
+		// Never trust the wire: verify what we keep.
+		method, err := hashing.Verify(key, m.Info, d.cfg.Verify)
+		if err != nil {
+			d.counters.Rejected.Add(1)
+			res.err = err
+			return res
+		}
+		d.putVerified(key, others, m.Info, method, a)
+		res.info, res.method = m.Info, method
+		return res
+	}
+	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)
+	return res
+}
+
+// errOwnerLeft: the member a key's owner lived on left the cluster while
+// a request to it was under way (or, before the owner was known, some
+// member left: the request may have gone to it).
+var errOwnerLeft = errors.New("actors: the owner's member left the cluster")
+
+// ownerCheck is how often a request under way looks whether its owner's
+// member is still in the cluster.
+const ownerCheck = 250 * time.Millisecond
+
+// request sends req to the owner of identity and returns its reply. When
+// the member the owner lives on leaves the cluster meanwhile it gives up
+// with errOwnerLeft at once: protoactor would wait out RequestTimeout
+// (2×QueryTimeout+5s, 25 s by default) for a reply that cannot come, and
+// the caller's retry reaches the key's new owner. The abandoned request
+// ends by itself within RequestTimeout.
+func (d *deps) request(identity string, req any) (any, error) {
+	type reply struct {
+		v   any
+		err error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		v, err := d.cluster.Request(identity, OwnerKind, req,
+			cluster.WithTimeout(d.cfg.Cluster.RequestTimeout), cluster.WithRetryCount(3))
+		done <- reply{v, err}
+	}()
+	t := time.NewTicker(ownerCheck)
+	defer t.Stop()
+	owner, departures := "", d.departures.Load()
+	for {
+		select {
+		case r := <-done:
+			return r.v, r.err
+		case <-d.ctx.Done():
+			return nil, ErrClosed
+		case <-t.C:
+			if owner == "" {
+				// The request put the owner's PID in the cache; reading
+				// it never blocks (cluster.Get could, on a dead member).
+				if pid, ok := d.cluster.PidCache.Get(identity, OwnerKind); ok {
+					owner = pid.Address
+				}
+			}
+			left := d.departures.Load() != departures
+			if (owner != "" && !d.isMember(owner)) || (owner == "" && left) {
+				return nil, errOwnerLeft
+			}
+		}
+	}
+}
