@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/capsengine/capsengine/internal/supervise"
 	"github.com/labstack/echo"
 )
 
@@ -123,7 +124,7 @@ func (c *ClusterConfig) setDefaults(cfg *Config) (host string, port int, err err
 // startCluster joins the cluster: remote, provider, the owner kind, and
 // this member's querier and cache actors. It blocks about 1 s
 // (protoactor's StartMember).
-func startCluster(d *deps) error {
+func startCluster(d *core) error {
 	cc := *d.cfg.Cluster
 	host, port, err := cc.setDefaults(&d.cfg)
 	if err != nil {
@@ -142,10 +143,12 @@ func startCluster(d *deps) error {
 		}
 		l.Close()
 	}
-	sup := actor.WithSupervisor(supervisor(d.cfg.Logger))
+	// Owners are supervised by protoactor's activator; they recover their
+	// own panics. The member actors are root actors: their guardian.
+	sup := actor.WithGuardian(supervise.Strategy(d.cfg.Logger, "actors"))
 	kind := cluster.NewKind(OwnerKind, actor.PropsFromProducer(func() actor.Actor {
 		return &ownerActor{d: d}
-	}, sup))
+	}))
 	ropts := []remote.ConfigOption{remote.WithEndpointWriterQueueSize(cc.WriterQueue)}
 	if cc.Advertise != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(cc.Advertise))
@@ -221,7 +224,7 @@ func startMember(c *cluster.Cluster, timeout time.Duration) error {
 
 // memberAddrs are the cluster members' addresses as of the last
 // topology, this member's included.
-func (d *deps) memberAddrs() []string {
+func (d *core) memberAddrs() []string {
 	if p := d.members.Load(); p != nil {
 		return *p
 	}
@@ -232,7 +235,7 @@ func (d *deps) memberAddrs() []string {
 // rather than by the provider: the provider's own prints "http server
 // started" to stdout (echo's default), which breaks a command's JSON
 // output. It answers what the provider's would.
-func healthServer(d *deps, cc *ClusterConfig) *echo.Echo {
+func healthServer(d *core, cc *ClusterConfig) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
@@ -251,7 +254,7 @@ func healthServer(d *deps, cc *ClusterConfig) *echo.Echo {
 // when several members shut down at once): by then every entry is
 // stored and every waiter answered, so the panic is logged, not passed on
 // to the host program's Close.
-func leaveCluster(d *deps) {
+func leaveCluster(d *core) {
 	defer func() {
 		if p := recover(); p != nil {
 			d.cfg.Logger.Warn("protoactor panicked while leaving the cluster", "panic", fmt.Sprint(p))
@@ -264,7 +267,7 @@ func leaveCluster(d *deps) {
 }
 
 // ownerIdle is how long an owner with nothing to do stays activated.
-func (d *deps) ownerIdle() time.Duration {
+func (d *core) ownerIdle() time.Duration {
 	if d.cfg.LookupIdle > 0 {
 		return d.cfg.LookupIdle
 	}

@@ -10,7 +10,7 @@ import (
 
 // querierActor runs the owner's queries for announcers this member saw,
 // with this member's Querier, limits and store.
-type querierActor struct{ d *deps }
+type querierActor struct{ d *core }
 
 func (q *querierActor) Receive(ctx actor.Context) {
 	m, k, ok := decodeFor(ctx.Message(), tagQuery)
@@ -39,7 +39,7 @@ func (q *querierActor) Receive(ctx actor.Context) {
 
 // cacheActor keeps the entries other members resolved: verified again,
 // then written to this member's store.
-type cacheActor struct{ d *deps }
+type cacheActor struct{ d *core }
 
 func (c *cacheActor) Receive(ctx actor.Context) {
 	m, k, ok := decodeFor(ctx.Message(), tagEntry)
@@ -80,7 +80,7 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 // probeActor answers owners asking whether this member holds a key. It is
 // apart from the cache actor so that a probe never waits behind
 // broadcast entries being written.
-type probeActor struct{ d *deps }
+type probeActor struct{ d *core }
 
 func (p *probeActor) Receive(ctx actor.Context) {
 	m, k, ok := decodeFor(ctx.Message(), tagProbe)
@@ -98,7 +98,7 @@ func (p *probeActor) Receive(ctx actor.Context) {
 
 // entry is the verified answer for k this member holds: in its store, or
 // on its way there.
-func (d *deps) entry(k hashing.Key) (*hashing.Info, bool) {
+func (d *core) entry(k hashing.Key) (*hashing.Info, bool) {
 	if info, ok := d.arriving.get(k); ok {
 		return info, true
 	}

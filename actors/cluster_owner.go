@@ -2,13 +2,13 @@ package actors
 
 import (
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/supervise"
 )
 
 // pendingResolve is one member's request waiting at the owner.
@@ -28,7 +28,7 @@ type probeTimeout struct{}
 // it (its member goes on with its next announcer); the owner then asks
 // the next waiting request's announcer.
 type ownerActor struct {
-	d        *deps
+	d        *core
 	key      hashing.Key
 	info     *hashing.Info
 	others   []hashing.Key
@@ -50,9 +50,7 @@ type ownerActor struct {
 
 func (o *ownerActor) Receive(ctx actor.Context) {
 	defer func() {
-		if p := recover(); p != nil {
-			o.d.counters.Panics.Add(1)
-			o.d.cfg.Logger.Error("owner actor panic", "key", o.key.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if p := recover(); supervise.Recovered(o.d.cfg.Logger, &o.d.counters.Panics, "owner actor", p, "key", o.key.String()) {
 			o.failAll(ctx, fmt.Errorf("actors: internal error: %v", p))
 		}
 	}()
@@ -244,7 +242,7 @@ func (o *ownerActor) arm(ctx actor.Context, d time.Duration, msg any) {
 }
 
 // isMember reports whether addr is a member of the cluster now.
-func (d *deps) isMember(addr string) bool {
+func (d *core) isMember(addr string) bool {
 	return slices.Contains(d.memberAddrs(), addr)
 }
 

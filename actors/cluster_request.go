@@ -14,7 +14,7 @@ import (
 // either knows the answer, joins a query under way, or has a's member
 // query a. Only a's own failure comes back as an error naming a; an
 // unreachable owner is ErrClusterUnavailable.
-func (d *deps) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *queryDone {
+func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *queryDone {
 	res := &queryDone{jid: a.jid}
 	req := encode(tagResolve, &wireMsg{
 		Key: toWire(key), Others: othersToWire(others), JID: a.jid, Node: a.node,
@@ -87,7 +87,7 @@ const ownerCheck = 250 * time.Millisecond
 // (2×QueryTimeout+5s, 25 s by default) for a reply that cannot come, and
 // the caller's retry reaches the key's new owner. The abandoned request
 // ends by itself within RequestTimeout.
-func (d *deps) request(identity string, req any) (any, error) {
+func (d *core) request(identity string, req any) (any, error) {
 	type reply struct {
 		v   any
 		err error

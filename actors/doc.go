@@ -28,9 +28,10 @@
 //     virtual actor); cluster_members.go, the three actors every member
 //     runs for owners; cluster_wire.go, their messages on the wire.
 //
-// dispatch.go runs the hot actors' mailboxes on kept goroutines.
-// deps.go holds what the actors share; ports.go the interfaces to the
-// store and the network and the package's errors; limits.go, inflight.go
-// and infos.go the bounded tables; counters.go and gauges.go what the
-// engine reports about itself.
+// runtime.go is the API the facade drives; decode.go turns stanzas into
+// the shards' items. core.go holds what the actors share; ports.go the
+// interfaces to the store and the network; errors.go the package's
+// errors; limits.go, inflight.go and infos.go the bounded tables;
+// dispatch.go runs the hot actors' mailboxes on kept goroutines;
+// counters.go and gauges.go are what the engine reports about itself.
 package actors

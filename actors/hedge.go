@@ -58,7 +58,7 @@ func (a *answerTimes) observe(d time.Duration) {
 }
 
 // hedgeDelay is the current hedge delay.
-func (d *deps) hedgeDelay() time.Duration {
+func (d *core) hedgeDelay() time.Duration {
 	if d.answers == nil {
 		return d.cfg.QueryTimeout
 	}

@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"fmt"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +9,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/supervise"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -120,7 +119,7 @@ type shard struct {
 }
 
 type shardActor struct {
-	d      *deps
+	d      *core
 	sh     *shard
 	router *actor.PID
 }
@@ -143,12 +142,7 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	// is not used after.
 	defer putBatch(b)
 	defer a.sh.sem.Release(b.weight)
-	defer func() {
-		if p := recover(); p != nil {
-			a.d.counters.Panics.Add(1)
-			a.d.cfg.Logger.Error("ingest actor panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		}
-	}()
+	defer func() { supervise.Recovered(a.d.cfg.Logger, &a.d.counters.Panics, "ingest actor", recover()) }()
 	var hits uint64
 	var misses []*lookupReq
 	if b.items == nil {
@@ -281,7 +275,7 @@ func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 // known is the outcome for a JID in state s when one is known without a
 // lookup: resolved (in the store, if readStore), dropped under load, or
 // recently failed.
-func (d *deps) known(s jidState, readStore bool) (waitResult, bool) {
+func (d *core) known(s jidState, readStore bool) (waitResult, bool) {
 	if s.info != nil {
 		return waitResult{key: s.key, info: s.info}, true
 	}

@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"fmt"
-	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/supervise"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -41,7 +40,7 @@ type applyLocal struct{ gen uint64 }
 type flushLocal struct{ done chan struct{} }
 
 type localActor struct {
-	d       *deps
+	d       *core
 	snap    *atomic.Pointer[localSnapshot]
 	pending *hashing.Info
 	gen     uint64
@@ -49,12 +48,7 @@ type localActor struct {
 }
 
 func (a *localActor) Receive(ctx actor.Context) {
-	defer func() {
-		if p := recover(); p != nil {
-			a.d.counters.Panics.Add(1)
-			a.d.cfg.Logger.Error("local identity actor panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		}
-	}()
+	defer func() { supervise.Recovered(a.d.cfg.Logger, &a.d.counters.Panics, "local identity actor", recover()) }()
 	switch m := ctx.Message().(type) {
 	case *setLocal:
 		a.pending = m.info

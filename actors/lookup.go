@@ -43,7 +43,7 @@ import (
 //     not asked again, so this costs no query until BadAnnouncerTTL).
 //   - a presence dropped under load: both say ErrOverloaded.
 type lookup struct {
-	d      *deps
+	d      *core
 	io     lookupIO
 	key    hashing.Key
 	others []hashing.Key
@@ -115,7 +115,7 @@ type lookupIO interface {
 	done()
 }
 
-func newLookup(d *deps, io lookupIO, k hashing.Key) *lookup {
+func newLookup(d *core, io lookupIO, k hashing.Key) *lookup {
 	return &lookup{d: d, io: io, key: k, known: make(map[string]struct{})}
 }
 

@@ -2,13 +2,13 @@ package actors
 
 import (
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/supervise"
 )
 
 // lookupActor runs one lookup: it turns messages into the lookup's events
@@ -16,7 +16,7 @@ import (
 // and a word to the router. The decisions are the lookup's.
 type lookupActor struct {
 	l        *lookup
-	d        *deps
+	d        *core
 	self     *actor.PID
 	seen     uint64 // router messages handled
 	finished bool   // the lookup said done during this message
@@ -40,13 +40,13 @@ type queryStored struct{ gen uint64 }
 
 type lookupDeadline struct{ round uint64 }
 
-func lookupProps(d *deps, k hashing.Key, missed uint64) *actor.Props {
+func lookupProps(d *core, k hashing.Key, missed uint64) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		a := &lookupActor{d: d}
 		a.l = newLookup(d, a, k)
 		a.l.missed = missed
 		return a
-	}, actor.WithSupervisor(supervisor(d.cfg.Logger)), actor.WithDispatcher(d.dispatcher))
+	}, actor.WithDispatcher(d.dispatcher)) // supervised by the router
 }
 
 func (a *lookupActor) Receive(ctx actor.Context) {
@@ -54,9 +54,7 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 	defer func() {
 		// A bug must not strand waiters: fail them, log the stack, and
 		// let the actor go on (its state is consistent: failed).
-		if p := recover(); p != nil {
-			l.d.counters.Panics.Add(1)
-			l.d.cfg.Logger.Error("lookup actor panic", "key", l.key.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if p := recover(); supervise.Recovered(l.d.cfg.Logger, &l.d.counters.Panics, "lookup actor", p, "key", l.key.String()) {
 			l.finish(nil, fmt.Errorf("actors: internal error: %v", p))
 		}
 		// A message may end the lookup and start it again: a batch of

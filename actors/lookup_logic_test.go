@@ -39,13 +39,13 @@ func (f *fakeIO) take() string {
 	return s
 }
 
-// logicDeps is a deps with the shared tables and no actor system: enough
+// logicDeps is a core with the shared tables and no actor system: enough
 // for a lookup's decisions. now is the test's clock.
-func logicDeps(cfg Config, now *time.Time) *deps {
+func logicDeps(cfg Config, now *time.Time) *core {
 	cfg.setDefaults()
 	clock := func() time.Time { return *now }
 	c := &Counters{}
-	d := &deps{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock, infos: newInfoSet(), writes: newStoreWrites()}
+	d := &core{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock, infos: newInfoSet(), writes: newStoreWrites()}
 	d.bad = newExpiring[badKey, struct{}](1000, cfg.BadAnnouncerTTL, clock)
 	d.failures = newExpiring[hashing.Key, error](1000, cfg.FailureTTL, clock)
 	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, 1000, clock)

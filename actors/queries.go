@@ -87,7 +87,7 @@ func (j *queryJob) isLost() bool {
 
 // queryQueue is the FIFO of jobs and the pool of workers that run them.
 type queryQueue struct {
-	d *deps
+	d *core
 
 	mu      sync.Mutex
 	jobs    []*queryJob // jobs[head:] are queued
@@ -102,7 +102,7 @@ type queryQueue struct {
 	workers sync.WaitGroup
 }
 
-func newQueryQueue(d *deps) *queryQueue {
+func newQueryQueue(d *core) *queryQueue {
 	q := &queryQueue{d: d}
 	q.wake = sync.NewCond(&q.mu)
 	return q
@@ -331,7 +331,7 @@ func (q *queryQueue) close() {
 //
 // answered is called once the querier has returned, before the answer is
 // verified and stored.
-func (d *deps) ask(ctx context.Context, j *queryJob, answered func()) *queryDone {
+func (d *core) ask(ctx context.Context, j *queryJob, answered func()) *queryDone {
 	res := &queryDone{gen: j.gen, jid: j.a.jid}
 	d.counters.Queries.Add(1)
 	began := d.now()

@@ -15,7 +15,7 @@ type lookupReq struct {
 	// missed is the storeWrites stamp taken before the shard's store read
 	// missed key; 0 when the shard did not read the store.
 	missed uint64
-	// inFlight: the shard counted this request in deps.looking; the
+	// inFlight: the shard counted this request in core.looking; the
 	// router uncounts it once routed.
 	inFlight bool
 }
@@ -60,7 +60,7 @@ type lookupIdle struct {
 // of them) until lookups end; past that they are dropped, counted
 // (DropLookups), and their JIDs told ErrOverloaded.
 type router struct {
-	d        *deps
+	d        *core
 	live     map[hashing.Key]*liveLookup
 	byPID    map[string]hashing.Key // pid.Id → key, so Terminated costs O(1)
 	overflow []parked
@@ -83,7 +83,7 @@ type liveLookup struct {
 	sent uint64
 }
 
-func newRouter(d *deps) actor.Actor {
+func newRouter(d *core) actor.Actor {
 	return &router{d: d, live: make(map[hashing.Key]*liveLookup), byPID: make(map[string]hashing.Key)}
 }
 
@@ -260,7 +260,7 @@ func (r *router) drain(ctx actor.Context) {
 }
 
 // outcome is what a key without a live lookup resolves to now.
-func (d *deps) outcome(k hashing.Key) waitResult {
+func (d *core) outcome(k hashing.Key) waitResult {
 	if info, err := d.store.Get(k); err == nil {
 		return waitResult{info: info}
 	}

@@ -10,13 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/internal/protolog"
+	"github.com/capsengine/capsengine/internal/supervise"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -24,7 +24,7 @@ import (
 // lookup router and its per-key actors, and the local identity. All its
 // methods are safe for concurrent use.
 type Runtime struct {
-	d       *deps
+	d       *core
 	shards  []*shard
 	router  *actor.PID
 	local   *actor.PID
@@ -51,7 +51,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	counters := &Counters{}
-	d := &deps{
+	d := &core{
 		cfg:      cfg,
 		store:    store,
 		querier:  q,
@@ -86,21 +86,24 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	}
 	r := &Runtime{d: d, done: make(chan struct{}), cancel: cancel}
 	r.closing, r.abort = context.WithCancel(context.Background())
-	sup := actor.WithSupervisor(supervisor(logger))
-	disp := actor.WithDispatcher(d.dispatcher)
+	// A root actor is supervised by its guardian, the router's lookups by
+	// the router (supervise.Strategy says why both are set).
+	strat := supervise.Strategy(logger, "actors")
+	guard, disp := actor.WithGuardian(strat), actor.WithDispatcher(d.dispatcher)
 	root := system.Root
-	r.router = root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouter(d) }, sup, disp))
+	r.router = root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouter(d) },
+		guard, actor.WithSupervisor(strat), disp))
 	for range cfg.Shards {
 		sh := &shard{table: newTable(d.hub), sem: semaphore.NewWeighted(int64(cfg.ShardQueue))}
 		sh.pid = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &shardActor{d: d, sh: sh, router: r.router}
-		}, sup, disp))
+		}, guard, disp))
 		r.shards = append(r.shards, sh)
 	}
 	d.shards = r.shards
 	r.local = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &localActor{d: d, snap: &r.snap}
-	}, sup))
+	}, guard))
 	return r, nil
 }
 
@@ -188,122 +191,6 @@ func (r *Runtime) sendPerShard(ctx context.Context, per []*ingestBatch) error {
 		}
 	}
 	return nil
-}
-
-// presenceType classifies a presence by its type attribute.
-type presenceType uint8
-
-const (
-	typeAvailable presenceType = iota
-	typeUnavailable
-	typeOther // subscription management, probes, errors: not availability
-)
-
-func classify[T string | []byte](typ T) presenceType {
-	switch string(typ) {
-	case "":
-		return typeAvailable
-	case "unavailable":
-		return typeUnavailable
-	}
-	return typeOther
-}
-
-// fill turns one decoded presence into it and reports whether the shard has
-// anything to do; what is dropped here is counted here.
-func (r *Runtime) fill(it *item, jid string, typ presenceType, muc bool, ks []hashing.Key, keyErr error, node string) bool {
-	c := r.d.counters
-	if jid == "" {
-		c.Malformed.Add(1)
-		return false
-	}
-	it.jid = jid
-	switch typ {
-	case typeUnavailable:
-		c.Unavailable.Add(1)
-		it.kind = itemUnavailable
-		return true
-	case typeOther:
-		return false
-	}
-	if muc && r.d.cfg.SkipMUC {
-		c.DropMUC.Add(1)
-		return false
-	}
-	// XEP-0390 says to ignore hash functions one does not implement; any
-	// other bad hash (bad base64, wrong length) is the peer's fault.
-	if keyErr != nil && !errors.Is(keyErr, hashing.ErrUnknownAlgorithm) {
-		c.Malformed.Add(1)
-	}
-	if !it.setKeys(ks) {
-		c.NoCaps.Add(1)
-		return false
-	}
-	it.node = node
-	it.kind = itemAvailable
-	return true
-}
-
-func (r *Runtime) fromPresence(it *item, p *messages.Presence) bool {
-	var buf [maxKeys + 4]hashing.Key
-	ks, err := p.AppendKeys(buf[:0])
-	node := ""
-	if p.Caps != nil {
-		node = p.Caps.Node
-	}
-	return r.fill(it, p.From, classify(p.Type), p.MUC, ks, err, node)
-}
-
-// rawDecoder is one goroutine's decoding state, pooled. Decoded JIDs and
-// nodes are copied into an arena of large chunks, so a presence costs no
-// allocation of its own: the shard clones the few strings it keeps (a new
-// JID, a lookup's announcer) and the chunks die with their batches.
-type rawDecoder struct {
-	dec   messages.Decoder
-	view  messages.PresenceView
-	keys  []hashing.Key
-	arena []byte
-}
-
-func (r *Runtime) getDecoder() *rawDecoder {
-	if rd, ok := r.dec.Get().(*rawDecoder); ok {
-		return rd
-	}
-	return &rawDecoder{dec: messages.Decoder{Limits: r.d.cfg.Limits}}
-}
-
-const arenaChunk = 32 << 10
-
-// str copies b into the arena. Bytes once written are never written again
-// (appends go past them, a full chunk is replaced, not reused), which is
-// what makes the unsafe.String view immutable.
-func (rd *rawDecoder) str(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if cap(rd.arena)-len(rd.arena) < len(b) {
-		rd.arena = make([]byte, 0, max(arenaChunk, len(b)))
-	}
-	at := len(rd.arena)
-	rd.arena = append(rd.arena, b...)
-	return unsafe.String(&rd.arena[at], len(b))
-}
-
-// fromRaw decodes stanza into it. A stanza that does not decode is counted
-// and its error returned.
-func (r *Runtime) fromRaw(rd *rawDecoder, it *item, stanza []byte) (bool, error) {
-	v := &rd.view
-	if err := rd.dec.DecodePresence(stanza, v); err != nil {
-		r.d.counters.Malformed.Add(1)
-		return false, err
-	}
-	var err error
-	rd.keys, err = v.AppendKeys(rd.keys[:0])
-	node := ""
-	if v.HasCaps {
-		node = rd.str(v.Caps.Node)
-	}
-	return r.fill(it, rd.str(v.From), classify(v.Type), v.MUC, rd.keys, err, node), nil
 }
 
 // IngestRaw decodes one presence stanza and ingests it, like Ingest. A

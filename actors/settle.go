@@ -20,13 +20,13 @@ import (
 // (table.pending), so that a JID's events keep their order against the
 // shard's (EntityGone after CapsResolved).
 
-func (d *deps) shardOf(jid string) *shard {
+func (d *core) shardOf(jid string) *shard {
 	return d.shards[maphash.String(d.seed, jid)%uint64(len(d.shards))]
 }
 
 // tell records, and publishes, that jid's key k resolved to info or failed
 // with err — if jid still announces k and was not told so already.
-func (d *deps) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
+func (d *core) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 	if len(d.shards) == 0 {
 		return
 	}
@@ -57,7 +57,7 @@ func (d *deps) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 }
 
 // resolvedLocked tells row r of t, once, that k resolved.
-func (d *deps) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Info, cached bool) {
+func (d *core) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Info, cached bool) {
 	if r.told == toldResolved {
 		return
 	}
@@ -71,7 +71,7 @@ func (d *deps) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Inf
 // answer proved (and the store now holds), that it resolved to info. It
 // walks the JIDs of those keys once: a key is verified once per engine
 // life, then found in the store by each presence.
-func (d *deps) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) {
+func (d *core) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) {
 	info = d.infos.canonical(k, info)
 	d.settleKey(k, info)
 	for _, o := range others {
@@ -82,7 +82,7 @@ func (d *deps) verified(k hashing.Key, others []hashing.Key, info *hashing.Info)
 	}
 }
 
-func (d *deps) settleKey(k hashing.Key, info *hashing.Info) {
+func (d *core) settleKey(k hashing.Key, info *hashing.Info) {
 	for _, sh := range d.shards {
 		if !sh.table.has(k) {
 			continue

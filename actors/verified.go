@@ -13,7 +13,7 @@ import (
 //
 // Close does not cut it short: the answer may have been served already, and
 // the store commits whatever it accepted before it closes.
-func (d *deps) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) {
+func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) {
 	v := Verified{Node: a.node, JID: a.jid, Method: method, At: d.now()}
 	if key.Scheme != hashing.XEP0115 || a.jid == "" {
 		v.Node = ""

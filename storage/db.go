@@ -13,6 +13,7 @@ import (
 
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/internal/protolog"
+	"github.com/capsengine/capsengine/internal/supervise"
 )
 
 // DB is the two-level entity capabilities store: a read-only trusted store
@@ -98,7 +99,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	w := &writer{db: db}
 	props := actor.PropsFromProducer(func() actor.Actor { return w },
-		actor.WithGuardian(newSupervisor(c.Logger)))
+		actor.WithGuardian(supervise.Strategy(c.Logger, "storage")))
 	db.writer = db.system.Root.SpawnPrefix(props, "storage-writer-")
 	return db, nil
 }

@@ -393,7 +393,7 @@ func TestSupervisorLogsPanics(t *testing.T) {
 	if err := db.Put(ctx, k, e); err != nil {
 		t.Fatalf("Put after a writer panic: %v", err)
 	}
-	r, ok := rec.find("storage: actor panicked")
+	r, ok := rec.find("storage: actor panicked; restarting")
 	if !ok {
 		t.Fatal("no log record of the panic")
 	}

@@ -88,15 +88,6 @@ func isLockError(err error) bool {
 		strings.Contains(err.Error(), "lock held by current process")
 }
 
-// panicError carries a panic out of an actor together with the stack where
-// it happened, so the supervisor can log both (protoactor logs neither).
-type panicError struct {
-	value any
-	stack []byte
-}
-
-func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
-
 // fatalError is what the pebble logger adapter panics with when pebble calls
 // Fatalf; the writer recovers it around a commit and fails the store.
 type fatalError struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/supervise"
 )
 
 // writeRequest is one insert or delete on its way to the writer. The
@@ -66,7 +67,7 @@ type writer struct {
 type crashRequest struct{}
 
 func (w *writer) Receive(c actor.Context) {
-	defer rethrowWithStack()
+	defer supervise.Rethrow()
 	switch m := c.Message().(type) {
 	case *writeRequest:
 		w.pending = append(w.pending, m)

@@ -13,9 +13,10 @@ import (
 	"github.com/capsengine/capsengine/hashing"
 )
 
-// deps is what the actors share: configuration, ports, and the bounded
-// tables that outlive any one lookup actor.
-type deps struct {
+// core is the engine's shared state, what every actor of one engine
+// reaches: configuration, the ports to the store and the network, and the
+// bounded tables that outlive any one lookup actor. One per Runtime.
+type core struct {
 	cfg      Config
 	store    Store
 	querier  Querier
