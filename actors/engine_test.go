@@ -253,7 +253,7 @@ func TestCaps2WinsOverXEP0115(t *testing.T) {
 	// caps2 hash must still get the caps2 hash verified.
 	_ = store.Put(context.Background(), k1, info, Verified{})
 	p.mu.Lock()
-	p.infos[messages.QueryNode(k2, "")] = info
+	p.infos[k2.QueryNode("")] = info
 	p.mu.Unlock()
 	pr := presence("d@x/1", node, k1)
 	pr.Caps2 = []messages.Hash{{Algo: "sha-256", Value: k2.Ver()}, {Algo: "md4", Value: "ignored"}}

@@ -61,17 +61,9 @@ func putBatch(b *ingestBatch) {
 	batchPool.Put(b)
 }
 
-// caps2Preference orders XEP-0390 algorithms for the key a presence is
-// resolved by: the first supported one present wins.
-var caps2Preference = [...]hashing.Algorithm{
-	hashing.SHA256, hashing.SHA3_256, hashing.BLAKE2b256,
-	hashing.SHA512, hashing.SHA3_512, hashing.BLAKE2b512,
-}
-
-// setKeys picks the key that decides the presence — the preferred XEP-0390
-// hash when there is one, since a XEP-0115 hit alone never resolves a
-// presence carrying XEP-0390 hashes — and keeps the others, which the same
-// answer may prove too. It reports whether there was any key.
+// setKeys picks the key that decides the presence (hashing.Deciding) and
+// keeps the others, which the same answer may prove too. It reports
+// whether there was any key.
 func (it *item) setKeys(ks []hashing.Key) bool {
 	switch len(ks) {
 	case 0:
@@ -80,21 +72,7 @@ func (it *item) setKeys(ks []hashing.Key) bool {
 		it.key, it.others = ks[0], nil
 		return true
 	}
-	best := -1
-	for _, a := range caps2Preference {
-		for i, k := range ks {
-			if k.Scheme == hashing.XEP0390 && k.Alg == a {
-				best = i
-				break
-			}
-		}
-		if best >= 0 {
-			break
-		}
-	}
-	if best < 0 {
-		best = 0
-	}
+	best := hashing.Deciding(ks)
 	it.key = ks[best]
 	it.others = make([]hashing.Key, 0, min(len(ks)-1, maxKeys-1))
 	for i, k := range ks {

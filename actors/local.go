@@ -134,14 +134,14 @@ func announce(cfg *Config, info *hashing.Info) (messages.Announcement, []string,
 		return ann, nil, err
 	}
 	ann.Caps = messages.Caps{Hash: cfg.LocalHash.String(), Node: cfg.LocalNode, Ver: ver}
-	nodes := []string{cfg.LocalNode + "#" + ver}
+	nodes := []string{hashing.CapsNode(cfg.LocalNode, ver)}
 	for _, alg := range cfg.LocalCaps2 {
 		v, err := hashing.Caps2(alg, info)
 		if err != nil {
 			return ann, nil, err
 		}
 		ann.Caps2 = append(ann.Caps2, messages.Hash{Algo: alg.String(), Value: v})
-		nodes = append(nodes, messages.Caps2Node(alg.String(), v))
+		nodes = append(nodes, hashing.Caps2Node(alg, v))
 	}
 	return ann, nodes, nil
 }

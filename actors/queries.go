@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/capsengine/capsengine/hashing"
-	"github.com/capsengine/capsengine/messages"
 )
 
 // The query path. Lookups do not run queries themselves: they queue jobs,
@@ -335,7 +334,7 @@ func (d *core) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 	res := &queryDone{gen: j.gen, jid: j.a.jid}
 	d.counters.Queries.Add(1)
 	began := d.now()
-	info, err := d.querier.QueryInfo(ctx, j.a.jid, messages.QueryNode(j.key, j.a.node))
+	info, err := d.querier.QueryInfo(ctx, j.a.jid, j.key.QueryNode(j.a.node))
 	took := d.now().Sub(began)
 	answered()
 	switch {

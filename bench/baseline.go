@@ -14,7 +14,6 @@ import (
 
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
-	"github.com/capsengine/capsengine/messages"
 )
 
 // Baseline is what a competent Go developer would write without the
@@ -217,7 +216,7 @@ func (b *Baseline) query(k hashing.Key, others []hashing.Key, jid, node string) 
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	b.c.Queries.Add(1)
-	info, err := b.q.QueryInfo(ctx, jid, messages.QueryNode(k, node))
+	info, err := b.q.QueryInfo(ctx, jid, k.QueryNode(node))
 	if err != nil {
 		if ctx.Err() != nil {
 			b.c.Timeouts.Add(1)

@@ -188,9 +188,9 @@ func dedupe(ss []string) []string {
 // appendAnswers appends c's disco#info answers, one <query/> per line, one
 // for every node c can be asked at.
 func (c *client) appendAnswers(dst []byte) []byte {
-	nodes := []string{c.node + "#" + c.ver}
+	nodes := []string{hashing.CapsNode(c.node, c.ver)}
 	if c.caps2 != "" {
-		nodes = append(nodes, messages.Caps2Node("sha-256", c.caps2))
+		nodes = append(nodes, hashing.Caps2Node(hashing.SHA256, c.caps2))
 	}
 	for _, n := range nodes {
 		in := *c.info

@@ -121,25 +121,13 @@ func (w *Workload) releaseAll() {
 }
 
 // decidingKey is the key a presence is resolved by, as the engine picks
-// it: the preferred XEP-0390 hash when there is one (a XEP-0115 hit alone
-// never resolves a presence carrying XEP-0390 hashes), else the first.
+// it (hashing.Deciding).
 func decidingKey(ks []hashing.Key) (hashing.Key, bool) {
-	if len(ks) == 0 {
+	i := hashing.Deciding(ks)
+	if i < 0 {
 		return hashing.Key{}, false
 	}
-	for _, a := range caps2Preference {
-		for _, k := range ks {
-			if k.Scheme == hashing.XEP0390 && k.Alg == a {
-				return k, true
-			}
-		}
-	}
-	return ks[0], true
-}
-
-var caps2Preference = [...]hashing.Algorithm{
-	hashing.SHA256, hashing.SHA3_256, hashing.BLAKE2b256,
-	hashing.SHA512, hashing.SHA3_512, hashing.BLAKE2b512,
+	return ks[i], true
 }
 
 func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
@@ -218,7 +206,7 @@ func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 		if !ok {
 			ki = int32(len(m.Keys))
 			w.keys[k] = ki
-			a, ok := ans.index(messages.QueryNode(k, string(v.Caps.Node)))
+			a, ok := ans.index(k.QueryNode(string(v.Caps.Node)))
 			if !ok {
 				a = -1
 			}
@@ -228,7 +216,7 @@ func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 		ks := &m.Keys[ki]
 		ks.Announcers++
 		if !ks.Honest && behaviourOf(peers, v.From) == Honest {
-			if _, ok := ans.index(messages.QueryNode(k, string(v.Caps.Node))); ok {
+			if _, ok := ans.index(k.QueryNode(string(v.Caps.Node))); ok {
 				ks.Honest = true
 			}
 		}

@@ -304,7 +304,7 @@ func (e *engineRun) trickle(ctx context.Context, eng *capsengine.Engine, member,
 			return nil, err
 		}
 		const node = "https://trickle.bench.example"
-		e.peers.AddAnswer(node+"#"+ver, info)
+		e.peers.AddAnswer(hashing.CapsNode(node, ver), info)
 		jid := fmt.Sprintf("trickle%d.%d@bench.example/t", member, i)
 		for k := 0; behaviourOf(&e.o.Peers, jid) != Honest; k++ {
 			jid = fmt.Sprintf("trickle%d.%d.%d@bench.example/t", member, i, k)

@@ -129,7 +129,7 @@ func TestGenerateShares(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range ks {
-			_, info, ok := ans.lookup(messages.QueryNode(k, string(v.Caps.Node)))
+			_, info, ok := ans.lookup(k.QueryNode(string(v.Caps.Node)))
 			if !ok {
 				t.Fatalf("no answer for %s", k)
 			}

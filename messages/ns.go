@@ -1,5 +1,7 @@
 package messages
 
+import "github.com/capsengine/capsengine/hashing"
+
 // XML namespaces of the payloads this package reads and writes.
 const (
 	// NSClient, NSServer and NSComponent are the stanza namespaces
@@ -11,7 +13,7 @@ const (
 	NSComponent = "jabber:component:accept"
 
 	NSCaps      = "http://jabber.org/protocol/caps"       // XEP-0115 <c/>
-	NSCaps2     = "urn:xmpp:caps"                         // XEP-0390 <c/>
+	NSCaps2     = hashing.Caps2Namespace                  // XEP-0390 <c/>
 	NSHashes2   = "urn:xmpp:hashes:2"                     // XEP-0300 <hash/>
 	NSDiscoInfo = "http://jabber.org/protocol/disco#info" // XEP-0030 <query/>
 	NSDataForms = "jabber:x:data"                         // XEP-0004 <x/>

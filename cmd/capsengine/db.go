@@ -646,7 +646,7 @@ func exportEntry(dir string, k hashing.Key, e *storage.Entry) error {
 		if i == 0 {
 			when = e.FirstSeen
 		}
-		p := filepath.Join(dir, "hashes", k.Alg.String()+"_"+pyQuote(node+"#"+k.Ver())+".xml")
+		p := filepath.Join(dir, "hashes", k.Alg.String()+"_"+pyQuote(hashing.CapsNode(node, k.Ver()))+".xml")
 		if err := writeDated(p, doc, when); err != nil {
 			return err
 		}
