@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/capsengine/capsengine/internal/units"
 )
 
 // WriteText prints the human summary of a cluster run.
@@ -11,7 +13,7 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 	wl := &r.Workload
 	fmt.Fprintf(w, "workload: %s presences (%s JIDs, %s unique keys, %s resolvable), %.0f B/stanza, %s; %s\n",
 		count(wl.Presences), count(wl.JIDs), count(wl.UniqueKeys), count(wl.Resolvable),
-		wl.AvgStanzaBytes, bytesIEC(wl.Bytes), wl.Source)
+		wl.AvgStanzaBytes, units.Bytes(wl.Bytes), wl.Source)
 	fmt.Fprintf(w, "peers: latency %.2g ms (jitter σ %.2g), liars %d JIDs, errors %d, timeouts %d; workers %d per process, batch %d, store %s\n",
 		r.Settings.LatencyMs, r.Settings.Jitter, wl.LiarJIDs, wl.ErrorJIDs, wl.TimeoutJIDs,
 		r.Settings.Workers, r.Settings.Batch, r.Settings.Store)
@@ -43,7 +45,7 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%s: liars caught %d of %d; hangs %d; cold-key resolve p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d keys, %d failed first lookups)\n",
 			s.name, d.Liars.Caught, d.Liars.Answers, d.Hangs, l.P50Ms, l.P99Ms, l.MaxMs, l.Count, l.Failed)
 		fmt.Fprintf(w, "%s: peak RSS %s in all, %s JIDs; goroutines waited for a CPU up to %.0f ms (p99, cold pass, worst process)\n",
-			s.name, bytesIEC(d.PeakRSSBytes), count(d.JIDs), d.worstSchedP99("cold"))
+			s.name, units.Bytes(d.PeakRSSBytes), count(d.JIDs), d.worstSchedP99("cold"))
 		if t := d.Trickle; t != nil {
 			fmt.Fprintf(w, "%s: unloaded, %d new keys one at a time: resolve p50 %.2f ms, p99 %.2f ms; %.0f µs CPU per key; %d queries (%d duplicates)\n",
 				s.name, t.Keys, t.Latency.P50Ms, t.Latency.P99Ms, t.CPUMicrosPerKey, t.Queries, t.Duplicates)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/capsengine/capsengine/internal/units"
 )
 
 // WriteHTMLFile writes r as a self-contained HTML page to path.
@@ -60,7 +62,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 			e.Queries, e.VerifiedQueries, e.ResolvableKeys, e.FailedQueries, e.DuplicateQueries), t.QueriesEqualUniqueKeys},
 		target{"every liar caught", fmt.Sprintf("%d of %d", e.Liars.Caught, e.Liars.Answers), t.AllLiarsCaught},
 		target{"no hangs", fmt.Sprint(e.Hangs), t.NoHangs},
-		target{"peak RSS < 1 GiB", bytesIEC(e.PeakRSSBytes), t.RSSUnder1GiB},
+		target{"peak RSS < 1 GiB", units.Bytes(e.PeakRSSBytes), t.RSSUnder1GiB},
 		target{"run < 1 minute", fmt.Sprintf("%.1f s%s", r.TotalSeconds-r.BaselineSeconds, baselineNote(r)), t.UnderOneMinute})
 	return pageTemplate.Execute(w, d)
 }
@@ -89,7 +91,7 @@ type target struct {
 var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"count": count,
 	"int":   func(f float64) int { return int(f) },
-	"bytes": bytesIEC,
+	"bytes": units.Bytes,
 	"f1":    func(f float64) string { return fmt.Sprintf("%.1f", f) },
 	"f2":    func(f float64) string { return fmt.Sprintf("%.2f", f) },
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/capsengine/capsengine/internal/units"
 )
 
 // Report is the outcome of Run; --json prints it. Field by field in
@@ -207,7 +209,7 @@ func (r *Report) Missed() []string {
 		out = append(out, fmt.Sprintf("no hangs: %d waits unanswered", e.Hangs))
 	}
 	if !t.RSSUnder1GiB {
-		out = append(out, fmt.Sprintf("peak RSS: %s, target < 1 GiB", bytesIEC(e.PeakRSSBytes)))
+		out = append(out, fmt.Sprintf("peak RSS: %s, target < 1 GiB", units.Bytes(e.PeakRSSBytes)))
 	}
 	if !t.UnderOneMinute {
 		out = append(out, fmt.Sprintf("run time: %.1f s without the baseline, target < 60 s", r.TotalSeconds-r.BaselineSeconds))
@@ -232,7 +234,7 @@ func (r *Report) WriteText(w io.Writer) {
 	wl := &r.Workload
 	fmt.Fprintf(w, "workload: %s presences (%s JIDs, %s unique keys, %s resolvable), %.0f B/stanza, %s; %s\n",
 		count(wl.Presences), count(wl.JIDs), count(wl.UniqueKeys), count(wl.Resolvable),
-		wl.AvgStanzaBytes, bytesIEC(wl.Bytes), wl.Source)
+		wl.AvgStanzaBytes, units.Bytes(wl.Bytes), wl.Source)
 	fmt.Fprintf(w, "peers: latency %.2g ms (jitter σ %.2g), liars %d JIDs, errors %d, timeouts %d; workers %d, batch %d, store %s\n",
 		r.Settings.LatencyMs, r.Settings.Jitter, wl.LiarJIDs, wl.ErrorJIDs, wl.TimeoutJIDs,
 		r.Settings.Workers, r.Settings.Batch, r.Settings.Store)
@@ -283,10 +285,10 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		store := ""
 		if s.StoreDiskBytes > 0 {
-			store = ", store on disk " + bytesIEC(s.StoreDiskBytes)
+			store = ", store on disk " + units.Bytes(s.StoreDiskBytes)
 		}
 		fmt.Fprintf(w, "%s: peak RSS %s, heap %s for %s JIDs = %.0f B/JID%s\n",
-			s.Name, bytesIEC(s.PeakRSSBytes), bytesIEC(s.HeapBytes), count(s.JIDs), s.BytesPerJID, store)
+			s.Name, units.Bytes(s.PeakRSSBytes), units.Bytes(s.HeapBytes), count(s.JIDs), s.BytesPerJID, store)
 		if r := s.StoreReads; r != nil {
 			fmt.Fprintf(w, "%s: store reads %s: hot cache hits %s; in pebble %s found, %s missing\n", s.Name,
 				count(int(r.CacheHits+r.CacheMisses)), count(int(r.CacheHits)), count(int(r.TrustedHits+r.UserHits)), count(int(r.Misses)))
@@ -370,20 +372,6 @@ func count(n int) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-func bytesIEC(n int64) string {
-	f := float64(n)
-	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
-		if f < 1024 || u == "GiB" {
-			if u == "B" {
-				return fmt.Sprintf("%d B", n)
-			}
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-		f /= 1024
-	}
-	return ""
 }
 
 // splitHedged splits the peers' duplicate honest answers into those the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/units"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -254,7 +255,7 @@ func Soak(ctx context.Context, o Options) (*SoakReport, error) {
 				next += 10 * time.Second
 				note(o.Progress, "soak %.0f s: %s keys, %s JIDs (%s online), live lookups %s, queries in flight %d, goroutines %d, RSS %s",
 					el.Seconds(), count(int(s.Keys)), count(int(s.JIDs)), count(int(s.JIDsOnline)), count(int(s.LiveLookups)),
-					s.QueriesInFlight, s.Goroutines, bytesIEC(s.RSS))
+					s.QueriesInFlight, s.Goroutines, units.Bytes(s.RSS))
 			}
 		}
 	}()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/capsengine/capsengine/internal/units"
 )
 
 // SoakReport is the outcome of Soak; --json prints it. Field by field in
@@ -156,7 +158,7 @@ func (r *SoakReport) WriteText(w io.Writer) {
 		r.Seconds, paceText(st.KeysPerSec), st.JIDsPerKey, count(int(r.Keys.Introduced)), count(int(r.KeysPerSec)),
 		count(int(r.JIDs)), count(int(r.JIDsPerSec)), count(int(r.Presences)), count(int(r.PresencesPerSec)), count(int(r.Unavailable)))
 	fmt.Fprintf(w, "engine: MaxLookups %s (%.1f× passed), hot cache %s, lookup timeout %.0f ms, query timeout %.0f ms; peers: liars %.3g, errors %.3g, silent %.3g, latency %.2g ms\n",
-		count(st.MaxLookups), float64(r.Keys.Introduced)/float64(max(st.MaxLookups, 1)), bytesIEC(st.CacheBytes),
+		count(st.MaxLookups), float64(r.Keys.Introduced)/float64(max(st.MaxLookups, 1)), units.Bytes(st.CacheBytes),
 		st.LookupTimeoutMs, st.QueryTimeoutMs, st.Liars, st.Errors, st.Timeouts, st.LatencyMs)
 	k, q := &r.Keys, &r.Queries
 	fmt.Fprintf(w, "keys: %s judged, %s resolvable, %s resolved, %d unresolved, %d duplicate queries\n",
@@ -176,7 +178,7 @@ func (r *SoakReport) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "failures by cause (engine counters): %s\n", strings.Join(fails, ", "))
 	fmt.Fprintf(w, "events: %s received, %d dropped (engine event_drops %d); store on disk %s\n",
-		count(int(r.Events.Received)), r.Events.Dropped, r.Counters["event_drops"], bytesIEC(r.StoreDiskBytes))
+		count(int(r.Events.Received)), r.Events.Dropped, r.Counters["event_drops"], units.Bytes(r.StoreDiskBytes))
 	fmt.Fprintf(w, "\ntrends after the warm-up (from %.0f s; judged when ≥ %.0f s follow it):\n", r.WarmupSeconds, soakMinSpan)
 	for _, t := range r.Trends {
 		verdict := "not judged"
@@ -185,7 +187,7 @@ func (r *SoakReport) WriteText(w io.Writer) {
 		}
 		f := func(v float64) string { return fmt.Sprintf("%.4g", v) }
 		if t.Name == "rss" || t.Name == "heap" {
-			f = func(v float64) string { return signedBytes(v) }
+			f = func(v float64) string { return units.SignedBytes(int64(v)) }
 		}
 		fmt.Fprintf(w, "  %-13s level %s, slope %s/min, growth over the run %s (limit %s): %s\n",
 			t.Name, strings.TrimPrefix(f(t.Level), "+"), f(t.SlopePerMin), f(t.Growth), strings.TrimPrefix(f(t.Limit), "+"), verdict)
@@ -206,7 +208,7 @@ func (r *SoakReport) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", s.T, count(int(s.Keys)), count(int(s.JIDs)),
 			count(int(s.JIDsOnline)), count(int(s.LiveLookups)), s.QueuedQueries, s.QueriesInFlight, count(int(s.WaitingJIDs)),
-			s.Goroutines, bytesIEC(s.RSS), bytesIEC(s.Heap), count(int(qps)), count(int(kps)), s.Failures["failed"], s.Failures["drop_lookups"], s.EventDrops)
+			s.Goroutines, units.Bytes(s.RSS), units.Bytes(s.Heap), count(int(qps)), count(int(kps)), s.Failures["failed"], s.Failures["drop_lookups"], s.EventDrops)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -224,13 +226,6 @@ func (r *SoakReport) WriteText(w io.Writer) {
 func showSample(i, n int) bool {
 	step := max(1, n/20)
 	return i%step == 0 || i == n-1
-}
-
-func signedBytes(v float64) string {
-	if v < 0 {
-		return "-" + bytesIEC(int64(-v))
-	}
-	return "+" + bytesIEC(int64(v))
 }
 
 // WriteSoakHTMLFile writes r as a self-contained HTML page to path.

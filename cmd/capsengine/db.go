@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/units"
 	"github.com/capsengine/capsengine/messages"
 	"github.com/capsengine/capsengine/storage"
 )
@@ -85,13 +86,13 @@ func defaultDataDir() string {
 	return "capsengine"
 }
 
-func (o *dbOptions) userDir() string { return filepath.Join(o.data, "user") }
+func (o *dbOptions) userDir() string { return storage.Layout{Dir: o.data}.User() }
 
 func (o *dbOptions) trustedDir() string {
 	if o.trusted != "" {
 		return o.trusted
 	}
-	return filepath.Join(o.data, "trusted")
+	return storage.Layout{Dir: o.data}.Trusted()
 }
 
 // open opens the stores for a command that writes the user store,
@@ -730,25 +731,13 @@ func runStats(c *cobra.Command, o *dbOptions) error {
 			total += n
 		}
 		slices.SortFunc(kinds, func(a, b storage.Kind) int { return strings.Compare(a.String(), b.String()) })
-		fmt.Fprintf(out, "%-8s %d entries, %s on disk, %s\n", src, total, humanBytes(size), dir)
+		fmt.Fprintf(out, "%-8s %d entries, %s on disk, %s\n", src, total, units.Bytes(int64(size)), dir)
 		for _, k := range kinds {
 			fmt.Fprintf(out, "  %-20s %d\n", k, counts[k])
 		}
 	}
 	fmt.Fprintf(out, "cache    %d hits, %d misses, hit ratio %.2f (this process)\n", st.CacheHits, st.CacheMisses, st.CacheHitRatio())
 	return nil
-}
-
-func humanBytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // ---- verify ----

@@ -23,6 +23,7 @@ import (
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/httpapi"
 	"github.com/capsengine/capsengine/messages"
+	"github.com/capsengine/capsengine/storage"
 	"github.com/capsengine/capsengine/transport"
 )
 
@@ -217,11 +218,10 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	// --trusted names another one.
 	userDir, trustedDir := "", o.trusted
 	if o.data != "" {
-		userDir = filepath.Join(o.data, "user")
-		if def := filepath.Join(o.data, "trusted"); trustedDir == "" {
-			if _, err := os.Stat(def); err == nil {
-				trustedDir = def
-			}
+		layout := storage.Layout{Dir: o.data}
+		userDir = layout.User()
+		if trustedDir == "" {
+			trustedDir = layout.TrustedIfPresent()
 		}
 	}
 	eng, err := capsengine.Open(ctx, capsengine.Config{
