@@ -123,7 +123,7 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 			return
 		}
 		for _, x := range othersFromWire(m.Others) {
-			if len(o.others) < 8 && !slices.Contains(o.others, x) && x != o.key {
+			if len(o.others) < maxKeys-1 && !slices.Contains(o.others, x) && x != o.key {
 				o.others = append(o.others, x)
 			}
 		}

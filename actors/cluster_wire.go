@@ -117,7 +117,7 @@ func othersToWire(ks []hashing.Key) []wireKey {
 func othersFromWire(ws []wireKey) []hashing.Key {
 	var out []hashing.Key
 	for _, w := range ws {
-		if k, err := w.key(); err == nil && len(out) < 8 {
+		if k, err := w.key(); err == nil && len(out) < maxKeys-1 {
 			out = append(out, k)
 		}
 	}
