@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/capsengine/capsengine/capsfiles"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
 	"github.com/capsengine/capsengine/storage"
@@ -280,10 +281,10 @@ func TestDBImportBadFiles(t *testing.T) {
 	os.MkdirAll(hashes, 0o755)
 	exodus := `<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc' name='Exodus 0.9.1'/><feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/></query>`
 	files := map[string]string{
-		"sha-1_" + pyQuote("http://exodus#QgayPKawpkPSDYmwT/WM94uAlu0=") + ".xml": exodus,
-		"sha-1_" + pyQuote("http://bad#QgayPKawpkPSDYmwT/WM94uAlu0=") + ".xml":    "this is not XML",
-		"sha-1_" + pyQuote("http://liar#q07IKJEyjvHSyhy//CH0CxmKi8w=") + ".xml":   exodus,
-		"sha-1_" + pyQuote("http://short#AAAA") + ".xml":                          exodus,
+		"sha-1_" + capsfiles.Quote("http://exodus#QgayPKawpkPSDYmwT/WM94uAlu0=") + ".xml": exodus,
+		"sha-1_" + capsfiles.Quote("http://bad#QgayPKawpkPSDYmwT/WM94uAlu0=") + ".xml":    "this is not XML",
+		"sha-1_" + capsfiles.Quote("http://liar#q07IKJEyjvHSyhy//CH0CxmKi8w=") + ".xml":   exodus,
+		"sha-1_" + capsfiles.Quote("http://short#AAAA") + ".xml":                          exodus,
 		"nonsense.xml": exodus,
 	}
 	for name, content := range files {
@@ -394,33 +395,6 @@ func TestDBLocked(t *testing.T) {
 	}
 }
 
-func TestPyQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://psi-im.org#q07IKJEyjvHSyhy//CH0CxmKi8w=": "http%3A%2F%2Fpsi-im.org%23q07IKJEyjvHSyhy%2F%2FCH0CxmKi8w%3D",
-		"a_b.c-d~e f+g":  "a_b.c-d~e%20f%2Bg",
-		"Ткаббер":        "%D0%A2%D0%BA%D0%B0%D0%B1%D0%B1%D0%B5%D1%80",
-		"sha-256":        "sha-256",
-		"":               "",
-		"100%":           "100%25",
-		"http://x/#a+b=": "http%3A%2F%2Fx%2F%23a%2Bb%3D",
-	} {
-		if got := pyQuote(in); got != want {
-			t.Errorf("pyQuote(%q) = %q, want %q", in, got, want)
-		}
-	}
-	// Every capsdb file name decodes and re-encodes to itself.
-	ents, _ := os.ReadDir(filepath.Join(capsdbDir(t), "hashes"))
-	for _, e := range ents {
-		k, node, err := parseHashesName(e.Name())
-		if err != nil {
-			continue // the corpus names only valid keys, but keep going
-		}
-		if again := k.Alg.String() + "_" + pyQuote(node+"#"+k.Ver()) + ".xml"; again != e.Name() {
-			t.Errorf("%s re-encodes as %s", e.Name(), again)
-		}
-	}
-}
-
 // TestDBReadCommandsNeedAStore: the commands that only read never create
 // a store: a --data that does not exist (a typo) is an error naming it,
 // exit 2, and nothing is created.
@@ -520,8 +494,8 @@ func TestDBErrorsAreSentences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	liar := filepath.Join(hashes, "sha-1_"+pyQuote("http://liar\x1b[2J#q07IKJEyjvHSyhy//CH0CxmKi8w=")+".xml")
-	dup := filepath.Join(hashes, "sha-1_"+pyQuote("http://dup#QgayPKawpkPSDYmwT/WM94uAlu0=")+".xml")
+	liar := filepath.Join(hashes, "sha-1_"+capsfiles.Quote("http://liar\x1b[2J#q07IKJEyjvHSyhy//CH0CxmKi8w=")+".xml")
+	dup := filepath.Join(hashes, "sha-1_"+capsfiles.Quote("http://dup#QgayPKawpkPSDYmwT/WM94uAlu0=")+".xml")
 	ctl := filepath.Join(hashes, "bell\x07.xml")
 	os.WriteFile(liar, exodus, 0o644)
 	os.WriteFile(dup, []byte(`<query xmlns='http://jabber.org/protocol/disco#info'><feature var='a'/><feature var='a'/></query>`), 0o644)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capsengine/capsengine/capsfiles"
 )
 
 // TestVerUnreadable: a file that cannot be read is "unreadable" with the
@@ -74,7 +76,7 @@ func TestDBImportRefusesNonRegular(t *testing.T) {
 	if err := os.MkdirAll(hashes, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	fifo := filepath.Join(hashes, "sha-1_"+pyQuote("http://pipe#QgayPKawpkPSDYmwT/WM94uAlu0=")+".xml")
+	fifo := filepath.Join(hashes, "sha-1_"+capsfiles.Quote("http://pipe#QgayPKawpkPSDYmwT/WM94uAlu0=")+".xml")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}

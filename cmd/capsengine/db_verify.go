@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/storage"
+)
+
+func newDBVerifyCmd(o *dbOptions) *cobra.Command {
+	var remove bool
+	c := &cobra.Command{
+		Use:   "verify [--remove]",
+		Short: "Re-verify every stored entry against its key",
+		Long: `Re-verify every entry of both stores against its key, under the leniency it
+was stored with, and report those that are unreadable or no longer verify.
+With --remove they are deleted (from the trusted store too, which must then
+not be in use).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error { return runVerify(c, o, remove) },
+	}
+	c.Flags().BoolVar(&remove, "remove", false, "delete the entries that fail")
+	return c
+}
+
+func runVerify(c *cobra.Command, o *dbOptions, remove bool) error {
+	ctx := c.Context()
+	db, err := o.openExisting(ctx)
+	if err != nil {
+		return storeError(c, err)
+	}
+	bad := map[storage.Source][]hashing.Key{}
+	checked := map[storage.Source]int{}
+	unkeyed := 0
+	for _, src := range []storage.Source{storage.Trusted, storage.User} {
+		err := db.Scan(ctx, src, func(r storage.Record) error {
+			checked[src]++
+			err := r.Err
+			if err == nil {
+				_, err = hashing.Verify(r.Key, &r.Entry.Info, optionsFor(r.Entry.Method))
+			}
+			if err == nil {
+				return nil
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s %s: %s: %s\n", src, r.Key, verifyRule(err), explain(err))
+			if r.Key.IsZero() {
+				unkeyed++
+			} else {
+				bad[src] = append(bad[src], r.Key)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			db.Close(context.WithoutCancel(ctx))
+			return storeError(c, err)
+		}
+	}
+	if remove {
+		for _, k := range bad[storage.User] {
+			if err := db.Delete(ctx, k); err != nil {
+				db.Close(context.WithoutCancel(ctx))
+				return storeError(c, err)
+			}
+		}
+	}
+	if err := db.Close(context.WithoutCancel(ctx)); err != nil {
+		return storeError(c, err)
+	}
+	if remove && len(bad[storage.Trusted]) > 0 {
+		tw, err := storage.OpenTrustedWriter(storage.Config{TrustedDir: o.trustedDir()})
+		if err != nil {
+			return storeError(c, err)
+		}
+		for _, k := range bad[storage.Trusted] {
+			if err := tw.Delete(k); err != nil {
+				tw.Close()
+				return storeError(c, err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			return storeError(c, err)
+		}
+	}
+	nbad := len(bad[storage.Trusted]) + len(bad[storage.User]) + unkeyed
+	fmt.Fprintf(c.OutOrStdout(), "checked %d trusted and %d user entries: %d failed", checked[storage.Trusted], checked[storage.User], nbad)
+	if remove && nbad > 0 {
+		fmt.Fprintf(c.OutOrStdout(), ", %d removed", len(bad[storage.Trusted])+len(bad[storage.User]))
+	}
+	fmt.Fprintln(c.OutOrStdout())
+	if nbad > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+// optionsFor is the leniency an entry was verified under.
+func optionsFor(m hashing.Method) hashing.Options {
+	switch m {
+	case hashing.AsSentDuplicates:
+		return hashing.Options{DuplicateFeatures: true}
+	case hashing.Escaped:
+		return hashing.Options{DuplicateFeatures: true, EscapedS: true}
+	}
+	return hashing.Options{}
+}
+
+func verifyRule(err error) string {
+	if errors.Is(err, storage.ErrCorrupt) || errors.Is(err, storage.ErrFormat) {
+		return "unreadable"
+	}
+	return hashing.Rule(err)
+}
