@@ -37,9 +37,10 @@ type QuerierFunc = actors.QuerierFunc
 // documented with its unit and default in actors.Config.
 type Tuning = actors.Config
 
-// ClusterConfig makes an engine one member of a cluster; see
-// actors.ClusterConfig.
-type ClusterConfig = actors.ClusterConfig
+// Cluster makes an engine one member of a cluster: a *cluster.Member of
+// package github.com/capsengine/capsengine/cluster, which an engine that
+// runs alone does not import.
+type Cluster = actors.Cluster
 
 // Subscription receives events; see Engine.Subscribe.
 type Subscription = actors.Subscription
@@ -72,7 +73,7 @@ type Config struct {
 	// announced on every member is queried once, and every verified entry
 	// is written to every member's user database. Nil: one process.
 	// Overrides Tuning.Cluster.
-	Cluster *ClusterConfig
+	Cluster Cluster
 	// Tuning: load controls, timeouts, leniencies. The zero value is the
 	// documented defaults.
 	Tuning Tuning

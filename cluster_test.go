@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/internal/etcdtest"
 	"github.com/capsengine/capsengine/internal/racecheck"
@@ -92,7 +93,7 @@ func clusterChild() int {
 	automan, _ := strconv.Atoi(os.Getenv("CE_AUTOMAN"))
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
-	cc := &capsengine.ClusterConfig{
+	cc := cluster.Config{
 		Name:        "capstest",
 		Bind:        os.Getenv("CE_BIND"),
 		AutoManPort: automan,
@@ -115,7 +116,7 @@ func clusterChild() int {
 		DataDir: os.Getenv("CE_DIR"),
 		Querier: q,
 		Logger:  logger,
-		Cluster: cc,
+		Cluster: cluster.New(cc),
 		Tuning:  capsengine.Tuning{QueryTimeout: 2 * time.Second, LookupTimeout: 20 * time.Second},
 	})
 	if err != nil {
@@ -597,16 +598,16 @@ func TestClusterConfigErrors(t *testing.T) {
 	q := capsengine.QuerierFunc(func(context.Context, string, string) (*hashing.Info, error) { return nil, nil })
 	for _, tc := range []struct {
 		name string
-		cc   capsengine.ClusterConfig
+		cc   cluster.Config
 	}{
-		{"no name", capsengine.ClusterConfig{Bind: "127.0.0.1:1", Seeds: []string{"127.0.0.1:2"}}},
-		{"bad bind", capsengine.ClusterConfig{Name: "c", Bind: "nowhere", Seeds: []string{"127.0.0.1:2"}}},
-		{"no seeds", capsengine.ClusterConfig{Name: "c", Bind: "127.0.0.1:" + strconv.Itoa(freePort(t))}},
-		{"bind taken", capsengine.ClusterConfig{Name: "c", Bind: l.Addr().String(), Seeds: []string{"127.0.0.1:2"}}},
+		{"no name", cluster.Config{Bind: "127.0.0.1:1", Seeds: []string{"127.0.0.1:2"}}},
+		{"bad bind", cluster.Config{Name: "c", Bind: "nowhere", Seeds: []string{"127.0.0.1:2"}}},
+		{"no seeds", cluster.Config{Name: "c", Bind: "127.0.0.1:" + strconv.Itoa(freePort(t))}},
+		{"bind taken", cluster.Config{Name: "c", Bind: l.Addr().String(), Seeds: []string{"127.0.0.1:2"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cc := tc.cc
-			eng, err := capsengine.Open(testCtx(t), capsengine.Config{InMemory: true, Querier: q, Cluster: &cc})
+			eng, err := capsengine.Open(testCtx(t), capsengine.Config{InMemory: true, Querier: q, Cluster: cluster.New(cc)})
 			if err == nil {
 				_ = eng.Close(testCtx(t))
 				t.Fatal("Open succeeded, want an error")

@@ -65,8 +65,8 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 		// A slow answer is not a missing one: querying now could ask for
 		// an entry a loaded member holds. Wait on while a member yet to
 		// answer is still in the cluster, up to RequestTimeout.
-		if o.waitingOnLive() && time.Since(o.probeStart) < o.d.cfg.Cluster.RequestTimeout {
-			o.arm(ctx, o.d.cfg.Cluster.ProbeTimeout, &probeTimeout{})
+		if o.waitingOnLive() && time.Since(o.probeStart) < o.d.cluster.RequestTimeout() {
+			o.arm(ctx, o.d.cluster.ProbeTimeout(), &probeTimeout{})
 			return
 		}
 		o.d.counters.ClusterProbeTimeouts.Add(1)
@@ -191,7 +191,7 @@ func (o *ownerActor) probe(ctx actor.Context) {
 	}
 	o.probing = true
 	o.probeStart = time.Now()
-	o.arm(ctx, o.d.cfg.Cluster.ProbeTimeout, &probeTimeout{})
+	o.arm(ctx, o.d.cluster.ProbeTimeout(), &probeTimeout{})
 }
 
 // probeMiss records member's "not here".

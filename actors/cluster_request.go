@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/asynkron/protoactor-go/cluster"
-
 	"github.com/capsengine/capsengine/hashing"
 )
 
@@ -94,8 +92,7 @@ func (d *core) request(identity string, req any) (any, error) {
 	}
 	done := make(chan reply, 1)
 	go func() {
-		v, err := d.cluster.Request(identity, OwnerKind, req,
-			cluster.WithTimeout(d.cfg.Cluster.RequestTimeout), cluster.WithRetryCount(3))
+		v, err := d.cluster.Request(identity, OwnerKind, req)
 		done <- reply{v, err}
 	}()
 	t := time.NewTicker(ownerCheck)
@@ -111,9 +108,7 @@ func (d *core) request(identity string, req any) (any, error) {
 			if owner == "" {
 				// The request put the owner's PID in the cache; reading
 				// it never blocks (cluster.Get could, on a dead member).
-				if pid, ok := d.cluster.PidCache.Get(identity, OwnerKind); ok {
-					owner = pid.Address
-				}
+				owner, _ = d.cluster.OwnerAddress(identity, OwnerKind)
 			}
 			left := d.departures.Load() != departures
 			if (owner != "" && !d.isMember(owner)) || (owner == "" && left) {

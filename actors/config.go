@@ -99,9 +99,9 @@ type Config struct {
 	Limits messages.Limits
 
 	// Cluster, when set, makes this engine one member of a cluster that
-	// deduplicates lookups across members; see ClusterConfig. Nil: a
+	// deduplicates lookups across members (package cluster). Nil: a
 	// single process.
-	Cluster *ClusterConfig
+	Cluster Cluster
 
 	// Logger receives the actors' logs and protoactor's own. Nil: silent.
 	Logger *slog.Logger

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/capsengine/capsengine/hashing"
 )
@@ -23,7 +22,7 @@ type core struct {
 	hub      *Hub
 	counters *Counters
 	system   *actor.ActorSystem
-	cluster  *cluster.Cluster // nil unless Config.Cluster
+	cluster  Cluster // nil unless Config.Cluster
 	now      func() time.Time
 	shards   []*shard // the ingest shards' JID tables, for telling JIDs outcomes
 

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
 )
@@ -255,7 +255,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	for i := range cfgs {
 		c := base
 		c.Index, c.Members, c.Workload, c.GOMAXPROCS = i, co.Members, shares[i], co.MemberProcs
-		c.Cluster = &capsengine.ClusterConfig{Name: name,
+		c.Cluster = &cluster.Config{Name: name,
 			Bind:        net.JoinHostPort(co.Host, strconv.Itoa(ports[2*i])),
 			AutoManPort: ports[2*i+1], Seeds: seeds}
 		cfgs[i] = c

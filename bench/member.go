@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
 )
@@ -41,8 +42,8 @@ type MemberConfig struct {
 	CacheBytes   int64         `json:"cache_bytes"`
 	// Tuning is passed to the engine without its Logger and Cluster;
 	// Cluster nil runs the member alone.
-	Tuning  capsengine.Tuning         `json:"tuning"`
-	Cluster *capsengine.ClusterConfig `json:"cluster"`
+	Tuning  capsengine.Tuning `json:"tuning"`
+	Cluster *cluster.Config   `json:"cluster"`
 	// CPUProfile, when set, is where the member writes a CPU profile of
 	// its passes and its trickle.
 	CPUProfile string `json:"cpu_profile,omitempty"`
@@ -135,7 +136,10 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 		CacheBytes: cfg.CacheBytes, Tuning: cfg.Tuning, Logger: logger,
 		InMemory: cfg.DataDir == "", CPUProfile: cfg.CPUProfile,
 	}
-	o.Tuning.Logger, o.Tuning.Cluster = nil, cfg.Cluster
+	o.Tuning.Logger, o.Tuning.Cluster = nil, nil
+	if cfg.Cluster != nil {
+		o.Tuning.Cluster = cluster.New(*cfg.Cluster)
+	}
 	o.setDefaults()
 	defer o.stopCPUProfile() // a no-op once quit stopped it
 	e := &engineRun{o: o, w: w, peers: NewPeers(cfg.Peers, ans), dir: cfg.DataDir}

@@ -12,10 +12,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/cluster"
 )
 
 // clusterFlags are the flags that make observe or bench one member of a
-// cluster of engines (see capsengine.ClusterConfig).
+// cluster of engines (see package cluster).
 type clusterFlags struct {
 	name, bind, advertise string
 	seeds                 []string
@@ -34,9 +35,9 @@ func (cf *clusterFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&cf.etcdPrefix, "cluster-etcd-prefix", "/capsengine", "with --cluster-etcd: the key prefix members register under")
 }
 
-// config is the ClusterConfig the flags ask for: nil without
+// config is the cluster membership the flags ask for: nil without
 // --cluster-name.
-func (cf *clusterFlags) config() (*capsengine.ClusterConfig, error) {
+func (cf *clusterFlags) config() (capsengine.Cluster, error) {
 	if cf.name == "" {
 		if cf.bind != "" || cf.advertise != "" || len(cf.seeds) > 0 || cf.automan != 0 || len(cf.etcd) > 0 {
 			return nil, errors.New("--cluster-bind, --cluster-advertise, --cluster-seeds, --cluster-automan-port and --cluster-etcd need --cluster-name")
@@ -53,7 +54,7 @@ func (cf *clusterFlags) config() (*capsengine.ClusterConfig, error) {
 	case len(cf.etcd) > 0 && cf.automan != 0:
 		return nil, errors.New("--cluster-automan-port goes with --cluster-seeds, not --cluster-etcd")
 	}
-	cc := &capsengine.ClusterConfig{Name: cf.name, Bind: cf.bind, Advertise: cf.advertise, Seeds: cf.seeds, AutoManPort: cf.automan}
+	cc := cluster.Config{Name: cf.name, Bind: cf.bind, Advertise: cf.advertise, Seeds: cf.seeds, AutoManPort: cf.automan}
 	if len(cf.etcd) > 0 {
 		// docs/cluster.md's etcd configuration. The etcd client logs
 		// through zap on its own; the provider's errors reach the
@@ -68,7 +69,7 @@ func (cf *clusterFlags) config() (*capsengine.ClusterConfig, error) {
 		}
 		cc.Provider = p
 	}
-	return cc, nil
+	return cluster.New(cc), nil
 }
 
 // etcdReachable reads from etcd once, with a deadline: protoactor's

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/internal/etcdtest"
 	"github.com/capsengine/capsengine/internal/racecheck"
 )
@@ -38,8 +39,8 @@ func TestClusterFlagsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cc.Name != "caps" || cc.Bind != "127.0.0.1:7000" || len(cc.Seeds) != 2 {
-		t.Errorf("got %+v", cc)
+	if c := cc.(*cluster.Member).Config(); c.Name != "caps" || c.Bind != "127.0.0.1:7000" || len(c.Seeds) != 2 {
+		t.Errorf("got %+v", c)
 	}
 	if cc, err := (&clusterFlags{}).config(); cc != nil || err != nil {
 		t.Errorf("no flags: got %+v, %v, want nil, nil", cc, err)
@@ -53,8 +54,8 @@ func TestClusterFlagsEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cc.Provider == nil || len(cc.Seeds) != 0 {
-		t.Errorf("got %+v, want the etcd provider and no seeds", cc)
+	if c := cc.(*cluster.Member).Config(); c.Provider == nil || len(c.Seeds) != 0 {
+		t.Errorf("got %+v, want the etcd provider and no seeds", c)
 	}
 	for _, bad := range []clusterFlags{
 		{name: "caps", bind: "127.0.0.1:7000", etcd: []string{"a:1"}, seeds: []string{"b:2"}},
