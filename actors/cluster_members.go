@@ -13,7 +13,7 @@ import (
 type querierActor struct{ d *core }
 
 func (q *querierActor) Receive(ctx actor.Context) {
-	m, k, ok := decodeFor(ctx.Message(), tagQuery)
+	m, k, ok := q.d.decodeFor(ctx.Message(), tagQuery)
 	if !ok {
 		return
 	}
@@ -42,7 +42,7 @@ func (q *querierActor) Receive(ctx actor.Context) {
 type cacheActor struct{ d *core }
 
 func (c *cacheActor) Receive(ctx actor.Context) {
-	m, k, ok := decodeFor(ctx.Message(), tagEntry)
+	m, k, ok := c.d.decodeFor(ctx.Message(), tagEntry)
 	if !ok || m.Info == nil {
 		return
 	}
@@ -83,7 +83,7 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 type probeActor struct{ d *core }
 
 func (p *probeActor) Receive(ctx actor.Context) {
-	m, k, ok := decodeFor(ctx.Message(), tagProbe)
+	m, k, ok := p.d.decodeFor(ctx.Message(), tagProbe)
 	if !ok {
 		return
 	}

@@ -99,7 +99,7 @@ func (o *ownerActor) Receive(ctx actor.Context) {
 		o.failAll(ctx, ErrClosed)
 		return
 	}
-	tag, m, ok := decode(ctx.Message())
+	tag, m, ok := o.d.decode(ctx.Message())
 	if !ok {
 		return
 	}

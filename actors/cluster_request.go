@@ -45,7 +45,7 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			d.cfg.Logger.Debug("cluster owner unreachable", "key", key.String(), "err", err)
 			continue
 		}
-		tag, m, ok := decode(v)
+		tag, m, ok := d.decode(v)
 		if !ok || tag != tagResult {
 			lastErr = fmt.Errorf("unexpected reply %T", v)
 			d.counters.ClusterRetries.Add(1)

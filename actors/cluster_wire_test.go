@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/capsengine/capsengine/actors/internal/wirepb"
 	"github.com/capsengine/capsengine/hashing"
 )
 
@@ -29,9 +34,18 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := &wireMsg{Key: toWire(k), JID: "a@b/c", Node: "https://psi", Origin: "127.0.0.1:7000", Seq: 7, Info: info}
-	tag, out, ok := decode(encode(tagAnswer, in))
-	if !ok || tag != tagAnswer {
-		t.Fatalf("decode: got tag %d ok %v", tag, ok)
+	// Through the bytes protoactor sends.
+	b, err := proto.Marshal(encode(tagAnswer, in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pm wirepb.Message
+	if err := proto.Unmarshal(b, &pm); err != nil {
+		t.Fatal(err)
+	}
+	tag, out, err := decodeWire(&pm)
+	if err != nil || tag != tagAnswer {
+		t.Fatalf("decode: got tag %d, %v", tag, err)
 	}
 	got, err := out.Key.key()
 	if err != nil || got != k {
@@ -43,8 +57,41 @@ func TestWireRoundTrip(t *testing.T) {
 	if _, err := hashing.Verify(k, out.Info, hashing.Options{}); err != nil {
 		t.Errorf("the decoded answer does not verify: %v", err)
 	}
-	if _, _, ok := decode("not a wire message"); ok {
-		t.Error("decoded a foreign message")
+	if _, _, err := decodeWire("not a wire message"); err != errNotWire {
+		t.Errorf("a foreign message: %v, want errNotWire", err)
+	}
+}
+
+// A member of another wire version is refused with an error that says so,
+// counted and logged once; its messages are never half understood.
+func TestWireVersionRefused(t *testing.T) {
+	_, k, _ := client(t, "wirev", nil)
+	v1 := &wrapperspb.BytesValue{Value: append([]byte{tagResolve, 2}, "{}"...)} // version 1's shape
+	next := encode(tagResolve, &wireMsg{Key: toWire(k)})
+	next.Version = wireVersion + 1
+	for name, msg := range map[string]any{"version 1": v1, "a later version": next} {
+		_, _, err := decodeWire(msg)
+		var ve *WireVersionError
+		if !errors.As(err, &ve) || ve.Version == wireVersion {
+			t.Errorf("%s: %v, want a *WireVersionError", name, err)
+		}
+	}
+	var logs bytes.Buffer
+	c := &Counters{}
+	d := &core{counters: c, cfg: Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}}
+	for range 3 {
+		if _, _, ok := d.decode(v1); ok {
+			t.Fatal("a version 1 message was accepted")
+		}
+	}
+	if _, _, ok := d.decode(&actor.Started{}); ok {
+		t.Fatal("a system message decoded")
+	}
+	if n := c.WireRefused.Load(); n != 3 {
+		t.Errorf("WireRefused = %d, want 3 (system messages are not refusals)", n)
+	}
+	if n := strings.Count(logs.String(), "refused a cluster message"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 	}
 }
 
@@ -86,22 +133,29 @@ func FuzzWireDecode(f *testing.F) {
 		{Key: toWire(k), Info: info},
 		{Key: toWire(k), Err: "timeout", Code: codeTimeout},
 	} {
-		f.Add(encode(tagAnswer, m).Value)
+		b, err := proto.Marshal(encode(tagAnswer, m))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
-	f.Add([]byte{tagProbe, 0})
-	f.Add([]byte{tagEntry, 200, 1, '{', '}'})
+	f.Add([]byte{8, 2, 16, 6})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tag, m, ok := decode(&wrapperspb.BytesValue{Value: b})
-		if !ok {
+		var pm wirepb.Message
+		if proto.Unmarshal(b, &pm) != nil {
+			return
+		}
+		tag, m, err := decodeWire(&pm)
+		if err != nil {
 			return
 		}
 		again := encode(tag, m)
-		tag2, m2, ok := decode(again)
-		if !ok || tag2 != tag {
-			t.Fatalf("re-encoded message does not decode: %q", again.Value)
+		tag2, m2, err := decodeWire(again)
+		if err != nil || tag2 != tag {
+			t.Fatalf("re-encoded message does not decode: %v", err)
 		}
-		if third := encode(tag2, m2); !bytes.Equal(third.Value, again.Value) {
-			t.Fatalf("encoding is not stable:\n%q\n%q", again.Value, third.Value)
+		if third := encode(tag2, m2); !proto.Equal(third, again) {
+			t.Fatalf("encoding is not stable:\n%v\n%v", again, third)
 		}
 	})
 }

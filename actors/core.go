@@ -52,4 +52,5 @@ type core struct {
 	// departures counts the topologies in which members left (cluster
 	// mode): a request whose owner is not known yet may have gone to one.
 	departures atomic.Uint64
+	wireWarned atomic.Bool // cluster mode: a refused message was logged
 }

@@ -44,7 +44,10 @@ type Counters struct {
 	// Panics recovered inside the engine's actors (a bug: each is logged
 	// with its stack at Error). Counted so that a run without a logger,
 	// such as a soak, still shows them.
-	Panics atomic.Uint64
+	// WireRefused counts cluster messages refused: another wire version
+	// (a member not upgraded) or malformed.
+	WireRefused atomic.Uint64
+	Panics      atomic.Uint64
 
 	ClusterRequests atomic.Uint64 // requests to a key's cluster owner
 	ClusterRetries  atomic.Uint64 // of which failed to reach it (and were retried)
