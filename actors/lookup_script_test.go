@@ -1,0 +1,174 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/capsengine/capsengine/hashing"
+)
+
+// TestLookupScripts drives a lookup, without an actor system, timers or
+// goroutines, through the scripts in testdata/lookup: each command is one
+// event the lookup actor would receive, and its output is what the lookup
+// asks its runner to do (ask an announcer, cancel a query, set a deadline,
+// report done), the waiters it answers, the counters that moved, and its
+// state. Run with -rewrite to update the expected outputs after a
+// deliberate change, and read the diff.
+//
+// Commands:
+//
+//	new [announcers=N] [stored]   a lookup for the key (stored: the store has it)
+//	request jid=J                  J announced the key
+//	answer gen=G jid=J result=R    query G came back: honest, liar, error, timeout, cancelled
+//	slow gen=G                     query G passed the hedge delay
+//	stored gen=G                   query G's verified answer is durable
+//	deadline round=N               the lookup timeout of round N fired
+//	wait                           a Wait for the key arrived
+//	tick d=DURATION                the clock moves on
+func TestLookupScripts(t *testing.T) {
+	datadriven.Walk(t, "testdata/lookup", func(t *testing.T, path string) {
+		s := &lookupScript{now: time.Unix(1_700_000_000, 0)}
+		s.info, s.key, _ = client(t, "script", nil)
+		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {
+			return s.run(t, td)
+		})
+	})
+}
+
+type lookupScript struct {
+	now     time.Time
+	info    *hashing.Info
+	key     hashing.Key
+	d       *core
+	io      *fakeIO
+	l       *lookup
+	waiters []chan waitResult
+	before  map[string]uint64
+}
+
+func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
+	if td.Cmd != "new" && s.l == nil {
+		td.Fatalf(t, "%s before new", td.Cmd)
+	}
+	switch td.Cmd {
+	case "new":
+		var cfg Config
+		td.MaybeScanArgs(t, "announcers", &cfg.MaxAnnouncersPerKey)
+		s.d = logicDeps(cfg, &s.now)
+		if td.HasArg("stored") {
+			_ = s.d.store.Put(context.Background(), s.key, s.info, Verified{})
+		}
+		s.io = &fakeIO{cancelled: map[uint64]bool{}}
+		s.l = newLookup(s.d, s.io, s.key)
+		s.waiters, s.before = nil, s.counters()
+		s.l.onStart()
+	case "request":
+		var jid string
+		td.ScanArgs(t, "jid", &jid)
+		s.l.onRequest(&lookupReq{key: s.key, jid: jid, node: "https://example.org/script"})
+	case "answer":
+		var gen uint64
+		var jid, result string
+		td.ScanArgs(t, "gen", &gen)
+		td.ScanArgs(t, "jid", &jid)
+		td.ScanArgs(t, "result", &result)
+		m := &queryDone{gen: gen, jid: jid}
+		switch result {
+		case "honest":
+			m.info = s.info
+		case "liar":
+			m.err = &hashing.MismatchError{Key: s.key}
+		case "error":
+			m.err = errors.New("service-unavailable")
+		case "timeout":
+			m.err = fmt.Errorf("%w: no answer", context.DeadlineExceeded)
+		case "cancelled":
+			m.err = errCancelled
+		default:
+			td.Fatalf(t, "unknown result %q", result)
+		}
+		s.l.onAnswer(m)
+	case "slow":
+		var gen uint64
+		td.ScanArgs(t, "gen", &gen)
+		s.l.onSlow(gen)
+	case "stored":
+		var gen uint64
+		td.ScanArgs(t, "gen", &gen)
+		s.l.onStored(gen)
+	case "deadline":
+		var round uint64
+		td.ScanArgs(t, "round", &round)
+		s.l.onDeadline(round)
+	case "wait":
+		ch := make(chan waitResult, 1)
+		s.waiters = append(s.waiters, ch)
+		s.l.onWait(ch)
+	case "tick":
+		var d string
+		td.ScanArgs(t, "d", &d)
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			td.Fatalf(t, "%v", err)
+		}
+		s.now = s.now.Add(dur)
+	default:
+		td.Fatalf(t, "unknown command %q", td.Cmd)
+	}
+	return s.report()
+}
+
+// report is what the last event made the lookup do.
+func (s *lookupScript) report() string {
+	var b strings.Builder
+	for _, e := range s.io.log {
+		fmt.Fprintln(&b, e)
+	}
+	s.io.log = nil
+	for i, ch := range s.waiters {
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				fmt.Fprintf(&b, "wait %d answered: %v\n", i+1, r.err)
+			} else {
+				fmt.Fprintf(&b, "wait %d answered: resolved\n", i+1)
+			}
+		default:
+		}
+	}
+	now := s.counters()
+	var moved []string
+	for name, v := range now {
+		if v != s.before[name] {
+			moved = append(moved, fmt.Sprintf("%s+%d", name, v-s.before[name]))
+		}
+	}
+	s.before = now
+	if len(moved) > 0 {
+		sort.Strings(moved)
+		fmt.Fprintf(&b, "counters: %s\n", strings.Join(moved, " "))
+	}
+	fmt.Fprintf(&b, "state: %v", s.l.state)
+	return b.String()
+}
+
+// counters reads every counter by name.
+func (s *lookupScript) counters() map[string]uint64 {
+	out := map[string]uint64{}
+	v := reflect.ValueOf(s.d.counters).Elem()
+	for i := range v.NumField() {
+		if c, ok := v.Field(i).Addr().Interface().(*atomic.Uint64); ok {
+			out[v.Type().Field(i).Name] = c.Load()
+		}
+	}
+	return out
+}
