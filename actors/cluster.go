@@ -89,7 +89,7 @@ func startCluster(d *core) error {
 	return d.cluster.Join(Joining{
 		System:       d.system,
 		Kind:         OwnerKind,
-		Owner:        actor.PropsFromProducer(func() actor.Actor { return &ownerActor{d: d} }),
+		Owner:        actor.PropsFromProducer(func() actor.Actor { return newOwnerActor(d) }),
 		QueryTimeout: d.cfg.QueryTimeout,
 		Topology: func(members []string, left bool) {
 			d.members.Store(&members)

@@ -11,202 +11,210 @@ import (
 	"github.com/capsengine/capsengine/internal/supervise"
 )
 
-// pendingResolve is one member's request waiting at the owner.
-type pendingResolve struct {
-	reply *actor.PID // the requester's future
-	m     *wireMsg
-}
-
-type ownerTimeout struct{ seq uint64 }
-
-// probeTimeout ends a probe that some member did not answer.
-type probeTimeout struct{}
-
-// ownerActor is the cluster-wide owner of one key. It asks one announcer
-// at a time, on the member that saw it; every member's request waits for
-// that one query. A failed announcer fails only the request that brought
-// it (its member goes on with its next announcer); the owner then asks
-// the next waiting request's announcer.
-type ownerActor struct {
+// owner is the cluster-wide owner of one key: its decisions, kept apart
+// from its actor (ownerActor, below) and scripted without one in
+// testdata/owner. It asks one announcer at a time, on the member that saw
+// it; every member's request waits for that one query. A failed announcer
+// fails only the request that brought it (its member goes on with its
+// next announcer); the owner then asks the next waiting request's
+// announcer.
+//
+// A new owner first asks the other members whether they already have the
+// entry (this owner's member may have joined after it was broadcast, or
+// the previous owner died) before it queries anyone.
+type owner struct {
 	d        *core
+	io       ownerIO
 	key      hashing.Key
 	info     *hashing.Info
 	others   []hashing.Key
 	pending  []pendingResolve
 	querying bool
-	// A new owner first asks the other members whether they already have
-	// the entry (this owner's member may have joined after it was
-	// broadcast, or the previous owner died): probeWait holds the members
-	// yet to answer.
+	// probeWait holds the members yet to answer the probe.
 	probed     bool
 	probing    bool
 	probeWait  map[string]struct{}
 	probeStart time.Time
 	seq        uint64
 	queryStart time.Time
-	timer      *time.Timer
-	idle       idleTimer
 }
 
-func (o *ownerActor) Receive(ctx actor.Context) {
-	defer func() {
-		if p := recover(); supervise.Recovered(o.d.cfg.Logger, &o.d.counters.Panics, "owner actor", p, "key", o.key.String()) {
-			o.failAll(ctx, fmt.Errorf("actors: internal error: %v", p))
-		}
-	}()
-	if _, tick := ctx.Message().(*idleTick); !tick {
-		o.idle.touch()
-	}
-	switch msg := ctx.Message().(type) {
-	case *probeTimeout:
-		if !o.probing {
-			return
-		}
-		// A slow answer is not a missing one: querying now could ask for
-		// an entry a loaded member holds. Wait on while a member yet to
-		// answer is still in the cluster, up to RequestTimeout.
-		if o.waitingOnLive() && time.Since(o.probeStart) < o.d.cluster.RequestTimeout() {
-			o.arm(ctx, o.d.cluster.ProbeTimeout(), &probeTimeout{})
-			return
-		}
-		o.d.counters.ClusterProbeTimeouts.Add(1)
-		o.endProbe(ctx)
-		return
-	case *ownerTimeout:
-		if msg.seq != o.seq || !o.querying {
-			return
-		}
-		// Likewise, the member running the query answers even when its
-		// query failed (its wait for a slot and its query are bounded):
-		// while it is in the cluster, asking another announcer could
-		// only cost a second query. Once it has left, the next announcer
-		// is asked at once.
-		if o.d.isMember(o.pending[0].m.Origin) && time.Since(o.queryStart) < o.d.cfg.LookupTimeout {
-			o.arm(ctx, ownerPoll, msg)
-			return
-		}
-		o.d.counters.ClusterOwnerTimeouts.Add(1)
-		o.onAnswer(ctx, &wireMsg{Seq: msg.seq, Code: codeTimeout, Err: "query to announcer's member timed out"})
-		return
-	case *idleTick:
-		if o.idle.expired(msg) && len(o.pending) == 0 && !o.querying {
-			ctx.Poison(ctx.Self())
-		}
-		return
-	case *actor.Stopping:
-		o.stopTimer()
-		o.idle.stop()
-		o.failAll(ctx, ErrClosed)
+// ownerIO is what the owner asks its runner to do; the actor sends the
+// messages and runs the timer.
+type ownerIO interface {
+	// send delivers a message to to; request does too, with the owner as
+	// the sender to answer.
+	send(to *actor.PID, tag byte, m *wireMsg)
+	request(to *actor.PID, tag byte, m *wireMsg)
+	// arm (re)starts the owner's one timer, which delivers ev after d;
+	// stop cancels it.
+	arm(d time.Duration, ev any)
+	stop()
+	// idle says whether the owner has nothing to do (it may passivate).
+	idle(bool)
+	// self is this member's address; members, every member's now.
+	self() string
+	members() []string
+}
+
+// pendingResolve is one member's request waiting at the owner.
+type pendingResolve struct {
+	reply *actor.PID // the requester's future
+	m     *wireMsg
+}
+
+// Timer events.
+type ownerTimeout struct{ seq uint64 }
+
+// probeTimeout ends a probe that some member did not answer.
+type probeTimeout struct{}
+
+func (o *owner) isMember(addr string) bool { return slices.Contains(o.io.members(), addr) }
+
+// onProbeTimeout: the probe's timer fired.
+func (o *owner) onProbeTimeout() {
+	if !o.probing {
 		return
 	}
-	tag, m, ok := o.d.decode(ctx.Message())
-	if !ok {
+	// A slow answer is not a missing one: querying now could ask for an
+	// entry a loaded member holds. Wait on while a member yet to answer
+	// is still in the cluster, up to RequestTimeout.
+	if o.waitingOnLive() && o.d.now().Sub(o.probeStart) < o.d.cluster.RequestTimeout() {
+		o.io.arm(o.d.cluster.ProbeTimeout(), &probeTimeout{})
 		return
 	}
-	switch tag {
-	case tagResolve:
-		k, err := m.Key.key()
-		if err != nil {
-			return
+	o.d.counters.ClusterProbeTimeouts.Add(1)
+	o.endProbe()
+}
+
+// onOwnerTimeout: the query's poll timer fired.
+func (o *owner) onOwnerTimeout(seq uint64) {
+	if seq != o.seq || !o.querying {
+		return
+	}
+	// Likewise, the member running the query answers even when its query
+	// failed (its wait for a slot and its query are bounded): while it is
+	// in the cluster, asking another announcer could only cost a second
+	// query. Once it has left, the next announcer is asked at once.
+	if o.isMember(o.pending[0].m.Origin) && o.d.now().Sub(o.queryStart) < o.d.cfg.LookupTimeout {
+		o.io.arm(ownerPoll, &ownerTimeout{seq: seq})
+		return
+	}
+	o.d.counters.ClusterOwnerTimeouts.Add(1)
+	o.onAnswer(&wireMsg{Seq: seq, Code: codeTimeout, Err: "query to announcer's member timed out"})
+}
+
+// onResolve: a member asks for the key, from.
+func (o *owner) onResolve(from *actor.PID, m *wireMsg) {
+	k, err := m.Key.key()
+	if err != nil {
+		return
+	}
+	if m.Origin != o.io.self() {
+		o.d.counters.ClusterRemoteResolves.Add(1)
+	}
+	if o.key.IsZero() {
+		o.key = k
+		if info, ok := o.d.entry(k); ok {
+			o.info = info
 		}
-		if m.Origin != o.d.system.Address() {
-			o.d.counters.ClusterRemoteResolves.Add(1)
+	}
+	if o.info != nil {
+		o.io.send(from, tagResult, &wireMsg{Key: m.Key, Info: o.info})
+		return
+	}
+	for _, x := range othersFromWire(m.Others) {
+		if len(o.others) < maxKeys-1 && !slices.Contains(o.others, x) && x != o.key {
+			o.others = append(o.others, x)
 		}
-		if o.key.IsZero() {
-			o.key = k
-			if info, ok := o.d.entry(k); ok {
-				o.info = info
-			}
-		}
-		if o.info != nil {
-			ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key, Info: o.info}))
-			return
-		}
-		for _, x := range othersFromWire(m.Others) {
-			if len(o.others) < maxKeys-1 && !slices.Contains(o.others, x) && x != o.key {
-				o.others = append(o.others, x)
-			}
-		}
-		if len(o.pending) >= o.d.cfg.MaxAnnouncersPerKey*4 {
-			ctx.Respond(encode(tagResult, &wireMsg{Key: m.Key, Err: ErrOverloaded.Error(), Code: codeOverloaded}))
-			return
-		}
-		if i := o.pendingFrom(m); i >= 0 {
-			// The member's earlier request timed out and it asks again:
-			// answer the new one, keep the place.
-			o.pending[i].reply = ctx.Sender()
-			return
-		}
-		o.pending = append(o.pending, pendingResolve{reply: ctx.Sender(), m: m})
-		switch {
-		case !o.probed && !o.probing:
-			o.probe(ctx)
-		case o.probed && !o.querying:
-			o.queryNext(ctx)
-		}
-	case tagEntry: // a probe found it
-		if !o.probing || m.Info == nil {
-			return
-		}
-		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err != nil {
-			o.probeMiss(ctx, m.Origin)
-			return
-		}
-		o.probing, o.probed = false, true
-		o.resolve(ctx, m.Info, false)
-	case tagResult: // a probe did not
-		if o.probing {
-			o.probeMiss(ctx, m.Origin)
-		}
-	case tagAnswer:
-		switch {
-		case m.Seq == o.seq && o.querying:
-			o.onAnswer(ctx, m)
-		case m.Info != nil && o.info == nil:
-			// An answer after its timeout still resolves the key when it
-			// verifies.
-			if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err == nil {
-				o.resolve(ctx, m.Info, true)
-			}
-		}
+	}
+	if len(o.pending) >= o.d.cfg.MaxAnnouncersPerKey*4 {
+		o.io.send(from, tagResult, &wireMsg{Key: m.Key, Err: ErrOverloaded.Error(), Code: codeOverloaded})
+		return
+	}
+	if i := o.pendingFrom(m); i >= 0 {
+		// The member's earlier request timed out and it asks again:
+		// answer the new one, keep the place.
+		o.pending[i].reply = from
+		return
+	}
+	o.pending = append(o.pending, pendingResolve{reply: from, m: m})
+	switch {
+	case !o.probed && !o.probing:
+		o.probe()
+	case o.probed && !o.querying:
+		o.queryNext()
 	}
 }
 
-func (o *ownerActor) probe(ctx actor.Context) {
-	self := o.d.system.Address()
-	msg := encode(tagProbe, &wireMsg{Key: toWire(o.key)})
+// onProbeEntry: a probed member has the entry.
+func (o *owner) onProbeEntry(m *wireMsg) {
+	if !o.probing || m.Info == nil {
+		return
+	}
+	if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err != nil {
+		o.probeMiss(m.Origin)
+		return
+	}
+	o.probing, o.probed = false, true
+	o.resolve(m.Info, false)
+}
+
+// onProbeResult: a probed member has not.
+func (o *owner) onProbeResult(m *wireMsg) {
+	if o.probing {
+		o.probeMiss(m.Origin)
+	}
+}
+
+// onQueryAnswer: the member that ran a query answers.
+func (o *owner) onQueryAnswer(m *wireMsg) {
+	switch {
+	case m.Seq == o.seq && o.querying:
+		o.onAnswer(m)
+	case m.Info != nil && o.info == nil:
+		// An answer after its timeout still resolves the key when it
+		// verifies.
+		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err == nil {
+			o.resolve(m.Info, true)
+		}
+	}
+}
+
+func (o *owner) probe() {
+	self := o.io.self()
 	o.probeWait = make(map[string]struct{})
-	for _, addr := range o.d.memberAddrs() {
+	for _, addr := range o.io.members() {
 		// A member that asks has looked in its store already.
 		if addr == self || o.pendingFromMember(addr) {
 			continue
 		}
-		ctx.Request(actor.NewPID(addr, probeName), msg)
+		o.io.request(actor.NewPID(addr, probeName), tagProbe, &wireMsg{Key: toWire(o.key)})
 		o.probeWait[addr] = struct{}{}
 	}
 	if len(o.probeWait) == 0 {
 		o.probed = true
-		o.queryNext(ctx)
+		o.queryNext()
 		return
 	}
 	o.probing = true
-	o.probeStart = time.Now()
-	o.arm(ctx, o.d.cluster.ProbeTimeout(), &probeTimeout{})
+	o.probeStart = o.d.now()
+	o.io.arm(o.d.cluster.ProbeTimeout(), &probeTimeout{})
 }
 
 // probeMiss records member's "not here".
-func (o *ownerActor) probeMiss(ctx actor.Context, member string) {
+func (o *owner) probeMiss(member string) {
 	delete(o.probeWait, member)
 	if len(o.probeWait) == 0 {
-		o.endProbe(ctx)
+		o.endProbe()
 	}
 }
 
 // waitingOnLive reports whether a member yet to answer the probe is still
 // in the cluster.
-func (o *ownerActor) waitingOnLive() bool {
+func (o *owner) waitingOnLive() bool {
 	for addr := range o.probeWait {
-		if o.d.isMember(addr) {
+		if o.isMember(addr) {
 			return true
 		}
 	}
@@ -215,7 +223,7 @@ func (o *ownerActor) waitingOnLive() bool {
 
 // pendingFrom is the index of the request for the same announcer from the
 // same member as m, or -1.
-func (o *ownerActor) pendingFrom(m *wireMsg) int {
+func (o *owner) pendingFrom(m *wireMsg) int {
 	for i := range o.pending {
 		if p := o.pending[i].m; p.JID == m.JID && p.Origin == m.Origin {
 			return i
@@ -225,7 +233,7 @@ func (o *ownerActor) pendingFrom(m *wireMsg) int {
 }
 
 // pendingFromMember reports whether a waiting request came from addr.
-func (o *ownerActor) pendingFromMember(addr string) bool {
+func (o *owner) pendingFromMember(addr string) bool {
 	for i := range o.pending {
 		if o.pending[i].m.Origin == addr {
 			return true
@@ -234,101 +242,176 @@ func (o *ownerActor) pendingFromMember(addr string) bool {
 	return false
 }
 
-// arm (re)starts the owner's one timer: msg reaches it after d.
-func (o *ownerActor) arm(ctx actor.Context, d time.Duration, msg any) {
-	o.stopTimer()
-	self, sys := ctx.Self(), o.d.system
-	o.timer = time.AfterFunc(d, func() { sys.Root.Send(self, msg) })
-}
-
-// isMember reports whether addr is a member of the cluster now.
-func (d *core) isMember(addr string) bool {
-	return slices.Contains(d.memberAddrs(), addr)
-}
-
-func (o *ownerActor) endProbe(ctx actor.Context) {
-	o.stopTimer()
+func (o *owner) endProbe() {
+	o.io.stop()
 	o.probing, o.probed = false, true
 	if !o.querying {
-		o.queryNext(ctx)
+		o.queryNext()
 	}
 }
 
 // resolve answers every waiting request with info and, when the answer is
 // new to the cluster, sends it to every member.
-func (o *ownerActor) resolve(ctx actor.Context, info *hashing.Info, broadcast bool) {
-	o.stopTimer()
+func (o *owner) resolve(info *hashing.Info, broadcast bool) {
+	o.io.stop()
 	o.info = info
-	res := encode(tagResult, &wireMsg{Key: toWire(o.key), Info: info})
 	told := make(map[string]struct{}, len(o.pending))
 	for _, p := range o.pending {
-		ctx.Send(p.reply, res)
+		o.io.send(p.reply, tagResult, &wireMsg{Key: toWire(o.key), Info: info})
 		told[p.m.Origin] = struct{}{}
 	}
 	o.pending, o.querying = nil, false
 	if broadcast {
-		o.broadcast(ctx, told)
+		o.broadcast(told)
 	}
-	o.idle.arm(o.d.system, ctx.Self(), o.d.ownerIdle())
+	o.io.idle(true)
 }
 
-func (o *ownerActor) queryNext(ctx actor.Context) {
+func (o *owner) queryNext() {
 	if len(o.pending) == 0 {
 		o.querying = false
-		o.idle.arm(o.d.system, ctx.Self(), o.d.ownerIdle())
+		o.io.idle(true)
 		return
 	}
-	o.idle.stop()
+	o.io.idle(false)
 	head := o.pending[0].m
 	o.querying = true
 	o.seq++
 	q := &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), JID: head.JID, Node: head.Node, Seq: o.seq}
-	if head.Origin != o.d.system.Address() {
+	if head.Origin != o.io.self() {
 		o.d.counters.ClusterRemoteQueries.Add(1)
 	}
-	ctx.Request(actor.NewPID(head.Origin, querierName), encode(tagQuery, q))
-	o.queryStart = time.Now()
-	o.arm(ctx, ownerPoll, &ownerTimeout{seq: o.seq})
+	o.io.request(actor.NewPID(head.Origin, querierName), tagQuery, q)
+	o.queryStart = o.d.now()
+	o.io.arm(ownerPoll, &ownerTimeout{seq: o.seq})
 }
 
-func (o *ownerActor) onAnswer(ctx actor.Context, m *wireMsg) {
-	o.stopTimer()
+func (o *owner) onAnswer(m *wireMsg) {
+	o.io.stop()
 	if m.Info != nil {
 		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err == nil {
-			o.resolve(ctx, m.Info, true)
+			o.resolve(m.Info, true)
 			return
 		}
 		m = &wireMsg{Err: "answer did not verify at the owner", Code: codeMismatch}
 	}
 	head := o.pending[0]
 	o.pending = o.pending[1:]
-	ctx.Send(head.reply, encode(tagResult, &wireMsg{Key: toWire(o.key), Err: m.Err, Code: m.Code}))
-	o.queryNext(ctx)
+	o.io.send(head.reply, tagResult, &wireMsg{Key: toWire(o.key), Err: m.Err, Code: m.Code})
+	o.queryNext()
 }
 
 // broadcast sends the verified entry to the cache actor of every member
 // but those told already: a member whose request the owner answered
 // stores the answer itself.
-func (o *ownerActor) broadcast(ctx actor.Context, told map[string]struct{}) {
-	msg := encode(tagEntry, &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), Info: o.info})
-	for _, addr := range o.d.memberAddrs() {
+func (o *owner) broadcast(told map[string]struct{}) {
+	for _, addr := range o.io.members() {
 		if _, ok := told[addr]; !ok {
-			ctx.Send(actor.NewPID(addr, cacheName), msg)
+			o.io.send(actor.NewPID(addr, cacheName), tagEntry, &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), Info: o.info})
 		}
 	}
 }
 
-func (o *ownerActor) failAll(ctx actor.Context, err error) {
-	res := encode(tagResult, &wireMsg{Key: toWire(o.key), Err: err.Error(), Code: errCode(err)})
+// failAll answers every waiting request with err.
+func (o *owner) failAll(err error) {
 	for _, p := range o.pending {
-		ctx.Send(p.reply, res)
+		o.io.send(p.reply, tagResult, &wireMsg{Key: toWire(o.key), Err: err.Error(), Code: errCode(err)})
 	}
 	o.pending, o.querying = nil, false
 }
 
-func (o *ownerActor) stopTimer() {
-	if o.timer != nil {
-		o.timer.Stop()
-		o.timer = nil
+// ownerActor runs an owner: it decodes messages into the owner's events,
+// and sends, requests and runs the timers the owner asks for.
+type ownerActor struct {
+	d     *core
+	o     *owner
+	ctx   actor.Context // the message being handled's
+	timer *time.Timer
+	idleT idleTimer
+}
+
+func newOwnerActor(d *core) *ownerActor {
+	a := &ownerActor{d: d}
+	a.o = &owner{d: d, io: a}
+	return a
+}
+
+func (a *ownerActor) Receive(ctx actor.Context) {
+	a.ctx = ctx
+	o := a.o
+	defer func() {
+		if p := recover(); supervise.Recovered(a.d.cfg.Logger, &a.d.counters.Panics, "owner actor", p, "key", o.key.String()) {
+			o.failAll(fmt.Errorf("actors: internal error: %v", p))
+		}
+	}()
+	if _, tick := ctx.Message().(*idleTick); !tick {
+		a.idleT.touch()
 	}
+	switch msg := ctx.Message().(type) {
+	case *probeTimeout:
+		o.onProbeTimeout()
+		return
+	case *ownerTimeout:
+		o.onOwnerTimeout(msg.seq)
+		return
+	case *idleTick:
+		if a.idleT.expired(msg) && len(o.pending) == 0 && !o.querying {
+			ctx.Poison(ctx.Self())
+		}
+		return
+	case *actor.Stopping:
+		a.stop()
+		a.idleT.stop()
+		o.failAll(ErrClosed)
+		return
+	}
+	tag, m, ok := a.d.decode(ctx.Message())
+	if !ok {
+		return
+	}
+	switch tag {
+	case tagResolve:
+		o.onResolve(ctx.Sender(), m)
+	case tagEntry: // a probe found it
+		o.onProbeEntry(m)
+	case tagResult: // a probe did not
+		o.onProbeResult(m)
+	case tagAnswer:
+		o.onQueryAnswer(m)
+	}
+}
+
+func (a *ownerActor) send(to *actor.PID, tag byte, m *wireMsg) { a.ctx.Send(to, encode(tag, m)) }
+
+func (a *ownerActor) request(to *actor.PID, tag byte, m *wireMsg) {
+	a.ctx.Request(to, encode(tag, m))
+}
+
+func (a *ownerActor) arm(d time.Duration, ev any) {
+	a.stop()
+	self, sys := a.ctx.Self(), a.d.system
+	a.timer = time.AfterFunc(d, func() { sys.Root.Send(self, ev) })
+}
+
+func (a *ownerActor) stop() {
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+}
+
+func (a *ownerActor) idle(on bool) {
+	if on {
+		a.idleT.arm(a.d.system, a.ctx.Self(), a.d.ownerIdle())
+	} else {
+		a.idleT.stop()
+	}
+}
+
+func (a *ownerActor) self() string      { return a.d.system.Address() }
+func (a *ownerActor) members() []string { return a.d.memberAddrs() }
+
+// isMember reports whether addr is a member of the cluster now.
+func (d *core) isMember(addr string) bool {
+	return slices.Contains(d.memberAddrs(), addr)
 }
