@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"mellium.im/sasl"
@@ -864,7 +865,7 @@ func (c *Conn) query(ctx context.Context, sess *xmpp.Session, sctx context.Conte
 				c.st.queryTimeouts.Add(1)
 			}
 			return nil, ctx.Err()
-		case sctx.Err() != nil:
+		case sctx.Err() != nil || connLost(err):
 			return nil, ErrDisconnected
 		}
 		return nil, fmt.Errorf("transport: disco#info to %s: %w", to, err)
@@ -876,7 +877,7 @@ func (c *Conn) query(ctx context.Context, sess *xmpp.Session, sctx context.Conte
 	case errors.Is(err, errTooLarge):
 		return nil, fmt.Errorf("%w: disco#info from %s", ErrTooLarge, to)
 	case err != nil:
-		if sctx.Err() != nil {
+		if sctx.Err() != nil || connLost(err) {
 			return nil, ErrDisconnected
 		}
 		return nil, fmt.Errorf("transport: disco#info from %s: %w", to, err)
@@ -893,6 +894,18 @@ func (c *Conn) query(ctx context.Context, sess *xmpp.Session, sctx context.Conte
 		return nil, fmt.Errorf("transport: disco#info from %s: %w", to, err)
 	}
 	return info, nil
+}
+
+// connLost reports whether err is the connection failing under a query
+// rather than the query failing: a write to a socket the server closed
+// fails (broken pipe, reset) before the session's reader notices the end
+// of the stream, and such a query must be sent again after the reconnect,
+// not count as its announcer's failure.
+func connLost(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // sameJID reports whether an answer's from matches the address asked.
