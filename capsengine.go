@@ -72,7 +72,6 @@ type Config struct {
 	// cluster: each unknown key has one owner among the members, so a key
 	// announced on every member is queried once, and every verified entry
 	// is written to every member's user database. Nil: one process.
-	// Overrides Tuning.Cluster.
 	Cluster Cluster
 	// Tuning: load controls, timeouts, leniencies. The zero value is the
 	// documented defaults.
@@ -110,12 +109,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capsengine: %w", err)
 	}
-	t := cfg.Tuning
-	t.Logger = logger
-	if cfg.Cluster != nil {
-		t.Cluster = cfg.Cluster
-	}
-	rt, err := actors.Start(t, storeAdapter{db}, cfg.Querier)
+	rt, err := actors.Start(cfg.Tuning, actors.Ports{
+		Store: storeAdapter{db}, Querier: cfg.Querier, Cluster: cfg.Cluster, Logger: logger,
+	})
 	if err != nil {
 		return nil, errors.Join(facadeError(err), db.Close(ctx))
 	}

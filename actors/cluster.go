@@ -70,10 +70,10 @@ var ErrClusterUnavailable = errors.New("actors: cluster owner unreachable")
 
 // startCluster spawns this member's querier, cache and probe actors and
 // joins the cluster.
-func startCluster(d *core) error {
+func startCluster(d *core, c Cluster) error {
 	// Owners are supervised by protoactor's activator; they recover their
 	// own panics. The member actors are root actors: their guardian.
-	sup := actor.WithGuardian(supervise.Strategy(d.cfg.Logger, "actors"))
+	sup := actor.WithGuardian(supervise.Strategy(d.log, "actors"))
 	root := d.system.Root
 	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &querierActor{d: d} }, sup), querierName); err != nil {
 		return fmt.Errorf("actors: cluster: %w", err)
@@ -85,7 +85,7 @@ func startCluster(d *core) error {
 		return fmt.Errorf("actors: cluster: %w", err)
 	}
 	// Set before Join starts the goroutines that read it.
-	d.cluster = d.cfg.Cluster
+	d.cluster = c
 	return d.cluster.Join(Joining{
 		System:       d.system,
 		Kind:         OwnerKind,
@@ -114,7 +114,7 @@ func (d *core) memberAddrs() []string {
 // leave is logged, not passed on to the host program's Close.
 func leaveCluster(d *core) {
 	if err := d.cluster.Leave(); err != nil {
-		d.cfg.Logger.Warn("leaving the cluster", "err", err)
+		d.log.Warn("leaving the cluster", "err", err)
 	}
 	if !d.system.IsStopped() {
 		d.system.Shutdown()

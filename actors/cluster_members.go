@@ -53,7 +53,7 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 	method, err := hashing.Verify(k, m.Info, d.cfg.Verify)
 	if err != nil {
 		d.counters.Rejected.Add(1)
-		d.cfg.Logger.Warn("cluster entry did not verify", "key", k.String(), "err", err)
+		d.log.Warn("cluster entry did not verify", "key", k.String(), "err", err)
 		return
 	}
 	d.counters.ClusterEntries.Add(1)

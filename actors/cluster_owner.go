@@ -340,7 +340,7 @@ func (a *ownerActor) Receive(ctx actor.Context) {
 	a.ctx = ctx
 	o := a.o
 	defer func() {
-		if p := recover(); supervise.Recovered(a.d.cfg.Logger, &a.d.counters.Panics, "owner actor", p, "key", o.key.String()) {
+		if p := recover(); supervise.Recovered(a.d.log, &a.d.counters.Panics, "owner actor", p, "key", o.key.String()) {
 			o.failAll(fmt.Errorf("actors: internal error: %v", p))
 		}
 	}()

@@ -42,7 +42,7 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 		if err != nil || v == nil {
 			d.counters.ClusterRetries.Add(1)
 			lastErr = err
-			d.cfg.Logger.Debug("cluster owner unreachable", "key", key.String(), "err", err)
+			d.log.Debug("cluster owner unreachable", "key", key.String(), "err", err)
 			continue
 		}
 		tag, m, ok := d.decode(v)

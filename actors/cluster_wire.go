@@ -143,7 +143,7 @@ func (d *core) decode(msg any) (tag byte, m *wireMsg, ok bool) {
 	if err != errNotWire {
 		d.counters.WireRefused.Add(1)
 		if d.wireWarned.CompareAndSwap(false, true) {
-			d.cfg.Logger.Error("refused a cluster message (logged once)", "err", err)
+			d.log.Error("refused a cluster message (logged once)", "err", err)
 		}
 	}
 	return 0, nil, false

@@ -78,7 +78,7 @@ func TestWireVersionRefused(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	c := &Counters{}
-	d := &core{counters: c, cfg: Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}}
+	d := &core{counters: c, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	for range 3 {
 		if _, _, ok := d.decode(v1); ok {
 			t.Fatal("a version 1 message was accepted")

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"log/slog"
 	"runtime"
 	"time"
 
@@ -97,14 +96,6 @@ type Config struct {
 	// Limits bound decoded stanzas (see messages.Limits); zero fields take
 	// their defaults.
 	Limits messages.Limits
-
-	// Cluster, when set, makes this engine one member of a cluster that
-	// deduplicates lookups across members (package cluster). Nil: a
-	// single process.
-	Cluster Cluster
-
-	// Logger receives the actors' logs and protoactor's own. Nil: silent.
-	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -148,8 +139,5 @@ func (c *Config) setDefaults() {
 	}
 	if c.LocalNode == "" {
 		c.LocalNode = "https://capsengine.invalid"
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }

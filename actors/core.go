@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"hash/maphash"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 // bounded tables that outlive any one lookup actor. One per Runtime.
 type core struct {
 	cfg      Config
+	log      *slog.Logger
 	store    Store
 	querier  Querier
 	hub      *Hub

@@ -212,7 +212,7 @@ func TestLookupDeadline(t *testing.T) {
 
 func TestCloseReleasesWaiters(t *testing.T) {
 	p := newPeers()
-	r, err := Start(Config{QueryTimeout: time.Hour, LookupTimeout: time.Hour}, newMemStore(), p)
+	r, err := Start(Config{QueryTimeout: time.Hour, LookupTimeout: time.Hour}, Ports{Store: newMemStore(), Querier: p})
 	if err != nil {
 		t.Fatal(err)
 	}

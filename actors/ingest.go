@@ -120,7 +120,7 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	// is not used after.
 	defer putBatch(b)
 	defer a.sh.sem.Release(b.weight)
-	defer func() { supervise.Recovered(a.d.cfg.Logger, &a.d.counters.Panics, "ingest actor", recover()) }()
+	defer func() { supervise.Recovered(a.d.log, &a.d.counters.Panics, "ingest actor", recover()) }()
 	var hits uint64
 	var misses []*lookupReq
 	if b.items == nil {

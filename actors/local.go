@@ -48,7 +48,7 @@ type localActor struct {
 }
 
 func (a *localActor) Receive(ctx actor.Context) {
-	defer func() { supervise.Recovered(a.d.cfg.Logger, &a.d.counters.Panics, "local identity actor", recover()) }()
+	defer func() { supervise.Recovered(a.d.log, &a.d.counters.Panics, "local identity actor", recover()) }()
 	switch m := ctx.Message().(type) {
 	case *setLocal:
 		a.pending = m.info
@@ -90,7 +90,7 @@ func (a *localActor) apply() {
 	a.pending = nil
 	ann, nodes, err := announce(&a.d.cfg, info)
 	if err != nil { // SetLocal validated it; only a bug gets here
-		a.d.cfg.Logger.Error("local identity", "err", err)
+		a.d.log.Error("local identity", "err", err)
 		return
 	}
 	old := a.snap.Load()

@@ -353,7 +353,7 @@ func (l *lookup) onAnswer(m *queryDone) {
 		l.finish(nil, ErrClosed)
 		return
 	}
-	l.d.cfg.Logger.Debug("announcer failed", "key", l.key.String(), "jid", m.jid, "err", m.err)
+	l.d.log.Debug("announcer failed", "key", l.key.String(), "jid", m.jid, "err", m.err)
 	l.lastErr = m.err
 	l.next()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func logicDeps(cfg Config, now *time.Time) *core {
 	cfg.setDefaults()
 	clock := func() time.Time { return *now }
 	c := &Counters{}
-	d := &core{cfg: cfg, store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock, infos: newInfoSet(), writes: newStoreWrites()}
+	d := &core{cfg: cfg, log: slog.New(slog.DiscardHandler), store: newMemStore(), hub: &Hub{counters: c}, counters: c, now: clock, infos: newInfoSet(), writes: newStoreWrites()}
 	d.bad = newExpiring[badKey, struct{}](1000, cfg.BadAnnouncerTTL, clock)
 	d.failures = newExpiring[hashing.Key, error](1000, cfg.FailureTTL, clock)
 	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, 1000, clock)

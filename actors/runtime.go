@@ -39,13 +39,29 @@ type Runtime struct {
 	dec     sync.Pool // *rawDecoder
 }
 
-// Start builds and starts the actors. store and q must be non-nil.
-func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
+// Ports are what an engine is connected to, apart from its settings.
+type Ports struct {
+	Store   Store   // required
+	Querier Querier // required
+	// Cluster, when set, makes this engine one member of a cluster that
+	// deduplicates lookups across members (package cluster). Nil: a
+	// single process.
+	Cluster Cluster
+	// Logger receives the actors' logs and protoactor's own. Nil: silent.
+	Logger *slog.Logger
+}
+
+// Start builds and starts the actors.
+func Start(cfg Config, p Ports) (*Runtime, error) {
+	store, q := p.Store, p.Querier
 	if store == nil || q == nil {
 		return nil, errors.New("actors: Start needs a Store and a Querier")
 	}
 	cfg.setDefaults()
-	logger := cfg.Logger
+	logger := p.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return protolog.Logger(logger)
 	}))
@@ -53,6 +69,7 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	counters := &Counters{}
 	d := &core{
 		cfg:      cfg,
+		log:      logger,
 		store:    store,
 		querier:  q,
 		hub:      &Hub{counters: counters},
@@ -77,8 +94,8 @@ func Start(cfg Config, store Store, q Querier) (*Runtime, error) {
 	d.failures = newExpiring[hashing.Key, error](max(cfg.MaxLookups, 1024), cfg.FailureTTL, d.now)
 	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, cfg.MaxTrackedAnnouncers, d.now)
 
-	if cfg.Cluster != nil {
-		if err := startCluster(d); err != nil {
+	if p.Cluster != nil {
+		if err := startCluster(d, p.Cluster); err != nil {
 			cancel()
 			system.Shutdown()
 			return nil, err

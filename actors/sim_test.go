@@ -153,7 +153,7 @@ func start(t testing.TB, cfg Config, s Store, q Querier) *Runtime {
 	if cfg.Debounce == 0 {
 		cfg.Debounce = -1
 	}
-	r, err := Start(cfg, s, q)
+	r, err := Start(cfg, Ports{Store: s, Querier: q})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.
 	}
 	if err := d.store.Put(context.WithoutCancel(d.ctx), key, info, v); err != nil {
 		d.counters.StoreErrors.Add(1)
-		d.cfg.Logger.Warn("store verified entry", "key", key.String(), "err", err)
+		d.log.Warn("store verified entry", "key", key.String(), "err", err)
 	}
 	d.writes.wrote(key) // even after an error: the write may have landed
 	for _, o := range others {

@@ -233,7 +233,6 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 		Workers: o.Workers, Batch: o.Batch, QueryTimeout: o.QueryTimeout, HangTimeout: o.HangTimeout,
 		CacheBytes: o.CacheBytes, Tuning: o.tuning(),
 	}
-	base.Tuning.Logger, base.Tuning.Cluster = nil, nil
 
 	note(o.Progress, "one process: the whole stream...")
 	single := base

@@ -41,7 +41,7 @@ func (o *Options) tuning() capsengine.Tuning {
 }
 
 func (e *engineRun) open(ctx context.Context) (*capsengine.Engine, error) {
-	cfg := capsengine.Config{Querier: e.peers, Tuning: e.o.tuning(), Logger: e.o.Logger, CacheBytes: e.o.CacheBytes}
+	cfg := capsengine.Config{Querier: e.peers, Tuning: e.o.tuning(), Logger: e.o.Logger, CacheBytes: e.o.CacheBytes, Cluster: e.o.Cluster}
 	if e.dir == "" {
 		cfg.InMemory = true
 	} else {

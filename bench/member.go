@@ -40,8 +40,7 @@ type MemberConfig struct {
 	QueryTimeout time.Duration `json:"query_timeout"`
 	HangTimeout  time.Duration `json:"hang_timeout"`
 	CacheBytes   int64         `json:"cache_bytes"`
-	// Tuning is passed to the engine without its Logger and Cluster;
-	// Cluster nil runs the member alone.
+	// Tuning is passed to the engine; Cluster nil runs the member alone.
 	Tuning  capsengine.Tuning `json:"tuning"`
 	Cluster *cluster.Config   `json:"cluster"`
 	// CPUProfile, when set, is where the member writes a CPU profile of
@@ -136,9 +135,8 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 		CacheBytes: cfg.CacheBytes, Tuning: cfg.Tuning, Logger: logger,
 		InMemory: cfg.DataDir == "", CPUProfile: cfg.CPUProfile,
 	}
-	o.Tuning.Logger, o.Tuning.Cluster = nil, nil
 	if cfg.Cluster != nil {
-		o.Tuning.Cluster = cluster.New(*cfg.Cluster)
+		o.Cluster = cluster.New(*cfg.Cluster)
 	}
 	o.setDefaults()
 	defer o.stopCPUProfile() // a no-op once quit stopped it

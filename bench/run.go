@@ -50,6 +50,8 @@ type Options struct {
 	// lifts the per-announcer query rate.
 	CacheBytes int64
 	Tuning     capsengine.Tuning
+	// Cluster, when set, runs the engine as a member of a cluster.
+	Cluster capsengine.Cluster
 
 	TmpDir     string // where the workload file and the store go; "": the system's
 	Keep       bool   // keep the temporary directory
@@ -203,7 +205,7 @@ func (o *Options) settings() Settings {
 		LatencyMs: float64(o.Peers.Latency) / 1e6, Jitter: o.Peers.Jitter,
 		QueryTimeoutMs: float64(o.QueryTimeout) / 1e6,
 		Liars:          o.Peers.Liars, Errors: o.Peers.Errors, Timeouts: o.Peers.Timeouts,
-		Store: "disk", Restart: o.Restart, Baseline: o.Baseline, Cluster: o.Tuning.Cluster != nil,
+		Store: "disk", Restart: o.Restart, Baseline: o.Baseline, Cluster: o.Cluster != nil,
 	}
 	if o.InMemory {
 		st.Store = "memory"

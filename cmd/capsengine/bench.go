@@ -197,7 +197,7 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	if err != nil {
 		return usageError(c, err)
 	}
-	o.Tuning.Cluster = cluster
+	o.Cluster = cluster
 	if bo.members != 0 {
 		switch {
 		case bo.members < 2:
