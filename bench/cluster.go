@@ -45,6 +45,11 @@ type ClusterOptions struct {
 	// CPUs shared out, ⌈CPUs / Members⌉, as if each member had a machine
 	// of its own; the single process keeps them all.
 	MemberProcs int
+	// Pin runs every process on a core of its own, with GOMAXPROCS 1:
+	// the single process on one core, member i on core i. Cluster ÷
+	// (Members × single) is then the scale-out efficiency — N cores
+	// against 1 — which members sharing cores cannot show.
+	Pin bool
 }
 
 // ClusterReport is the outcome of RunCluster: the same stream through one
@@ -64,8 +69,13 @@ type ClusterReport struct {
 	// Ratios and CPURatios are cluster ÷ single, by phase: presences per
 	// second of wall time, and per second of CPU time summed over the
 	// processes. QueryRatio is cluster ÷ single disco#info queries.
-	Ratios     map[string]float64 `json:"ratios"`
-	CPURatios  map[string]float64 `json:"cpu_ratios"`
+	Ratios    map[string]float64 `json:"ratios"`
+	CPURatios map[string]float64 `json:"cpu_ratios"`
+	// Pinned: every process had a core of its own (ClusterOptions.Pin).
+	// Efficiency, by phase, is then cluster presences/s ÷ (members ×
+	// single presences/s): 1 is perfect scale-out.
+	Pinned     bool               `json:"pinned"`
+	Efficiency map[string]float64 `json:"efficiency,omitempty"`
 	QueryRatio float64            `json:"query_ratio"`
 	CrossNode  CrossNodeReport    `json:"cross_node"`
 	// Correct: both runs queried each resolvable key once, caught every
@@ -190,6 +200,12 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	if co.Host == "" {
 		co.Host = "127.0.0.1"
 	}
+	if co.Pin {
+		if co.Members > runtime.NumCPU() {
+			return nil, fmt.Errorf("bench: --pin needs a core per member: %d members, %d CPUs", co.Members, runtime.NumCPU())
+		}
+		co.MemberProcs = 1
+	}
 	if co.MemberProcs <= 0 {
 		co.MemberProcs = (runtime.NumCPU() + co.Members - 1) / co.Members
 	}
@@ -202,7 +218,10 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	}
 	begin := time.Now()
 	rep := &ClusterReport{Version: 1, Command: o.Command, Machine: machine(), Members: co.Members, MemberProcs: co.MemberProcs,
-		Ratios: map[string]float64{}, CPURatios: map[string]float64{}}
+		Ratios: map[string]float64{}, CPURatios: map[string]float64{}, Pinned: co.Pin}
+	if co.Pin {
+		rep.Efficiency = map[string]float64{}
+	}
 	o.Restart, o.Baseline = false, false
 	rep.Settings = o.settings()
 	dir, cleanup, err := o.workDir("capsengine-bench-cluster-")
@@ -237,6 +256,9 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	note(o.Progress, "one process: the whole stream...")
 	single := base
 	single.Index, single.Members, single.Workload = 0, 1, path
+	if co.Pin {
+		single.GOMAXPROCS, single.CPU = 1, new(int)
+	}
 	if rep.Single, err = co.runSide(ctx, dir, "single", []MemberConfig{single}, w.Meta.Resolvable); err != nil {
 		return nil, err
 	}
@@ -254,6 +276,10 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	for i := range cfgs {
 		c := base
 		c.Index, c.Members, c.Workload, c.GOMAXPROCS = i, co.Members, shares[i], co.MemberProcs
+		if co.Pin {
+			cpu := i
+			c.CPU = &cpu
+		}
 		c.Cluster = &cluster.Config{Name: name,
 			Bind:        net.JoinHostPort(co.Host, strconv.Itoa(ports[2*i])),
 			AutoManPort: ports[2*i+1], Seeds: seeds}
@@ -268,6 +294,9 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 		if s := rep.Single.phase(p.Name); s != nil {
 			rep.Ratios[p.Name] = ratio(p.PresencesPerSec, s.PresencesPerSec)
 			rep.CPURatios[p.Name] = ratio(p.PresencesPerCPUSec, s.PresencesPerCPUSec)
+			if co.Pin {
+				rep.Efficiency[p.Name] = ratio(p.PresencesPerSec, float64(co.Members)*s.PresencesPerSec)
+			}
 		}
 	}
 	rep.QueryRatio = ratio(float64(rep.Cluster.Queries), float64(rep.Single.Queries))

@@ -17,8 +17,13 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "peers: latency %.2g ms (jitter σ %.2g), liars %d JIDs, errors %d, timeouts %d; workers %d per process, batch %d, store %s\n",
 		r.Settings.LatencyMs, r.Settings.Jitter, wl.LiarJIDs, wl.ErrorJIDs, wl.TimeoutJIDs,
 		r.Settings.Workers, r.Settings.Batch, r.Settings.Store)
-	fmt.Fprintf(w, "runs: 1 process with the whole stream (GOMAXPROCS %d), then %d cluster members on loopback, each with the JIDs hashed to it (GOMAXPROCS %d each; %d CPUs)\n",
-		r.Machine.GOMAXPROCS, r.Members, r.MemberProcs, r.Machine.CPUs)
+	if r.Pinned {
+		fmt.Fprintf(w, "runs: 1 process with the whole stream on 1 core, then %d cluster members on loopback, each on a core of its own with the JIDs hashed to it (GOMAXPROCS 1 each; %d CPUs)\n",
+			r.Members, r.Machine.CPUs)
+	} else {
+		fmt.Fprintf(w, "runs: 1 process with the whole stream (GOMAXPROCS %d), then %d cluster members on loopback, each with the JIDs hashed to it (GOMAXPROCS %d each; %d CPUs)\n",
+			r.Machine.GOMAXPROCS, r.Members, r.MemberProcs, r.Machine.CPUs)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	cl := fmt.Sprintf("%d members", r.Members)
@@ -34,6 +39,10 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 			s.Queries, c.Queries)
 	}
 	tw.Flush()
+	if r.Pinned {
+		fmt.Fprintf(w, "scale-out efficiency, cluster ÷ (%d × 1 process): cold %.2f, warm %.2f\n",
+			r.Members, r.Efficiency["cold"], r.Efficiency["warm"])
+	}
 	fmt.Fprintln(w)
 	for _, s := range []struct {
 		name string

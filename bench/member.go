@@ -48,6 +48,8 @@ type MemberConfig struct {
 	CPUProfile string `json:"cpu_profile,omitempty"`
 	// GOMAXPROCS, when positive, is set before the engine starts.
 	GOMAXPROCS int `json:"gomaxprocs,omitempty"`
+	// CPU, when set, is the one core the member runs on (--pin).
+	CPU *int `json:"cpu,omitempty"`
 	// Trickle is how many brand-new keys the trickle command announces,
 	// one at a time, each waited for before the next.
 	Trickle int `json:"trickle,omitempty"`
@@ -116,6 +118,11 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 	}
 	if cfg.GOMAXPROCS > 0 {
 		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
+	}
+	if cfg.CPU != nil {
+		if err := pinProcess(*cfg.CPU); err != nil {
+			return err
+		}
 	}
 	var ans *Answers
 	if cfg.Answers != "" {

@@ -96,6 +96,7 @@ type benchOptions struct {
 	cluster     clusterFlags
 	members     int // --cluster N
 	memberProcs int
+	pin         bool
 	trickle     int
 	check       bool
 	lookupTO    time.Duration
@@ -158,6 +159,7 @@ func newBenchCmd() *cobra.Command {
 	f.BoolVarP(&bo.verbose, "verbose", "v", false, "log the engine's debug messages to stderr")
 	f.IntVar(&bo.members, "cluster", 0, "run the stream through `N` engine processes forming a cluster on loopback, after one process alone, and report the ratios")
 	f.IntVar(&bo.memberProcs, "member-procs", 0, "GOMAXPROCS of each --cluster member (0: the CPUs shared out among them)")
+	f.BoolVar(&bo.pin, "pin", false, "with --cluster: run the single process on one core and each member on a core of its own (GOMAXPROCS 1), and report the scale-out efficiency: cluster ÷ (N × single)")
 	f.IntVar(&bo.trickle, "trickle", 100, "with --cluster: new keys each process announces one at a time after the passes (the unloaded cold path)")
 	f.DurationVar(&o.Soak.Duration, "soak", 0, "run the soak for `DURATION` (e.g. 5m): an endless stream of new keys and JIDs instead of the passes")
 	so := bench.DefaultSoakOptions()
@@ -202,11 +204,16 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 		switch {
 		case bo.members < 2:
 			return usageError(c, errors.New("--cluster needs at least 2 processes"))
+		case bo.pin && bo.memberProcs != 0:
+			return usageError(c, errors.New("--cluster --pin sets each process's GOMAXPROCS to 1: no --member-procs"))
 		case cluster != nil:
 			return usageError(c, errors.New("--cluster starts its own members: no --cluster-name"))
 		case o.Baseline || o.Restart || bo.gen != "" || bo.report != "" || o.MemProfile != "" || o.Trace != "" || bo.check:
 			return usageError(c, errors.New("--cluster runs cold and warm passes only: no --baseline, --restart, --gen, --report, --memprofile, --trace or --check"))
 		}
+	}
+	if bo.pin && bo.members == 0 {
+		return usageError(c, errors.New("--pin goes with --cluster N"))
 	}
 	if o.WarmTarget <= 0 || o.ColdTarget <= 0 {
 		return usageError(c, errors.New("--target-warm and --target-cold must be positive ratios"))
@@ -295,7 +302,7 @@ func runClusterBench(c *cobra.Command, bo *benchOptions, o bench.Options) error 
 	if err != nil {
 		return err
 	}
-	co := bench.ClusterOptions{Options: o, Members: bo.members, MemberProcs: bo.memberProcs, Trickle: bo.trickle, Spawn: func(cfg string) *exec.Cmd {
+	co := bench.ClusterOptions{Options: o, Members: bo.members, MemberProcs: bo.memberProcs, Pin: bo.pin, Trickle: bo.trickle, Spawn: func(cfg string) *exec.Cmd {
 		cmd := exec.Command(exe, "bench-member", cfg)
 		cmd.Env = append(os.Environ(), memberEnv+"=1")
 		return cmd

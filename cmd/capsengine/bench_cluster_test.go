@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -28,7 +29,9 @@ type clusterReport struct {
 		Entries       uint64  `json:"entries"`
 		CPUPerLookup  float64 `json:"cpu_us_per_lookup"`
 	} `json:"cross_node"`
-	Correct bool `json:"correct"`
+	Correct    bool               `json:"correct"`
+	Pinned     bool               `json:"pinned"`
+	Efficiency map[string]float64 `json:"efficiency"`
 }
 
 type clusterSide struct {
@@ -146,8 +149,40 @@ func TestBenchCluster(t *testing.T) {
 	}
 }
 
+// bench --cluster 2 --pin runs each process on a core of its own and
+// reports the scale-out efficiency; every guarantee still holds. (The
+// figures themselves are measured without -race: docs/cluster.md.)
+func TestBenchClusterPin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 processes")
+	}
+	if runtime.NumCPU() < 2 {
+		t.Fatalf("--pin needs 2 cores; this machine has %d", runtime.NumCPU())
+	}
+	args := append([]string{"bench", "--cluster", "2", "--pin", "--json", "--quiet", "--tmpdir", t.TempDir()}, small...)
+	code, out, errOut := runCmd(t, "", args...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr (end): %s", code, out, tail(errOut, 4000))
+	}
+	var r clusterReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	if !r.Pinned || r.Efficiency["cold"] <= 0 || r.Efficiency["warm"] <= 0 || !r.Correct {
+		t.Errorf("pinned %v, efficiency %v, correct %v", r.Pinned, r.Efficiency, r.Correct)
+	}
+	// The efficiency is the throughput ratio shared out over the members.
+	for ph, e := range r.Efficiency {
+		if want := r.Ratios[ph] / 2; e < want-0.01 || e > want+0.01 {
+			t.Errorf("%s: efficiency %v, ratio %v / 2 members", ph, e, r.Ratios[ph])
+		}
+	}
+}
+
 func TestBenchClusterUsage(t *testing.T) {
 	for _, args := range [][]string{
+		{"bench", "--quiet", "--pin"},
+		{"bench", "--quiet", "--cluster", "2", "--pin", "--member-procs", "2"},
 		{"bench", "--quiet", "--cluster", "1"},
 		{"bench", "--quiet", "--cluster", "3", "--baseline"},
 		{"bench", "--quiet", "--cluster", "3", "--cluster-name", "c", "--cluster-bind", "127.0.0.1:7000", "--cluster-seeds", "127.0.0.1:7001"},
