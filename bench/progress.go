@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capsengine/capsengine/internal/progress"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -38,15 +39,7 @@ func (p *barProgress) Note(msg string) { fmt.Fprintln(p.w, msg) }
 
 func (p *barProgress) Start(phase string, total int64) {
 	p.phase = phase
-	p.bar = progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(p.w),
-		progressbar.OptionSetDescription(fmt.Sprintf("%-16s", phase)),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionShowCount(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
-	)
+	p.bar = progress.Bar(p.w, total, fmt.Sprintf("%-16s", phase), 30, true)
 }
 
 func (p *barProgress) Update(done int64, elapsed time.Duration) {

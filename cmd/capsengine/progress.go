@@ -2,9 +2,10 @@ package main
 
 import (
 	"io"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	bars "github.com/capsengine/capsengine/internal/progress"
 )
 
 // progress is a bar on a terminal and nothing elsewhere.
@@ -16,14 +17,7 @@ func newProgress(w io.Writer, total int, what string) *progress {
 	if !isTerminal(w) {
 		return &progress{}
 	}
-	return &progress{bar: progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)}
+	return &progress{bar: bars.Bar(w, int64(total), what, 0, false)}
 }
 
 func (p *progress) add() {
