@@ -69,7 +69,7 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 		}
 		s.io = &fakeIO{cancelled: map[uint64]bool{}}
 		s.l = newLookup(s.d, s.io, s.key)
-		s.waiters, s.before = nil, s.counters()
+		s.waiters, s.before = nil, counterSnapshot(s.d.counters)
 		s.l.onStart()
 	case "request":
 		var jid string
@@ -145,30 +145,37 @@ func (s *lookupScript) report() string {
 		default:
 		}
 	}
-	now := s.counters()
-	var moved []string
-	for name, v := range now {
-		if v != s.before[name] {
-			moved = append(moved, fmt.Sprintf("%s+%d", name, v-s.before[name]))
-		}
-	}
+	now := counterSnapshot(s.d.counters)
+	b.WriteString(counterMoves(s.before, now))
 	s.before = now
-	if len(moved) > 0 {
-		sort.Strings(moved)
-		fmt.Fprintf(&b, "counters: %s\n", strings.Join(moved, " "))
-	}
 	fmt.Fprintf(&b, "state: %v", s.l.state)
 	return b.String()
 }
 
-// counters reads every counter by name.
-func (s *lookupScript) counters() map[string]uint64 {
+// counterSnapshot reads every counter by name.
+func counterSnapshot(c *Counters) map[string]uint64 {
 	out := map[string]uint64{}
-	v := reflect.ValueOf(s.d.counters).Elem()
+	v := reflect.ValueOf(c).Elem()
 	for i := range v.NumField() {
-		if c, ok := v.Field(i).Addr().Interface().(*atomic.Uint64); ok {
-			out[v.Type().Field(i).Name] = c.Load()
+		if n, ok := v.Field(i).Addr().Interface().(*atomic.Uint64); ok {
+			out[v.Type().Field(i).Name] = n.Load()
 		}
 	}
 	return out
+}
+
+// counterMoves is a script's line on the counters that moved between two
+// snapshots, "" when none did.
+func counterMoves(before, now map[string]uint64) string {
+	var moved []string
+	for name, v := range now {
+		if v != before[name] {
+			moved = append(moved, fmt.Sprintf("%s+%d", name, v-before[name]))
+		}
+	}
+	if len(moved) == 0 {
+		return ""
+	}
+	sort.Strings(moved)
+	return "counters: " + strings.Join(moved, " ") + "\n"
 }

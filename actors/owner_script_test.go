@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,14 +44,13 @@ func TestOwnerScripts(t *testing.T) {
 }
 
 type ownerScript struct {
-	now     time.Time
-	info    *hashing.Info
-	key     hashing.Key
-	d       *core
-	o       *owner
-	io      *fakeOwnerIO
-	before  map[string]uint64
-	lscript lookupScript // for its counters helper
+	now    time.Time
+	info   *hashing.Info
+	key    hashing.Key
+	d      *core
+	o      *owner
+	io     *fakeOwnerIO
+	before map[string]uint64
 }
 
 type fakeOwnerIO struct {
@@ -143,8 +141,7 @@ func (s *ownerScript) run(t *testing.T, td *datadriven.TestData) string {
 		}
 		s.io = &fakeOwnerIO{ms: members(ms)}
 		s.o = &owner{d: s.d, io: s.io}
-		s.lscript.d = s.d
-		s.before = s.lscript.counters()
+		s.before = counterSnapshot(s.d.counters)
 	case "members":
 		s.io.ms = members(td.CmdArgs[0].Key)
 	case "resolve":
@@ -220,18 +217,9 @@ func (s *ownerScript) report() string {
 		fmt.Fprintln(&b, e)
 	}
 	s.io.log = nil
-	now := s.lscript.counters()
-	var moved []string
-	for name, v := range now {
-		if v != s.before[name] {
-			moved = append(moved, fmt.Sprintf("%s+%d", name, v-s.before[name]))
-		}
-	}
+	now := counterSnapshot(s.d.counters)
+	b.WriteString(counterMoves(s.before, now))
 	s.before = now
-	if len(moved) > 0 {
-		slices.Sort(moved)
-		fmt.Fprintf(&b, "counters: %s\n", strings.Join(moved, " "))
-	}
 	o := s.o
 	state := "waiting"
 	switch {
