@@ -19,10 +19,12 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/capsengine/capsengine/actors"
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/protolog"
 	"github.com/capsengine/capsengine/messages"
 	"github.com/capsengine/capsengine/storage"
 )
@@ -105,15 +107,23 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	} else if cfg.DataDir == "" {
 		return nil, errors.New("capsengine: Config.DataDir is required (or InMemory)")
 	}
+	// One actor system per engine: the store's writer and the engine's
+	// actors run in it. The engine stops it once both are closed.
+	plog := protolog.Logger(logger)
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return plog }))
+	scfg.System = system
 	db, err := storage.Open(ctx, scfg)
 	if err != nil {
+		system.Shutdown()
 		return nil, fmt.Errorf("capsengine: %w", err)
 	}
 	rt, err := actors.Start(cfg.Tuning, actors.Ports{
-		Store: storeAdapter{db}, Querier: cfg.Querier, Cluster: cfg.Cluster, Logger: logger,
+		Store: storeAdapter{db}, Querier: cfg.Querier, Cluster: cfg.Cluster, Logger: logger, System: system,
 	})
 	if err != nil {
-		return nil, errors.Join(facadeError(err), db.Close(ctx))
+		err = errors.Join(facadeError(err), db.Close(ctx))
+		system.Shutdown()
+		return nil, err
 	}
 	return &Engine{rt: rt, db: db}, nil
 }
@@ -284,5 +294,10 @@ func (e *Engine) Storage() *storage.DB { return e.db }
 // Close stops intake, drains the actors (waiters get ErrClosed), flushes
 // and closes the stores. It is idempotent.
 func (e *Engine) Close(ctx context.Context) error {
-	return errors.Join(facadeError(e.rt.Close(ctx)), e.db.Close(ctx))
+	// The actors first (their last verified answers reach the store), then
+	// the store (its writer commits them), then the actor system both ran
+	// in, leaving the cluster if any.
+	err := errors.Join(facadeError(e.rt.Close(ctx)), e.db.Close(ctx))
+	e.rt.Stop()
+	return err
 }

@@ -47,6 +47,11 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 		return
 	}
 	d := c.d
+	if d.ctx.Err() != nil {
+		// The engine is closing, and its store with it: the entry stays
+		// with the other members, and the owner has it.
+		return
+	}
 	if _, ok := d.entry(k); ok {
 		return
 	}

@@ -37,6 +37,9 @@ type Runtime struct {
 	once    sync.Once
 	closeEr error
 	dec     sync.Pool // *rawDecoder
+
+	ownSystem bool // Start made the actor system: Close stops it
+	stopOnce  sync.Once
 }
 
 // Ports are what an engine is connected to, apart from its settings.
@@ -49,6 +52,11 @@ type Ports struct {
 	Cluster Cluster
 	// Logger receives the actors' logs and protoactor's own. Nil: silent.
 	Logger *slog.Logger
+	// System is the actor system to run in, shared with the store's
+	// actors: one per engine. Nil: Start makes one and Close stops it.
+	// With one given, Close leaves it running, so that what else runs in
+	// it (the store's writer) can finish; Stop ends it.
+	System *actor.ActorSystem
 }
 
 // Start builds and starts the actors.
@@ -62,9 +70,12 @@ func Start(cfg Config, p Ports) (*Runtime, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return protolog.Logger(logger)
-	}))
+	system, own := p.System, p.System == nil
+	if own {
+		system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return protolog.Logger(logger)
+		}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	counters := &Counters{}
 	d := &core{
@@ -97,11 +108,13 @@ func Start(cfg Config, p Ports) (*Runtime, error) {
 	if p.Cluster != nil {
 		if err := startCluster(d, p.Cluster); err != nil {
 			cancel()
-			system.Shutdown()
+			if own {
+				system.Shutdown()
+			}
 			return nil, err
 		}
 	}
-	r := &Runtime{d: d, done: make(chan struct{}), cancel: cancel}
+	r := &Runtime{d: d, done: make(chan struct{}), cancel: cancel, ownSystem: own}
 	r.closing, r.abort = context.WithCancel(context.Background())
 	// A root actor is supervised by its guardian, the router's lookups by
 	// the router (supervise.Strategy says why both are set).
@@ -445,8 +458,9 @@ func (r *Runtime) LocalInfo(node string) (*hashing.Info, bool) {
 }
 
 // Close stops intake, drains the shards, ends every lookup (waiters get
-// ErrClosed), waits for queries to return, and stops the actor system. It
-// is idempotent; ctx bounds the wait for queries.
+// ErrClosed), waits for queries to return, and, when Start made the actor
+// system, stops it (Stop). It is idempotent; ctx bounds the wait for
+// queries.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.once.Do(func() {
 		r.closed.Store(true)
@@ -479,6 +493,19 @@ func (r *Runtime) Close(ctx context.Context) error {
 			errs = append(errs, ctx.Err())
 		}
 		r.d.hub.closeAll()
+		if r.ownSystem {
+			r.Stop()
+		}
+		r.closeEr = errors.Join(errs...)
+	})
+	return r.closeEr
+}
+
+// Stop leaves the cluster, if any, and stops the actor system, shared or
+// not: after Close, and after whatever else runs in a shared system has
+// finished. Idempotent.
+func (r *Runtime) Stop() {
+	r.stopOnce.Do(func() {
 		if r.d.cluster != nil {
 			// Shuts the actor system down too.
 			leaveCluster(r.d)
@@ -486,7 +513,5 @@ func (r *Runtime) Close(ctx context.Context) error {
 			r.d.system.Shutdown()
 		}
 		r.d.dispatcher.close()
-		r.closeEr = errors.Join(errs...)
 	})
-	return r.closeEr
 }
