@@ -13,17 +13,17 @@ import (
 	"github.com/capsengine/capsengine/messages"
 )
 
-// Answers are the honest disco#info documents of a workload, by the node
+// answers are the honest disco#info documents of a workload, by the node
 // they are asked at (node#ver, or urn:xmpp:caps#alg.value).
 //
-// They are kept where Generate wrote them, as encoded lines, and read and
+// They are kept where writeWorkload wrote them, as encoded lines, and read and
 // decoded when asked for: held decoded, the 300,000 documents of a large
 // workload took over 500 MB of the process's heap — more than the engine
 // under test — and every peak RSS the bench reported counted them as the
 // engine's. They are read with pread, not mapped: the kernel maps a
 // faulting page's neighbours too, and random reads of a mapped file
 // leave most of it resident.
-type Answers struct {
+type answers struct {
 	src  io.ReaderAt
 	file *os.File // src, when the answers come from a file; Close closes it
 	offs []int64  // document i is at [offs[i], ends[i]) of src
@@ -34,9 +34,9 @@ type Answers struct {
 	dec  sync.Pool // *messages.Decoder
 }
 
-// ReadAnswers reads newline-delimited disco#info <query/> elements, each
-// with the node it answers for, as Generate writes them.
-func ReadAnswers(r io.Reader) (*Answers, error) {
+// readAnswers reads newline-delimited disco#info <query/> elements, each
+// with the node it answers for, as writeWorkload writes them.
+func readAnswers(r io.Reader) (*answers, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("bench: answers: %w", err)
@@ -46,7 +46,7 @@ func ReadAnswers(r io.Reader) (*Answers, error) {
 }
 
 // readAnswersFile indexes the answers in path; Close closes it.
-func readAnswersFile(path string) (*Answers, error) {
+func readAnswersFile(path string) (*answers, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -62,8 +62,8 @@ func readAnswersFile(path string) (*Answers, error) {
 
 // indexAnswers reads the documents from r, once, and keeps where each is
 // in src (the same bytes).
-func indexAnswers(r io.Reader, src io.ReaderAt) (*Answers, error) {
-	a := &Answers{src: src, byFP: make(map[uint64]int32), seed: maphash.MakeSeed()}
+func indexAnswers(r io.Reader, src io.ReaderAt) (*answers, error) {
+	a := &answers{src: src, byFP: make(map[uint64]int32), seed: maphash.MakeSeed()}
 	var d messages.Decoder
 	limit := messages.DefaultLimits().MaxDiscoInfoBytes
 	br := bufio.NewReaderSize(r, limit+1)
@@ -101,7 +101,7 @@ func indexAnswers(r io.Reader, src io.ReaderAt) (*Answers, error) {
 // for a node is ignored. Two nodes with one fingerprint (odds of 2^-64 a
 // pair) are refused rather than answered for each other; another run
 // draws another seed.
-func (a *Answers) add(node string, from, to int64) error {
+func (a *answers) add(node string, from, to int64) error {
 	fp := maphash.String(a.seed, node)
 	if i, ok := a.byFP[fp]; ok {
 		if other := a.info(i).Node; other != node {
@@ -115,7 +115,7 @@ func (a *Answers) add(node string, from, to int64) error {
 }
 
 // Len is the number of nodes answered.
-func (a *Answers) Len() int {
+func (a *answers) Len() int {
 	if a == nil {
 		return 0
 	}
@@ -123,7 +123,7 @@ func (a *Answers) Len() int {
 }
 
 // index is the document answering node.
-func (a *Answers) index(node string) (int32, bool) {
+func (a *answers) index(node string) (int32, bool) {
 	if a == nil {
 		return 0, false
 	}
@@ -132,7 +132,7 @@ func (a *Answers) index(node string) (int32, bool) {
 }
 
 // info reads and decodes document i; the caller owns it.
-func (a *Answers) info(i int32) *hashing.Info {
+func (a *answers) info(i int32) *hashing.Info {
 	n := int(a.ends[i] - a.offs[i])
 	bp, _ := a.bufs.Get().(*[]byte)
 	if bp == nil || cap(*bp) < n {
@@ -160,7 +160,7 @@ func (a *Answers) info(i int32) *hashing.Info {
 }
 
 // lookup is the document answering node, decoded, if any.
-func (a *Answers) lookup(node string) (int32, *hashing.Info, bool) {
+func (a *answers) lookup(node string) (int32, *hashing.Info, bool) {
 	i, ok := a.index(node)
 	if !ok {
 		return 0, nil, false
@@ -173,7 +173,7 @@ func (a *Answers) lookup(node string) (int32, *hashing.Info, bool) {
 }
 
 // Close closes the answers' file, if they came from one.
-func (a *Answers) Close() error {
+func (a *answers) Close() error {
 	if a == nil || a.file == nil {
 		return nil
 	}

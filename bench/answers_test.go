@@ -33,11 +33,11 @@ func TestAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fromFile.Close()
-	fromReader, err := ReadAnswers(strings.NewReader(string(file)))
+	fromReader, err := readAnswers(strings.NewReader(string(file)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []*Answers{fromFile, fromReader} {
+	for _, a := range []*answers{fromFile, fromReader} {
 		if a.Len() != 3 {
 			t.Fatalf("Len %d, want 3", a.Len())
 		}
@@ -58,10 +58,10 @@ func TestAnswers(t *testing.T) {
 			t.Fatal("an unknown node was found")
 		}
 	}
-	if _, err := ReadAnswers(strings.NewReader("<query xmlns='http://jabber.org/protocol/disco#info'/>\n")); err == nil {
+	if _, err := readAnswers(strings.NewReader("<query xmlns='http://jabber.org/protocol/disco#info'/>\n")); err == nil {
 		t.Fatal("an answer without a node was accepted")
 	}
-	if _, err := ReadAnswers(strings.NewReader("<query\n")); err == nil {
+	if _, err := readAnswers(strings.NewReader("<query\n")); err == nil {
 		t.Fatal("a malformed answer was accepted")
 	}
 }
@@ -74,7 +74,7 @@ func TestAnswersFingerprintCollision(t *testing.T) {
 		in := &hashing.Info{Node: node, Identities: []hashing.Identity{{Category: "client", Type: "pc"}}}
 		file = append(messages.AppendDiscoInfo(file, in), '\n')
 	}
-	a := &Answers{src: strings.NewReader(string(file)), byFP: map[uint64]int32{}, seed: maphash.MakeSeed()}
+	a := &answers{src: strings.NewReader(string(file)), byFP: map[uint64]int32{}, seed: maphash.MakeSeed()}
 	if err := a.add("http://example.org/a#v", 0, int64(strings.IndexByte(string(file), '\n'))); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/capsengine/capsengine/hashing"
 )
 
-// Baseline is what a competent Go developer would write without the
+// baseline is what a competent Go developer would write without the
 // engine, following the lessons of DEPENDENCIES.md: encoding/xml to
 // decode, a JID table of plain maps behind sharded mutexes (sync.Map boxes
 // every value and costs the GC twice as much), a map cache behind a
@@ -30,7 +30,7 @@ import (
 // announcers that lied or failed, has no fallback queue (the key is tried
 // again when its next presence arrives), keeps nothing across restarts
 // and bounds nothing.
-type Baseline struct {
+type baseline struct {
 	q       capsengine.Querier
 	timeout time.Duration
 	opts    hashing.Options
@@ -46,7 +46,7 @@ type Baseline struct {
 	// verifies (before the flight returns).
 	onResolve func(hashing.Key)
 
-	c BaselineCounters
+	c baselineCounters
 }
 
 const baselineShards = 64
@@ -57,15 +57,15 @@ type baselineShard struct {
 	_  [40]byte // one shard per cache line
 }
 
-// BaselineCounters are the baseline's running totals, named like the
+// baselineCounters are the baseline's running totals, named like the
 // engine's counters.
-type BaselineCounters struct {
+type baselineCounters struct {
 	Presences, Unavailable, Hits, Misses, Queries, DedupJoins, Resolved,
 	Mismatches, Rejected, QueryErrors, Timeouts, Malformed, NoCaps atomic.Uint64
 }
 
 // snapshot reads the counters under the report's names (see snakeCounters).
-func (c *BaselineCounters) snapshot() map[string]uint64 {
+func (c *baselineCounters) snapshot() map[string]uint64 {
 	return map[string]uint64{
 		"presences": c.Presences.Load(), "unavailable": c.Unavailable.Load(), "hits": c.Hits.Load(),
 		"misses": c.Misses.Load(), "queries": c.Queries.Load(), "dedup_joins": c.DedupJoins.Load(),
@@ -75,10 +75,10 @@ func (c *BaselineCounters) snapshot() map[string]uint64 {
 	}
 }
 
-// NewBaseline returns an empty baseline pipeline asking q, each query
+// newBaseline returns an empty baseline pipeline asking q, each query
 // bounded by timeout.
-func NewBaseline(q capsengine.Querier, timeout time.Duration) *Baseline {
-	b := &Baseline{q: q, timeout: timeout, seed: maphash.MakeSeed(), cache: make(map[hashing.Key]*hashing.Info)}
+func newBaseline(q capsengine.Querier, timeout time.Duration) *baseline {
+	b := &baseline{q: q, timeout: timeout, seed: maphash.MakeSeed(), cache: make(map[hashing.Key]*hashing.Info)}
 	for i := range b.shards {
 		b.shards[i].m = make(map[string]hashing.Key)
 	}
@@ -111,7 +111,7 @@ type xmlCaps2 struct {
 var errNotPresence = errors.New("bench: baseline: not a presence")
 
 // Ingest processes one stanza.
-func (b *Baseline) Ingest(stanza []byte) error {
+func (b *baseline) Ingest(stanza []byte) error {
 	b.c.Presences.Add(1)
 	var p xmlPresence
 	if err := xml.Unmarshal(stanza, &p); err != nil {
@@ -185,13 +185,13 @@ func (b *Baseline) Ingest(stanza []byte) error {
 	return nil
 }
 
-func (b *Baseline) shard(jid string) *baselineShard {
+func (b *baseline) shard(jid string) *baselineShard {
 	return &b.shards[maphash.String(b.seed, jid)%baselineShards]
 }
 
 // resolve looks k up on its own goroutine; concurrent misses of one key
 // share a flight.
-func (b *Baseline) resolve(k hashing.Key, others []hashing.Key, jid, node string) {
+func (b *baseline) resolve(k hashing.Key, others []hashing.Key, jid, node string) {
 	b.flights.Add(1)
 	go func() {
 		defer b.flights.Done()
@@ -212,7 +212,7 @@ func (b *Baseline) resolve(k hashing.Key, others []hashing.Key, jid, node string
 	}()
 }
 
-func (b *Baseline) query(k hashing.Key, others []hashing.Key, jid, node string) (*hashing.Info, error) {
+func (b *baseline) query(k hashing.Key, others []hashing.Key, jid, node string) (*hashing.Info, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	b.c.Queries.Add(1)
@@ -250,10 +250,10 @@ func (b *Baseline) query(k hashing.Key, others []hashing.Key, jid, node string) 
 }
 
 // Wait returns once every lookup started so far has ended.
-func (b *Baseline) Wait() { b.flights.Wait() }
+func (b *baseline) Wait() { b.flights.Wait() }
 
 // Key returns the key jid announced last.
-func (b *Baseline) Key(jid string) (hashing.Key, bool) {
+func (b *baseline) Key(jid string) (hashing.Key, bool) {
 	sh := b.shard(jid)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -262,7 +262,7 @@ func (b *Baseline) Key(jid string) (hashing.Key, bool) {
 }
 
 // Caps returns the verified answer for k.
-func (b *Baseline) Caps(k hashing.Key) (*hashing.Info, bool) {
+func (b *baseline) Caps(k hashing.Key) (*hashing.Info, bool) {
 	b.cacheMu.RLock()
 	defer b.cacheMu.RUnlock()
 	info, ok := b.cache[k]
@@ -270,7 +270,7 @@ func (b *Baseline) Caps(k hashing.Key) (*hashing.Info, bool) {
 }
 
 // JIDs is the number of JIDs in the table.
-func (b *Baseline) JIDs() int {
+func (b *baseline) JIDs() int {
 	n := 0
 	for i := range b.shards {
 		sh := &b.shards[i]
@@ -289,18 +289,18 @@ const yieldEvery = 32
 // baselineRun drives the baseline through the cold and warm phases.
 type baselineRun struct {
 	o     *Options
-	w     *Workload
-	peers *Peers
+	w     *workload
+	peers *peers
 }
 
-func (r *baselineRun) run(ctx context.Context, prog Progress) (*SystemReport, error) {
-	rep := &SystemReport{Name: "baseline", UniqueKeys: r.w.Meta.UniqueKeys, ResolvableKeys: r.w.Meta.Resolvable}
+func (r *baselineRun) run(ctx context.Context, prog Progress) (*systemReport, error) {
+	rep := &systemReport{Name: "baseline", UniqueKeys: r.w.Meta.UniqueKeys, ResolvableKeys: r.w.Meta.Resolvable}
 	w := r.w
 	w.releaseAll()
 	freeMemory()
 	resetPeakRSS()
 	heap0 := heapAlloc()
-	b := NewBaseline(r.peers, r.o.QueryTimeout)
+	b := newBaseline(r.peers, r.o.QueryTimeout)
 
 	// Cold-key latency: the time a key's first chunk was handed over, and
 	// the time the key first verified.

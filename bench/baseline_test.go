@@ -11,7 +11,7 @@ import (
 
 // expectedTable replays the stream in order: the key each JID announced
 // last, for the JIDs online at the end.
-func expectedTable(t *testing.T, w *Workload) map[string]hashing.Key {
+func expectedTable(t *testing.T, w *workload) map[string]hashing.Key {
 	t.Helper()
 	want := map[string]hashing.Key{}
 	for i := range w.Len() {
@@ -40,8 +40,8 @@ func TestBaselineCorrect(t *testing.T) {
 	spec := smallSpec()
 	spec.Presences, spec.JIDs, spec.Unique = 6000, 2000, 150
 	w, ans := testWorkload(t, spec, ps)
-	peers := NewPeers(ps, ans)
-	b := NewBaseline(peers, 50*time.Millisecond)
+	peers := newPeers(ps, ans)
+	b := newBaseline(peers, 50*time.Millisecond)
 
 	// Two goroutines, as the benchmark feeds it: dedup must hold under
 	// concurrency (run with -race).
@@ -108,7 +108,7 @@ func TestBaselineCorrect(t *testing.T) {
 	}
 }
 
-func resolved(b *Baseline, w *Workload) int {
+func resolved(b *baseline, w *workload) int {
 	n := 0
 	for _, k := range w.Meta.Keys {
 		if _, ok := b.Caps(k.Key); ok {
@@ -119,7 +119,7 @@ func resolved(b *Baseline, w *Workload) int {
 }
 
 func TestBaselineRejectsGarbage(t *testing.T) {
-	b := NewBaseline(NewPeers(PeerSpec{}, nil), time.Second)
+	b := newBaseline(newPeers(PeerSpec{}, nil), time.Second)
 	for _, s := range []string{
 		"<presence",
 		"<message from='a@b/c'/>",

@@ -39,7 +39,7 @@ type ClusterOptions struct {
 	// error.
 	Stderr io.Writer
 	// Trickle is the number of brand-new keys each process announces one
-	// at a time after the passes (see ClusterSide.Trickle); 0: none.
+	// at a time after the passes (see clusterSide.Trickle); 0: none.
 	Trickle int
 	// MemberProcs is each cluster member's GOMAXPROCS. 0: the machine's
 	// CPUs shared out, ⌈CPUs / Members⌉, as if each member had a machine
@@ -57,15 +57,15 @@ type ClusterOptions struct {
 type ClusterReport struct {
 	Version  int            `json:"version"`
 	Command  string         `json:"command,omitempty"`
-	Machine  Machine        `json:"machine"`
-	Workload WorkloadReport `json:"workload"`
-	Settings Settings       `json:"settings"`
+	Machine  machineInfo    `json:"machine"`
+	Workload workloadReport `json:"workload"`
+	Settings settings       `json:"settings"`
 	Members  int            `json:"members"`
 	// MemberProcs is each member's GOMAXPROCS (the single process has
-	// Machine.GOMAXPROCS).
+	// machineInfo.GOMAXPROCS).
 	MemberProcs int          `json:"member_gomaxprocs"`
-	Single      *ClusterSide `json:"single"`
-	Cluster     *ClusterSide `json:"cluster"`
+	Single      *clusterSide `json:"single"`
+	Cluster     *clusterSide `json:"cluster"`
 	// Ratios and CPURatios are cluster ÷ single, by phase: presences per
 	// second of wall time, and per second of CPU time summed over the
 	// processes. QueryRatio is cluster ÷ single disco#info queries.
@@ -77,7 +77,7 @@ type ClusterReport struct {
 	Pinned     bool               `json:"pinned"`
 	Efficiency map[string]float64 `json:"efficiency,omitempty"`
 	QueryRatio float64            `json:"query_ratio"`
-	CrossNode  CrossNodeReport    `json:"cross_node"`
+	CrossNode  crossNodeReport    `json:"cross_node"`
 	// Correct: both runs queried each resolvable key once, caught every
 	// liar and never hung, and every cluster member holds every
 	// resolvable key.
@@ -85,10 +85,10 @@ type ClusterReport struct {
 	TotalSeconds float64 `json:"total_seconds"`
 }
 
-// ClusterSide is one run of RunCluster: one process, or the cluster.
-type ClusterSide struct {
+// clusterSide is one run of RunCluster: one process, or the cluster.
+type clusterSide struct {
 	Processes int            `json:"processes"`
-	Phases    []ClusterPhase `json:"phases"`
+	Phases    []clusterPhase `json:"phases"`
 	// Queries are the disco#info queries all processes sent; Duplicate
 	// the honest answers beyond the first for a node, across processes.
 	Queries          int64 `json:"queries"`
@@ -96,7 +96,7 @@ type ClusterSide struct {
 	FailedQueries    int64 `json:"failed_queries"`
 	DuplicateQueries int64 `json:"duplicate_queries"`
 	// HedgedQueries are the duplicates the engines asked for as hedges
-	// and counted themselves (see SystemReport.HedgedQueries).
+	// and counted themselves (see systemReport.HedgedQueries).
 	HedgedQueries  int64 `json:"hedged_queries"`
 	ResolvableKeys int   `json:"resolvable_keys"`
 	// ResolvedKeysMin is the fewest resolvable keys any one process holds
@@ -104,36 +104,36 @@ type ClusterSide struct {
 	// other members resolved must have reached it too.
 	ResolvedKeysMin int        `json:"resolved_keys_min"`
 	OneQueryPerKey  bool       `json:"one_query_per_key"`
-	Liars           LiarReport `json:"liars"`
-	ResolveLatency  Latency    `json:"resolve_latency"`
+	Liars           liarReport `json:"liars"`
+	ResolveLatency  latency    `json:"resolve_latency"`
 	Hangs           int        `json:"hangs"`
 	// PeakRSSBytes sums the processes' peak resident sets.
 	PeakRSSBytes int64             `json:"peak_rss_bytes"`
 	JIDs         int               `json:"jids"`
 	Counters     map[string]uint64 `json:"counters"` // summed over processes and passes
-	PerProcess   []ProcessReport   `json:"per_process"`
+	PerProcess   []processReport   `json:"per_process"`
 	// Trickle is the unloaded cold path: after the passes, every process
 	// announces new keys one at a time, each from a new JID, and waits
 	// for it.
-	Trickle *TrickleReport `json:"trickle,omitempty"`
+	Trickle *trickleStats `json:"trickle,omitempty"`
 }
 
-// TrickleReport: Keys new keys announced in all, their resolve time, the
+// trickleStats: Keys new keys announced in all, their resolve time, the
 // CPU time all processes spent meanwhile per key (beyond their idle rate,
 // measured just before), and the queries sent for them (Duplicates beyond
 // one per key).
-type TrickleReport struct {
+type trickleStats struct {
 	Keys            int     `json:"keys"`
-	Latency         Latency `json:"latency"`
+	Latency         latency `json:"latency"`
 	CPUMicrosPerKey float64 `json:"cpu_us_per_key"`
 	Queries         int     `json:"queries"`
 	Duplicates      int     `json:"duplicates"`
 }
 
-// ClusterPhase is one pass over the whole stream, every process feeding
+// clusterPhase is one pass over the whole stream, every process feeding
 // its share at once. Seconds is wall time from the command to the last
 // process's end; CPUSeconds sums the processes' CPU time.
-type ClusterPhase struct {
+type clusterPhase struct {
 	Name               string  `json:"name"`
 	Presences          int     `json:"presences"`
 	Seconds            float64 `json:"seconds"`
@@ -143,8 +143,8 @@ type ClusterPhase struct {
 	Queries            int64   `json:"queries"`
 }
 
-// ProcessReport is one process's share.
-type ProcessReport struct {
+// processReport is one process's share.
+type processReport struct {
 	Presences    int                `json:"presences"`
 	JIDs         int                `json:"jids"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
@@ -154,12 +154,12 @@ type ProcessReport struct {
 	CPUSeconds   map[string]float64 `json:"cpu_seconds"` // by phase
 	// Sched is how long the process's runnable goroutines waited for a
 	// CPU, by phase: every hop of a lookup waits that long.
-	Sched map[string]SchedLatency `json:"sched_latency"`
+	Sched map[string]schedLatency `json:"sched_latency"`
 }
 
-// CrossNodeReport is what the cluster's cold pass cost beyond one
+// crossNodeReport is what the cluster's cold pass cost beyond one
 // process, per cross-node lookup.
-type CrossNodeReport struct {
+type crossNodeReport struct {
 	// OwnerRequests are the lookups members sent to a key's owner;
 	// Lookups those whose owner was on another member; Queries the
 	// queries an owner had another member run (its announcer was there);
@@ -247,7 +247,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 		return nil, err
 	}
 
-	base := MemberConfig{
+	base := memberConfig{
 		Answers: answers, Keys: keys, Peers: o.Peers, Trickle: co.Trickle,
 		Workers: o.Workers, Batch: o.Batch, QueryTimeout: o.QueryTimeout, HangTimeout: o.HangTimeout,
 		CacheBytes: o.CacheBytes, Tuning: o.tuning(),
@@ -259,11 +259,11 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	if co.Pin {
 		single.GOMAXPROCS, single.CPU = 1, new(int)
 	}
-	if rep.Single, err = co.runSide(ctx, dir, "single", []MemberConfig{single}, w.Meta.Resolvable); err != nil {
+	if rep.Single, err = co.runSide(ctx, dir, "single", []memberConfig{single}, w.Meta.Resolvable); err != nil {
 		return nil, err
 	}
 
-	cfgs := make([]MemberConfig, co.Members)
+	cfgs := make([]memberConfig, co.Members)
 	ports, err := freePorts(2 * co.Members)
 	if err != nil {
 		return nil, err
@@ -313,9 +313,9 @@ func ratio(a, b float64) float64 {
 	return round3(a / b)
 }
 
-func crossNode(single, cluster *ClusterSide) CrossNodeReport {
+func crossNode(single, cluster *clusterSide) crossNodeReport {
 	c := cluster.Counters
-	r := CrossNodeReport{
+	r := crossNodeReport{
 		OwnerRequests: c["cluster_requests"], Lookups: c["cluster_remote_resolves"],
 		Queries: c["cluster_remote_queries"], Entries: c["cluster_entries"],
 	}
@@ -332,7 +332,7 @@ func crossNode(single, cluster *ClusterSide) CrossNodeReport {
 	return r
 }
 
-func (s *ClusterSide) phase(name string) *ClusterPhase {
+func (s *clusterSide) phase(name string) *clusterPhase {
 	for i := range s.Phases {
 		if s.Phases[i].Name == name {
 			return &s.Phases[i]
@@ -343,7 +343,7 @@ func (s *ClusterSide) phase(name string) *ClusterPhase {
 
 // worstSchedP99 is the highest p99 scheduler wait of any process in
 // phase.
-func (s *ClusterSide) worstSchedP99(phase string) float64 {
+func (s *clusterSide) worstSchedP99(phase string) float64 {
 	worst := 0.0
 	for _, p := range s.PerProcess {
 		worst = max(worst, p.Sched[phase].P99Ms)
@@ -351,7 +351,7 @@ func (s *ClusterSide) worstSchedP99(phase string) float64 {
 	return worst
 }
 
-func (s *ClusterSide) correct() bool {
+func (s *clusterSide) correct() bool {
 	ok := s.OneQueryPerKey && s.Liars.AllCaught && s.Hangs == 0
 	if t := s.Trickle; t != nil {
 		ok = ok && t.Duplicates == 0 && t.Latency.Hangs == 0 && t.Latency.Failed == 0 && t.Queries == t.Keys
@@ -361,7 +361,7 @@ func (s *ClusterSide) correct() bool {
 
 // runSide starts one process per config, waits until all are ready, runs
 // the cold and warm passes on all at once, and collects their accounts.
-func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []MemberConfig, resolvable int) (*ClusterSide, error) {
+func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []memberConfig, resolvable int) (*clusterSide, error) {
 	ms := make([]*memberProc, len(cfgs))
 	defer func() {
 		for _, m := range ms {
@@ -397,10 +397,10 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 	if _, err := all(ctx, ms, "", "ready", 90*time.Second); err != nil {
 		return nil, err
 	}
-	side := &ClusterSide{Processes: len(cfgs), ResolvableKeys: resolvable, Counters: map[string]uint64{}}
-	side.PerProcess = make([]ProcessReport, len(cfgs))
+	side := &clusterSide{Processes: len(cfgs), ResolvableKeys: resolvable, Counters: map[string]uint64{}}
+	side.PerProcess = make([]processReport, len(cfgs))
 	for i := range side.PerProcess {
-		side.PerProcess[i] = ProcessReport{Seconds: map[string]float64{}, CPUSeconds: map[string]float64{}, Sched: map[string]SchedLatency{}}
+		side.PerProcess[i] = processReport{Seconds: map[string]float64{}, CPUSeconds: map[string]float64{}, Sched: map[string]schedLatency{}}
 	}
 	var timings []time.Duration
 	failedBy := map[string]int{}
@@ -411,7 +411,7 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 		if err != nil {
 			return nil, err
 		}
-		p := ClusterPhase{Name: phase, Seconds: time.Since(start).Seconds()}
+		p := clusterPhase{Name: phase, Seconds: time.Since(start).Seconds()}
 		for i, m := range msgs {
 			p.Presences += m.Phase.Presences
 			p.CPUSeconds += m.Phase.CPUSeconds
@@ -494,8 +494,8 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 	return side, nil
 }
 
-func trickleReport(msgs []memberMsg) *TrickleReport {
-	t := &TrickleReport{}
+func trickleReport(msgs []memberMsg) *trickleStats {
+	t := &trickleStats{}
 	var ds []time.Duration
 	var cpu float64
 	failed, hangs := 0, 0
@@ -786,7 +786,7 @@ func splitByJID(path, dir string, n int, seed uint64) ([]string, error) {
 
 // writeKeysFile lists the resolvable keys of w, one per line, as
 // parseKeyLine reads them.
-func writeKeysFile(path string, w *Workload) error {
+func writeKeysFile(path string, w *workload) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, s := range []struct {
 		name string
-		side *ClusterSide
+		side *clusterSide
 	}{{"1 process", r.Single}, {cl, r.Cluster}} {
 		d, l := s.side, &s.side.ResolveLatency
 		fmt.Fprintf(w, "%s: queries %d = %d verified + %d failed (resolvable %d, held by every process %d, duplicates %d, hedged %d) → one query per key: %v\n",

@@ -7,7 +7,7 @@
 //
 // # Workload
 //
-// Generate writes, from a Spec and its seed, a stream of presence stanzas
+// writeWorkload writes, from a Spec and its seed, a stream of presence stanzas
 // (one per line, about 350 bytes each: show, status, priority, XEP-0115
 // caps, sometimes XEP-0390 hashes, muc#user, an avatar hash) and the honest
 // disco#info answer for every node they can be asked at. Each JID runs one
@@ -19,9 +19,9 @@
 //
 // # Simulated peers
 //
-// Peers implements capsengine.Querier: an answer after a log-normal
+// peers implements capsengine.Querier: an answer after a log-normal
 // latency, or, for a share of announcers fixed by the seed, a wrong
-// answer (Liar), an error (IQError) or none at all (Silent). It counts
+// answer (liar), an error (iqError) or none at all (silent). It counts
 // every query by outcome and every honest answer by node, which is how the
 // benchmark checks "one query per key" from outside the engine.
 //
@@ -29,11 +29,11 @@
 //
 // The engine sees the stream cold (empty store), warm (every key known)
 // and, with Options.Restart, once more after closing and reopening its
-// store on disk. Options.Baseline runs the baseline (see Baseline) over
+// store on disk. Options.Baseline runs the baseline (see baseline) over
 // the cold and warm passes with the same number of workers. Report holds
 // presences/s and presences per CPU-second per phase, queries against
 // unique keys, dedup joins, liars caught, the cold-key resolve latency,
-// peak RSS, bytes per JID and the store's size; WriteHTML draws it.
+// peak RSS, bytes per JID and the store's size; WriteHTMLFile draws it.
 //
 // # Soak
 //

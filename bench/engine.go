@@ -19,8 +19,8 @@ import (
 // engineRun drives the engine through its phases.
 type engineRun struct {
 	o     *Options
-	w     *Workload
-	peers *Peers
+	w     *workload
+	peers *peers
 	dir   string // data directory; "" in memory
 }
 
@@ -54,7 +54,7 @@ func (e *engineRun) open(ctx context.Context) (*capsengine.Engine, error) {
 // goroutine of its own, for every key whose first presence the chunk holds.
 type engineIngest struct {
 	eng      *capsengine.Engine
-	w        *Workload
+	w        *workload
 	hang     time.Duration
 	cold     bool
 	waits    sync.WaitGroup
@@ -166,9 +166,9 @@ func (ei *engineIngest) poll(ctx context.Context, k int32) error {
 }
 
 // run runs the engine's phases and fills rep.
-func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, err error) {
+func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, err error) {
 	o := e.o
-	rep = &SystemReport{Name: "engine", UniqueKeys: e.w.Meta.UniqueKeys, ResolvableKeys: e.w.Meta.Resolvable}
+	rep = &systemReport{Name: "engine", UniqueKeys: e.w.Meta.UniqueKeys, ResolvableKeys: e.w.Meta.Resolvable}
 	if !o.InMemory {
 		if e.dir, err = os.MkdirTemp(o.tmpDir, "store-"); err != nil {
 			return nil, err
@@ -191,7 +191,7 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, 
 		}
 	}()
 	pr := &phaseRunner{e: e, eng: eng, rep: rep, total: map[string]uint64{}, prog: prog}
-	phase := func(name string, ei *engineIngest) (*PhaseReport, error) {
+	phase := func(name string, ei *engineIngest) (*phaseReport, error) {
 		pr.eng = eng
 		return pr.run(ctx, name, ei)
 	}
@@ -242,7 +242,7 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, 
 
 	if db := eng.Storage(); db != nil {
 		st := db.Stats()
-		rep.StoreReads = &StoreReads{CacheHits: st.CacheHits, CacheMisses: st.CacheMisses,
+		rep.StoreReads = &storeReads{CacheHits: st.CacheHits, CacheMisses: st.CacheMisses,
 			TrustedHits: st.TrustedHits, UserHits: st.UserHits, Misses: st.Misses}
 	}
 	closeStart := time.Now()
@@ -280,14 +280,14 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *SystemReport, 
 type phaseRunner struct {
 	e     *engineRun
 	eng   *capsengine.Engine
-	rep   *SystemReport
+	rep   *systemReport
 	total map[string]uint64
 	prog  Progress
 }
 
 // run is one pass: the stream through ei, then until every lookup the
 // pass started has ended.
-func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*PhaseReport, error) {
+func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*phaseReport, error) {
 	e, eng, rep, total, prog, o := r.e, r.eng, r.rep, r.total, r.prog, r.e.o
 	e.w.releaseAll()
 	meter := startMeter(e.peers, snakeCounters(eng.Counters()))
@@ -361,7 +361,7 @@ func startProbe(eng *capsengine.Engine, on bool) *probe {
 	return p
 }
 
-func (p *probe) stop() Latency {
+func (p *probe) stop() latency {
 	close(p.done)
 	l := summarize(<-p.out, 0, 0)
 	l.CDF = nil
@@ -370,7 +370,7 @@ func (p *probe) stop() Latency {
 
 // queryDelay summarizes, over the keys first seen at t0 (Unix ns by key),
 // the time until their first disco#info query.
-func queryDelay(w *Workload, p *Peers, t0 []atomic.Int64) Latency {
+func queryDelay(w *workload, p *peers, t0 []atomic.Int64) latency {
 	var ds []time.Duration
 	for i := range w.Meta.Keys {
 		s := t0[i].Load()

@@ -19,24 +19,24 @@ func WriteHTMLFile(path string, r *Report) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteHTML(f, r); err != nil {
+	if err := writeHTML(f, r); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
 }
 
-// WriteHTML writes r as a self-contained HTML page: tables, and inline
+// writeHTML writes r as a self-contained HTML page: tables, and inline
 // SVG plots of the throughput over time (one plot per phase, each on its
 // own time axis), the cold-key resolve latency distribution and the
 // presences/s per phase (engine against baseline when one ran). It loads
 // nothing from the network.
-func WriteHTML(w io.Writer, r *Report) error {
+func writeHTML(w io.Writer, r *Report) error {
 	d := htmlData{R: r, Generated: time.Now().UTC().Format(time.RFC3339)}
 	d.Throughput = template.HTML(throughputCharts(r))
 	d.Latency = template.HTML(latencyChart(r))
 	d.Compare = template.HTML(compareChart(r))
-	for _, s := range []*SystemReport{r.Engine, r.Baseline} {
+	for _, s := range []*systemReport{r.Engine, r.Baseline} {
 		if s != nil {
 			d.Systems = append(d.Systems, s)
 		}
@@ -71,15 +71,15 @@ type htmlData struct {
 	R                            *Report
 	Generated                    string
 	Throughput, Latency, Compare template.HTML
-	Systems                      []*SystemReport
+	Systems                      []*systemReport
 	Phases                       []phaseRow
 	Targets                      []target
 }
 
 type phaseRow struct {
 	Name            string
-	Engine          PhaseReport
-	Baseline        *PhaseReport
+	Engine          phaseReport
+	Baseline        *phaseReport
 	Ratio, CPURatio float64
 }
 
@@ -305,7 +305,7 @@ func throughputChart(r *Report, name string) string {
 	var ss []series
 	xmax, ymax := 0.0, 0.0
 	var secs []string
-	for _, sys := range []*SystemReport{r.Engine, r.Baseline} {
+	for _, sys := range []*systemReport{r.Engine, r.Baseline} {
 		p := r.phase(sys, name)
 		if p == nil {
 			continue
@@ -378,7 +378,7 @@ func trimZeroFloat(f float64) string { return trimZero(fmt.Sprintf("%.2f", f)) }
 func latencyChart(r *Report) string {
 	var ss []series
 	xmax := 1.0
-	for i, sys := range []*SystemReport{r.Engine, r.Baseline} {
+	for i, sys := range []*systemReport{r.Engine, r.Baseline} {
 		if sys == nil || len(sys.ResolveLatency.CDF) == 0 {
 			continue
 		}
@@ -468,7 +468,7 @@ func compareChart(r *Report) string {
 // shownCounters lists the counters of sys to tabulate: all of them, except
 // the cluster ones (cluster_…) when r is not a cluster run and they stayed
 // 0 in every phase — a single process never moves them.
-func shownCounters(r *Report, sys *SystemReport) []string {
+func shownCounters(r *Report, sys *systemReport) []string {
 	var out []string
 	for _, k := range sortedKeys(sys.Counters) {
 		if !r.Settings.Cluster && strings.HasPrefix(k, "cluster_") {

@@ -14,7 +14,7 @@ import (
 )
 
 // testWorkload generates spec into a temporary directory and opens it.
-func testWorkload(tb testing.TB, spec Spec, ps PeerSpec) (*Workload, *Answers) {
+func testWorkload(tb testing.TB, spec Spec, ps PeerSpec) (*workload, *answers) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "w.xml")
 	if err := GenerateFiles(spec, path); err != nil {
@@ -24,7 +24,7 @@ func testWorkload(tb testing.TB, spec Spec, ps PeerSpec) (*Workload, *Answers) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w, err := OpenWorkload(path, &ps, ans)
+	w, err := openWorkload(path, &ps, ans)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func cpuPerOp(b *testing.B, cpu0 time.Duration) {
 }
 
 func benchSpec(presences, jids, unique int) Spec {
-	s := DefaultSpec()
+	s := defaultSpec()
 	s.Presences, s.JIDs, s.Unique = presences, jids, unique
 	return s
 }
@@ -75,7 +75,7 @@ func BenchmarkWarmIngest(b *testing.B) {
 	b.Run("engine", func(b *testing.B) {
 		ctx := context.Background()
 		o := DefaultOptions()
-		eng, err := capsengine.Open(ctx, capsengine.Config{InMemory: true, Querier: NewPeers(PeerSpec{}, ans), Tuning: o.tuning()})
+		eng, err := capsengine.Open(ctx, capsengine.Config{InMemory: true, Querier: newPeers(PeerSpec{}, ans), Tuning: o.tuning()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func BenchmarkWarmIngest(b *testing.B) {
 		_ = eng.Sync(ctx)
 	})
 	b.Run("baseline", func(b *testing.B) {
-		bl := NewBaseline(NewPeers(PeerSpec{}, ans), time.Second)
+		bl := newBaseline(newPeers(PeerSpec{}, ans), time.Second)
 		for i := range n {
 			_ = bl.Ingest(w.Stanza(i))
 		}
@@ -123,7 +123,7 @@ func BenchmarkWarmIngest(b *testing.B) {
 }
 
 // warm ingests w into eng and waits until every key has resolved.
-func warm(tb testing.TB, eng *capsengine.Engine, w *Workload) {
+func warm(tb testing.TB, eng *capsengine.Engine, w *workload) {
 	ctx := context.Background()
 	buf := make([][]byte, 0, 256)
 	for i := range w.Len() {
@@ -160,7 +160,7 @@ func BenchmarkColdPath(b *testing.B) {
 			ctx := context.Background()
 			var resolved, secs float64
 			for b.Loop() {
-				peers := NewPeers(ps, ans)
+				peers := newPeers(ps, ans)
 				eng, err := capsengine.Open(ctx, capsengine.Config{InMemory: true, Querier: peers, Tuning: o.tuning()})
 				if err != nil {
 					b.Fatal(err)

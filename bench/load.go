@@ -11,10 +11,10 @@ import (
 	"github.com/capsengine/capsengine/messages"
 )
 
-// Workload is a stream of presence stanzas mapped from a file, with what a
+// workload is a stream of presence stanzas mapped from a file, with what a
 // scan before timing learnt about it. The stanzas live in a read-only
 // file mapping, outside the Go heap.
-type Workload struct {
+type workload struct {
 	Path string
 	data []byte
 	offs []uint32 // start of each stanza; offs[n] is the end of the data
@@ -23,12 +23,12 @@ type Workload struct {
 	released atomic.Int64
 	unmap    func() error
 
-	Meta Meta
+	Meta meta
 	keys map[hashing.Key]int32
 }
 
-// Meta describes a workload's stream.
-type Meta struct {
+// meta describes a workload's stream.
+type meta struct {
 	Presences   int   `json:"presences"`
 	Bytes       int64 `json:"bytes"`
 	Available   int   `json:"available"`   // available presences with verifiable caps
@@ -45,12 +45,12 @@ type Meta struct {
 	ErrorJIDs   int `json:"error_jids"`
 	TimeoutJIDs int `json:"timeout_jids"`
 
-	Keys   []KeyStat `json:"-"`
-	Firsts []First   `json:"-"` // first presence of each key, in stream order
+	Keys   []keyStat `json:"-"`
+	Firsts []first   `json:"-"` // first presence of each key, in stream order
 }
 
-// KeyStat is what the stream says about one key.
-type KeyStat struct {
+// keyStat is what the stream says about one key.
+type keyStat struct {
 	Key        hashing.Key
 	First      int32 // index of its first presence
 	Announcers int32 // available presences announcing it
@@ -58,21 +58,21 @@ type KeyStat struct {
 	Answer     int32 // index of its first announcer's node in the Answers, -1 unknown
 }
 
-// First is the first presence announcing a key.
-type First struct {
+// first is the first presence announcing a key.
+type first struct {
 	Index int32
 	Key   int32
 	JID   string
 }
 
-// OpenWorkload maps the stanza file path (one stanza per line) and scans
+// openWorkload maps the stanza file path (one stanza per line) and scans
 // it, classifying announcers with peers and their answers with ans.
-func OpenWorkload(path string, peers *PeerSpec, ans *Answers) (*Workload, error) {
+func openWorkload(path string, peers *PeerSpec, ans *answers) (*workload, error) {
 	data, unmap, err := mapFile(path)
 	if err != nil {
 		return nil, err
 	}
-	w := &Workload{Path: path, data: data, unmap: unmap}
+	w := &workload{Path: path, data: data, unmap: unmap}
 	if err := w.scan(peers, ans); err != nil {
 		unmap()
 		return nil, err
@@ -81,7 +81,7 @@ func OpenWorkload(path string, peers *PeerSpec, ans *Answers) (*Workload, error)
 }
 
 // Close unmaps the stanzas.
-func (w *Workload) Close() error {
+func (w *workload) Close() error {
 	if w.unmap == nil {
 		return nil
 	}
@@ -91,21 +91,21 @@ func (w *Workload) Close() error {
 }
 
 // Len is the number of stanzas.
-func (w *Workload) Len() int { return len(w.offs) - 1 }
+func (w *workload) Len() int { return len(w.offs) - 1 }
 
 // Stanza returns stanza i, a view into the mapping.
-func (w *Workload) Stanza(i int) []byte {
+func (w *workload) Stanza(i int) []byte {
 	return bytes.TrimRight(w.data[w.offs[i]:w.offs[i+1]], "\r\n")
 }
 
-// KeyIndex is the index in Meta.Keys of k.
-func (w *Workload) KeyIndex(k hashing.Key) (int32, bool) {
+// KeyIndex is the index in meta.Keys of k.
+func (w *workload) KeyIndex(k hashing.Key) (int32, bool) {
 	i, ok := w.keys[k]
 	return i, ok
 }
 
 // releaseTo drops the pages before stanza i from the resident set.
-func (w *Workload) releaseTo(i int) {
+func (w *workload) releaseTo(i int) {
 	end := int64(w.offs[i]) &^ (pageSize - 1)
 	from := w.released.Load()
 	if end <= from || !w.released.CompareAndSwap(from, end) {
@@ -115,7 +115,7 @@ func (w *Workload) releaseTo(i int) {
 }
 
 // releaseAll drops every page and starts over.
-func (w *Workload) releaseAll() {
+func (w *workload) releaseAll() {
 	release(w.data)
 	w.released.Store(0)
 }
@@ -130,7 +130,7 @@ func decidingKey(ks []hashing.Key) (hashing.Key, bool) {
 	return ks[i], true
 }
 
-func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
+func (w *workload) scan(peers *PeerSpec, ans *answers) error {
 	m := &w.Meta
 	m.Bytes = int64(len(w.data))
 	w.keys = make(map[hashing.Key]int32)
@@ -178,11 +178,11 @@ func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 		if _, seen := jids[h]; !seen && len(v.From) > 0 {
 			jids[h] = struct{}{}
 			switch behaviourOf(peers, v.From) {
-			case Liar:
+			case liar:
 				m.LiarJIDs++
-			case IQError:
+			case iqError:
 				m.ErrorJIDs++
-			case Silent:
+			case silent:
 				m.TimeoutJIDs++
 			}
 		}
@@ -210,12 +210,12 @@ func (w *Workload) scan(peers *PeerSpec, ans *Answers) error {
 			if !ok {
 				a = -1
 			}
-			m.Keys = append(m.Keys, KeyStat{Key: k, First: int32(i), Answer: a})
-			m.Firsts = append(m.Firsts, First{Index: int32(i), Key: ki, JID: string(v.From)})
+			m.Keys = append(m.Keys, keyStat{Key: k, First: int32(i), Answer: a})
+			m.Firsts = append(m.Firsts, first{Index: int32(i), Key: ki, JID: string(v.From)})
 		}
 		ks := &m.Keys[ki]
 		ks.Announcers++
-		if !ks.Honest && behaviourOf(peers, v.From) == Honest {
+		if !ks.Honest && behaviourOf(peers, v.From) == honest {
 			if _, ok := ans.index(k.QueryNode(string(v.Caps.Node))); ok {
 				ks.Honest = true
 			}

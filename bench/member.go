@@ -20,9 +20,9 @@ import (
 	"github.com/capsengine/capsengine/messages"
 )
 
-// MemberConfig tells one process of a cluster benchmark what to run.
+// memberConfig tells one process of a cluster benchmark what to run.
 // RunCluster writes it as JSON; RunMember reads it.
-type MemberConfig struct {
+type memberConfig struct {
 	Index   int `json:"index"`
 	Members int `json:"members"` // processes in this run; the member waits until it sees them all
 	// Workload is this member's share of the stream, Answers the honest
@@ -60,7 +60,7 @@ type memberMsg struct {
 	Ev      string       `json:"ev"` // ready, phase, final, closed, error
 	Err     string       `json:"err,omitempty"`
 	Members int          `json:"members,omitempty"`
-	Phase   *PhaseReport `json:"phase,omitempty"`
+	Phase   *phaseReport `json:"phase,omitempty"`
 	// Cold pass only: the resolve time of every cold key whose first
 	// presence this member saw (µs), and the first lookups that failed
 	// or hung.
@@ -112,7 +112,7 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 	if err != nil {
 		return err
 	}
-	var cfg MemberConfig
+	var cfg memberConfig
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fmt.Errorf("bench: member config: %w", err)
 	}
@@ -124,13 +124,13 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 			return err
 		}
 	}
-	var ans *Answers
+	var ans *answers
 	if cfg.Answers != "" {
 		if ans, err = readAnswersFile(cfg.Answers); err != nil {
 			return err
 		}
 	}
-	w, err := OpenWorkload(cfg.Workload, &cfg.Peers, ans)
+	w, err := openWorkload(cfg.Workload, &cfg.Peers, ans)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 	}
 	o.setDefaults()
 	defer o.stopCPUProfile() // a no-op once quit stopped it
-	e := &engineRun{o: o, w: w, peers: NewPeers(cfg.Peers, ans), dir: cfg.DataDir}
+	e := &engineRun{o: o, w: w, peers: newPeers(cfg.Peers, ans), dir: cfg.DataDir}
 
 	freeMemory()
 	resetPeakRSS()
@@ -171,7 +171,7 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 		return err
 	}
 
-	rep := &SystemReport{Name: "engine"}
+	rep := &systemReport{Name: "engine"}
 	pr := &phaseRunner{e: e, eng: eng, rep: rep, total: map[string]uint64{}}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
@@ -315,7 +315,7 @@ func (e *engineRun) trickle(ctx context.Context, eng *capsengine.Engine, member,
 		const node = "https://trickle.bench.example"
 		e.peers.AddAnswer(hashing.CapsNode(node, ver), info)
 		jid := fmt.Sprintf("trickle%d.%d@bench.example/t", member, i)
-		for k := 0; behaviourOf(&e.o.Peers, jid) != Honest; k++ {
+		for k := 0; behaviourOf(&e.o.Peers, jid) != honest; k++ {
 			jid = fmt.Sprintf("trickle%d.%d.%d@bench.example/t", member, i, k)
 		}
 		t := time.Now()

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Sample is one point of a throughput curve.
-type Sample struct {
+// sample is one point of a throughput curve.
+type sample struct {
 	T   float64 `json:"t"`   // seconds since the phase started
 	PPS float64 `json:"pps"` // presences per second over the interval ending at T
 	// RSS is the resident set at T, RSSFile the part of it mapped from
@@ -33,7 +33,7 @@ var memMetrics = []metrics.Sample{
 	{Name: "/memory/classes/heap/stacks:bytes"},
 }
 
-func memSample(s *Sample) {
+func memSample(s *sample) {
 	m := slices.Clone(memMetrics)
 	metrics.Read(m)
 	get := func(i int) int64 {
@@ -53,7 +53,7 @@ type chunkFunc func(ctx context.Context, stanzas [][]byte, from int, t0 time.Tim
 // chunks of batch stanzas. Every sampleEvery it records the throughput,
 // reports progress, and drops the stanzas every worker is done with from
 // the resident set. It returns when every chunk has been processed.
-func feed(ctx context.Context, w *Workload, workers, batch int, prog *phaseProgress, fn chunkFunc) ([]Sample, int, error) {
+func feed(ctx context.Context, w *workload, workers, batch int, prog *phaseProgress, fn chunkFunc) ([]sample, int, error) {
 	n := w.Len()
 	chunks := (n + batch - 1) / batch
 	var (
@@ -97,13 +97,13 @@ func feed(ctx context.Context, w *Workload, workers, batch int, prog *phaseProgr
 	start := time.Now()
 	tick := time.NewTicker(sampleEvery)
 	defer tick.Stop()
-	var samples []Sample
+	var samples []sample
 	lastT, lastN, watermark, maxG := start, int64(0), 0, 0
 	sample := func(now time.Time) {
 		maxG = max(maxG, runtime.NumGoroutine())
 		cur := processed.Load()
 		if dt := now.Sub(lastT).Seconds(); dt > 0 {
-			sm := Sample{T: now.Sub(start).Seconds(), PPS: float64(cur-lastN) / dt,
+			sm := sample{T: now.Sub(start).Seconds(), PPS: float64(cur-lastN) / dt,
 				RSS: readStatus("VmRSS"), RSSFile: readStatus("RssFile")}
 			memSample(&sm)
 			samples = append(samples, sm)
@@ -127,7 +127,7 @@ func feed(ctx context.Context, w *Workload, workers, batch int, prog *phaseProgr
 }
 
 // firstsIn returns the first presences of keys among stanzas from..to-1.
-func firstsIn(fs []First, from, to int) []First {
+func firstsIn(fs []first, from, to int) []first {
 	i := sort.Search(len(fs), func(i int) bool { return int(fs[i].Index) >= from })
 	j := i
 	for j < len(fs) && int(fs[j].Index) < to {
@@ -140,7 +140,7 @@ func firstsIn(fs []First, from, to int) []First {
 // scheduler waits, GC, the peers' queries, the system's counters — at its
 // start, and the same at its end (report).
 type phaseMeter struct {
-	peers  *Peers
+	peers  *peers
 	before map[string]uint64
 	q0     int64
 	ms0    runtime.MemStats
@@ -148,7 +148,7 @@ type phaseMeter struct {
 	sched0 *metrics.Float64Histogram
 }
 
-func startMeter(peers *Peers, counters map[string]uint64) *phaseMeter {
+func startMeter(peers *peers, counters map[string]uint64) *phaseMeter {
 	m := &phaseMeter{peers: peers, before: counters, q0: peers.Queries.Load()}
 	runtime.ReadMemStats(&m.ms0)
 	m.cpu0 = cpuTime()
@@ -158,13 +158,13 @@ func startMeter(peers *Peers, counters map[string]uint64) *phaseMeter {
 
 // report is the pass of n presences that took secs (ingest until the
 // last one was applied), counters being the system's counters now.
-func (m *phaseMeter) report(name string, n int, secs, ingest time.Duration, counters map[string]uint64, maxG int, samples []Sample) PhaseReport {
+func (m *phaseMeter) report(name string, n int, secs, ingest time.Duration, counters map[string]uint64, maxG int, samples []sample) phaseReport {
 	cpu := (cpuTime() - m.cpu0).Seconds()
 	sched := schedDelta(m.sched0, schedHist())
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
 	delta := diff(counters, m.before)
-	return PhaseReport{
+	return phaseReport{
 		Name: name, Presences: n,
 		Seconds: secs.Seconds(), IngestSeconds: ingest.Seconds(),
 		PresencesPerSec:    perSec(n, secs.Seconds()),

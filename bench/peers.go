@@ -27,8 +27,8 @@ type PeerSpec struct {
 	Jitter  float64
 }
 
-// DefaultPeerSpec is the network of a plain "capsengine bench".
-func DefaultPeerSpec() PeerSpec {
+// defaultPeerSpec is the network of a plain "capsengine bench".
+func defaultPeerSpec() PeerSpec {
 	return PeerSpec{Seed: 1, Liars: 0.01, Errors: 0.005, Timeouts: 0.001, Latency: time.Millisecond, Jitter: 0.5}
 }
 
@@ -50,17 +50,17 @@ func (ps *PeerSpec) validate() error {
 	return nil
 }
 
-// Behaviour is how one announcer answers.
-type Behaviour uint8
+// behaviour is how one announcer answers.
+type behaviour uint8
 
 const (
-	Honest  Behaviour = iota
-	Liar              // answers a disco#info that does not hash to what it announced
-	IQError           // answers with an error
-	Silent            // never answers: the query times out
+	honest  behaviour = iota
+	liar              // answers a disco#info that does not hash to what it announced
+	iqError           // answers with an error
+	silent            // never answers: the query times out
 )
 
-func (b Behaviour) String() string {
+func (b behaviour) String() string {
 	return [...]string{"honest", "liar", "error", "silent"}[b]
 }
 
@@ -76,29 +76,29 @@ func hashJID[T string | []byte](seed uint64, jid T) uint64 {
 }
 
 // Behaviour returns how jid answers.
-func (ps *PeerSpec) Behaviour(jid string) Behaviour { return behaviourOf(ps, jid) }
+func (ps *PeerSpec) Behaviour(jid string) behaviour { return behaviourOf(ps, jid) }
 
-func behaviourOf[T string | []byte](ps *PeerSpec, jid T) Behaviour {
+func behaviourOf[T string | []byte](ps *PeerSpec, jid T) behaviour {
 	if ps.Liars == 0 && ps.Errors == 0 && ps.Timeouts == 0 {
-		return Honest
+		return honest
 	}
 	u := unit(hashJID(ps.Seed, jid))
 	switch {
 	case u < ps.Liars:
-		return Liar
+		return liar
 	case u < ps.Liars+ps.Errors:
-		return IQError
+		return iqError
 	case u < ps.Liars+ps.Errors+ps.Timeouts:
-		return Silent
+		return silent
 	}
-	return Honest
+	return honest
 }
 
-// Peers simulates the announcers of a workload: it implements
+// peers simulates the announcers of a workload: it implements
 // capsengine.Querier and counts every query by outcome and by node.
-type Peers struct {
+type peers struct {
 	spec PeerSpec
-	ans  *Answers
+	ans  *answers
 	// perNode counts the honest answers given for each node: more than
 	// one means the pipeline asked twice for a key it had verified.
 	perNode []atomic.Int32
@@ -124,7 +124,7 @@ type extraAnswer struct {
 }
 
 // AddAnswer makes the peers know info, asked at node, from now on.
-func (p *Peers) AddAnswer(node string, info *hashing.Info) {
+func (p *peers) AddAnswer(node string, info *hashing.Info) {
 	p.extraMu.Lock()
 	defer p.extraMu.Unlock()
 	if p.extra == nil {
@@ -134,7 +134,7 @@ func (p *Peers) AddAnswer(node string, info *hashing.Info) {
 }
 
 // extraAnswers returns the honest answers given per added node.
-func (p *Peers) extraAnswers() map[string]int32 {
+func (p *peers) extraAnswers() map[string]int32 {
 	p.extraMu.Lock()
 	defer p.extraMu.Unlock()
 	out := make(map[string]int32, len(p.extra))
@@ -147,7 +147,7 @@ func (p *Peers) extraAnswers() map[string]int32 {
 }
 
 // answerExtra answers node from the added documents.
-func (p *Peers) answerExtra(node string) (*hashing.Info, bool) {
+func (p *peers) answerExtra(node string) (*hashing.Info, bool) {
 	p.extraMu.Lock()
 	defer p.extraMu.Unlock()
 	e := p.extra[node]
@@ -158,21 +158,21 @@ func (p *Peers) answerExtra(node string) (*hashing.Info, bool) {
 	return e.info, true
 }
 
-// NewPeers returns the simulated network spec over the documents ans
+// newPeers returns the simulated network spec over the documents ans
 // (nil: every node unknown).
-func NewPeers(spec PeerSpec, ans *Answers) *Peers {
-	return &Peers{spec: spec, ans: ans, perNode: make([]atomic.Int32, ans.Len()), firstAsked: make([]atomic.Int64, ans.Len())}
+func newPeers(spec PeerSpec, ans *answers) *peers {
+	return &peers{spec: spec, ans: ans, perNode: make([]atomic.Int32, ans.Len()), firstAsked: make([]atomic.Int64, ans.Len())}
 }
 
-// ErrItemNotFound is what an honest peer answers for a node it does not
+// errItemNotFound is what an honest peer answers for a node it does not
 // know (only with an --input stream whose answers are missing).
-var ErrItemNotFound = errors.New("bench: simulated peer: item-not-found")
+var errItemNotFound = errors.New("bench: simulated peer: item-not-found")
 
-// ErrServiceUnavailable is the IQ error of the peers that fail.
-var ErrServiceUnavailable = errors.New("bench: simulated peer: service-unavailable")
+// errServiceUnavailable is the IQ error of the peers that fail.
+var errServiceUnavailable = errors.New("bench: simulated peer: service-unavailable")
 
 // QueryInfo answers like the peer jid would, after the simulated latency.
-func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info, error) {
+func (p *peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info, error) {
 	p.Queries.Add(1)
 	p.InFlight.Add(1)
 	defer p.InFlight.Add(-1)
@@ -180,7 +180,7 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 		p.firstAsked[i].CompareAndSwap(0, time.Now().UnixNano())
 	}
 	b := behaviourOf(&p.spec, jid)
-	if b == Silent {
+	if b == silent {
 		p.Silences.Add(1)
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -195,13 +195,13 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 			return nil, ctx.Err()
 		}
 	}
-	if b == IQError {
+	if b == iqError {
 		p.ErrorAnswers.Add(1)
-		return nil, ErrServiceUnavailable
+		return nil, errServiceUnavailable
 	}
 	i, honest, known := p.ans.lookup(node)
 	switch b {
-	case Liar:
+	case liar:
 		p.LiarAnswers.Add(1)
 		return lie(honest, node, hashJID(p.spec.Seed^0x11e, jid)), nil
 	}
@@ -211,7 +211,7 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 			return info, nil
 		}
 		p.Unknown.Add(1)
-		return nil, ErrItemNotFound
+		return nil, errItemNotFound
 	}
 	p.HonestAnswers.Add(1)
 	p.perNode[i].Add(1)
@@ -219,7 +219,7 @@ func (p *Peers) QueryInfo(ctx context.Context, jid, node string) (*hashing.Info,
 }
 
 // latency is log-normal around the median, fixed per (jid, node).
-func (p *Peers) latency(jid, node string) time.Duration { return p.spec.latency(jid, node) }
+func (p *peers) latency(jid, node string) time.Duration { return p.spec.latency(jid, node) }
 
 // latency is how long jid takes to answer a query for node: log-normal
 // around the median, fixed per (jid, node).
@@ -235,7 +235,7 @@ func (ps *PeerSpec) latency(jid, node string) time.Duration {
 }
 
 // idle returns once no query has been in flight for quiet, or ctx ends.
-func (p *Peers) idle(ctx context.Context, quiet time.Duration) {
+func (p *peers) idle(ctx context.Context, quiet time.Duration) {
 	const step = 5 * time.Millisecond
 	for calm := time.Duration(0); calm < quiet; {
 		select {
@@ -252,7 +252,7 @@ func (p *Peers) idle(ctx context.Context, quiet time.Duration) {
 }
 
 // FirstAsked is when node number i of the answers was first asked.
-func (p *Peers) firstAskedAt(i int32) (time.Time, bool) {
+func (p *peers) firstAskedAt(i int32) (time.Time, bool) {
 	if i < 0 || int(i) >= len(p.firstAsked) {
 		return time.Time{}, false
 	}
@@ -261,13 +261,13 @@ func (p *Peers) firstAskedAt(i int32) (time.Time, bool) {
 }
 
 // Failed is the number of queries that got no honest answer.
-func (p *Peers) Failed() int64 {
+func (p *peers) Failed() int64 {
 	return p.LiarAnswers.Load() + p.ErrorAnswers.Load() + p.Silences.Load() + p.Unknown.Load() + p.Expired.Load()
 }
 
 // Duplicates is the number of honest answers beyond the first for any
 // node: queries a deduplicating pipeline should never have sent.
-func (p *Peers) Duplicates() int64 {
+func (p *peers) Duplicates() int64 {
 	var n int64
 	for i := range p.perNode {
 		if c := p.perNode[i].Load(); c > 1 {
@@ -278,7 +278,7 @@ func (p *Peers) Duplicates() int64 {
 }
 
 // NodesAnswered is the number of nodes that got at least one honest answer.
-func (p *Peers) NodesAnswered() int {
+func (p *peers) NodesAnswered() int {
 	n := 0
 	for i := range p.perNode {
 		if p.perNode[i].Load() > 0 {

@@ -15,21 +15,21 @@ import (
 type Report struct {
 	Version      int                `json:"version"`
 	Command      string             `json:"command,omitempty"`
-	Machine      Machine            `json:"machine"`
-	Workload     WorkloadReport     `json:"workload"`
-	Settings     Settings           `json:"settings"`
-	Engine       *SystemReport      `json:"engine"`
-	Baseline     *SystemReport      `json:"baseline"`
+	Machine      machineInfo        `json:"machine"`
+	Workload     workloadReport     `json:"workload"`
+	Settings     settings           `json:"settings"`
+	Engine       *systemReport      `json:"engine"`
+	Baseline     *systemReport      `json:"baseline"`
 	Ratios       map[string]float64 `json:"ratios"`
 	CPURatios    map[string]float64 `json:"cpu_ratios"`
-	Targets      Targets            `json:"targets"`
+	Targets      targetReport       `json:"targets"`
 	TotalSeconds float64            `json:"total_seconds"`
 	// BaselineSeconds is the part of TotalSeconds spent on the baseline.
 	BaselineSeconds float64 `json:"baseline_seconds"`
 }
 
-// Machine is where the run happened.
-type Machine struct {
+// machineInfo is where the run happened.
+type machineInfo struct {
 	Go         string  `json:"go"`
 	OS         string  `json:"os"`
 	Arch       string  `json:"arch"`
@@ -39,19 +39,19 @@ type Machine struct {
 	Load1      float64 `json:"load1"` // 1-minute load average when the run started
 }
 
-// WorkloadReport describes the stream.
-type WorkloadReport struct {
+// workloadReport describes the stream.
+type workloadReport struct {
 	Source string `json:"source"` // "generated" or the --input file
 	Spec   *Spec  `json:"spec,omitempty"`
-	Meta
+	meta
 	AvgStanzaBytes float64 `json:"avg_stanza_bytes"`
 	Answers        int     `json:"answers"` // disco#info documents the simulated peers know
 	GenSeconds     float64 `json:"generate_seconds"`
 	ScanSeconds    float64 `json:"scan_seconds"`
 }
 
-// Settings are the run's knobs.
-type Settings struct {
+// settings are the run's knobs.
+type settings struct {
 	Workers        int     `json:"workers"`
 	Batch          int     `json:"batch"`
 	LatencyMs      float64 `json:"latency_ms"`
@@ -66,10 +66,10 @@ type Settings struct {
 	Cluster        bool    `json:"cluster"` // the engine was a cluster member (--cluster-name)
 }
 
-// SystemReport is what one pipeline (the engine or the baseline) did.
-type SystemReport struct {
+// systemReport is what one pipeline (the engine or the baseline) did.
+type systemReport struct {
 	Name   string        `json:"name"`
-	Phases []PhaseReport `json:"phases"`
+	Phases []phaseReport `json:"phases"`
 	// Queries counts every disco#info query the simulated peers received;
 	// VerifiedQueries those answered honestly (and so verified);
 	// FailedQueries those answered by liars, with errors, or never.
@@ -92,14 +92,14 @@ type SystemReport struct {
 	// unique keys.
 	QueriesEqualUniqueKeys bool       `json:"queries_equal_unique_keys"`
 	DedupJoins             int64      `json:"dedup_joins"`
-	Liars                  LiarReport `json:"liars"`
-	ResolveLatency         Latency    `json:"resolve_latency"`
+	Liars                  liarReport `json:"liars"`
+	ResolveLatency         latency    `json:"resolve_latency"`
 	// QueryDelay is the part of it before the key's first query: how long
 	// the pipeline took to act on the key's first presence.
-	QueryDelay Latency `json:"query_delay"`
+	QueryDelay latency `json:"query_delay"`
 	// IngestDelay (engine only) samples, every 20 ms of the cold pass, how
 	// long a Sync took: how far the ingest shards lagged behind IngestRawBatch.
-	IngestDelay    Latency `json:"ingest_delay"`
+	IngestDelay    latency `json:"ingest_delay"`
 	Hangs          int     `json:"hangs"`
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
 	HeapBytes      int64   `json:"heap_bytes"`
@@ -109,13 +109,13 @@ type SystemReport struct {
 	// StoreReads are the engine's store lookups over the cold and warm
 	// passes (the engine only): how many the hot cache served, and how
 	// the rest ended in pebble.
-	StoreReads *StoreReads       `json:"store_reads,omitempty"`
+	StoreReads *storeReads       `json:"store_reads,omitempty"`
 	Counters   map[string]uint64 `json:"counters"`
 }
 
-// StoreReads counts store lookups: CacheHits + CacheMisses in all, and of
+// storeReads counts store lookups: CacheHits + CacheMisses in all, and of
 // the misses TrustedHits + UserHits found in pebble, Misses nowhere.
-type StoreReads struct {
+type storeReads struct {
 	CacheHits   uint64 `json:"cache_hits"`
 	CacheMisses uint64 `json:"cache_misses"`
 	TrustedHits uint64 `json:"trusted_hits"`
@@ -123,8 +123,8 @@ type StoreReads struct {
 	Misses      uint64 `json:"misses"`
 }
 
-// PhaseReport is one pass over the stream.
-type PhaseReport struct {
+// phaseReport is one pass over the stream.
+type phaseReport struct {
 	Name      string `json:"name"` // cold, warm, restart
 	Presences int    `json:"presences"`
 	// Seconds runs from the first stanza to the moment every presence
@@ -142,25 +142,25 @@ type PhaseReport struct {
 	DedupJoins         int64   `json:"dedup_joins"`
 	// Sched is how long runnable goroutines waited for a CPU during the
 	// phase; MaxGoroutines the most goroutines seen at a sample.
-	Sched         SchedLatency      `json:"sched_latency"`
+	Sched         schedLatency      `json:"sched_latency"`
 	MaxGoroutines int               `json:"max_goroutines"`
 	GCCycles      uint32            `json:"gc_cycles"`
 	GCPauseMs     float64           `json:"gc_pause_ms"`
 	Counters      map[string]uint64 `json:"counters"`
-	Throughput    []Sample          `json:"throughput"`
+	Throughput    []sample          `json:"throughput"`
 }
 
-// LiarReport: Answers wrong answers were received, Caught of them
+// liarReport: Answers wrong answers were received, Caught of them
 // rejected by verification, Accepted believed.
-type LiarReport struct {
+type liarReport struct {
 	Answers   int64 `json:"answers"`
 	Caught    int64 `json:"caught"`
 	Accepted  int64 `json:"accepted"`
 	AllCaught bool  `json:"all_caught"`
 }
 
-// Targets are issue 5's goals, checked on this run.
-type Targets struct {
+// targetReport are issue 5's goals, checked on this run.
+type targetReport struct {
 	WarmRatio  float64 `json:"warm_ratio"`  // engine/baseline presences/s; 0 without --baseline
 	WarmTarget float64 `json:"warm_target"` // the warm ratio to reach (Options.WarmTarget, 5)
 	WarmOK     bool    `json:"warm_ok"`
@@ -179,7 +179,9 @@ type Targets struct {
 
 // Correct reports whether the engine kept its correctness guarantees:
 // dedup, every liar caught, nobody hung.
-func (t *Targets) Correct() bool { return t.QueriesEqualUniqueKeys && t.AllLiarsCaught && t.NoHangs }
+func (t *targetReport) Correct() bool {
+	return t.QueriesEqualUniqueKeys && t.AllLiarsCaught && t.NoHangs
+}
 
 // Missed returns one line per target the run missed, saying what was
 // measured and what was wanted; none when every target was met. The
@@ -217,7 +219,7 @@ func (r *Report) Missed() []string {
 	return out
 }
 
-func (r *Report) phase(sys *SystemReport, name string) *PhaseReport {
+func (r *Report) phase(sys *systemReport, name string) *phaseReport {
 	if sys == nil {
 		return nil
 	}
@@ -254,7 +256,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	for _, s := range []*SystemReport{r.Engine, r.Baseline} {
+	for _, s := range []*systemReport{r.Engine, r.Baseline} {
 		if s == nil {
 			continue
 		}
@@ -385,7 +387,7 @@ func splitHedged(dups int64, counters map[string]uint64) (duplicate, hedged int6
 // settle fills what every system's report takes from the peers and the
 // final counters: query accounting, the dedup verdict, liars caught, and
 // peak RSS. ResolvableKeys and ResolvedKeys must be set before.
-func (rep *SystemReport) settle(p *Peers, total map[string]uint64) {
+func (rep *systemReport) settle(p *peers, total map[string]uint64) {
 	rep.PeakRSSBytes = readStatus("VmHWM")
 	rep.Counters = total
 	rep.Queries = p.Queries.Load()
@@ -399,6 +401,6 @@ func (rep *SystemReport) settle(p *Peers, total map[string]uint64) {
 		rep.ResolvedKeys == rep.ResolvableKeys &&
 		rep.Queries == rep.VerifiedQueries+rep.FailedQueries
 	caught := int64(total["mismatches"] + total["rejected"])
-	rep.Liars = LiarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: p.LiarAnswers.Load() - caught}
+	rep.Liars = liarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: p.LiarAnswers.Load() - caught}
 	rep.Liars.AllCaught = rep.Liars.Accepted == 0
 }

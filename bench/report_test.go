@@ -15,19 +15,19 @@ import (
 // running anything: a cold pass of 3 s and a warm pass of 4 ms (one
 // throughput sample).
 func syntheticReport() *Report {
-	cold := PhaseReport{Name: "cold", Presences: 30000, Seconds: 3, PresencesPerSec: 10000, PresencesPerCPUSec: 8000,
+	cold := phaseReport{Name: "cold", Presences: 30000, Seconds: 3, PresencesPerSec: 10000, PresencesPerCPUSec: 8000,
 		Counters: map[string]uint64{"queries": 120, "drop_announce": 7, "cluster_requests": 0, "cluster_entries": 0}}
 	for i := 1; i <= 30; i++ {
-		cold.Throughput = append(cold.Throughput, Sample{T: float64(i) / 10, PPS: 10000})
+		cold.Throughput = append(cold.Throughput, sample{T: float64(i) / 10, PPS: 10000})
 	}
-	warm := PhaseReport{Name: "warm", Presences: 30000, Seconds: 0.004, PresencesPerSec: 7.5e6, PresencesPerCPUSec: 5e6,
+	warm := phaseReport{Name: "warm", Presences: 30000, Seconds: 0.004, PresencesPerSec: 7.5e6, PresencesPerCPUSec: 5e6,
 		Counters:   map[string]uint64{"queries": 0, "drop_announce": 0, "cluster_requests": 0, "cluster_entries": 0},
-		Throughput: []Sample{{T: 0.004, PPS: 7.5e6}}}
-	e := &SystemReport{Name: "engine", Phases: []PhaseReport{cold, warm},
+		Throughput: []sample{{T: 0.004, PPS: 7.5e6}}}
+	e := &systemReport{Name: "engine", Phases: []phaseReport{cold, warm},
 		Counters:       map[string]uint64{"queries": 120, "drop_announce": 7, "cluster_requests": 0, "cluster_entries": 0},
-		ResolveLatency: Latency{Count: 10, Failed: 3, FailedBy: map[string]int{"announcers_failed": 2, "lookup_timeout": 1}, P50Ms: 1, CDF: []CDFPoint{{Ms: 0.1, Share: 0.2}, {Ms: 1, Share: 1}}}}
+		ResolveLatency: latency{Count: 10, Failed: 3, FailedBy: map[string]int{"announcers_failed": 2, "lookup_timeout": 1}, P50Ms: 1, CDF: []cdfPoint{{Ms: 0.1, Share: 0.2}, {Ms: 1, Share: 1}}}}
 	return &Report{Version: 1, Engine: e, Ratios: map[string]float64{}, CPURatios: map[string]float64{},
-		Workload: WorkloadReport{Source: "generated", Meta: Meta{Presences: 30000}}}
+		Workload: workloadReport{Source: "generated", meta: meta{Presences: 30000}}}
 }
 
 // The summary is for people: a map never shows up as Go prints it.
@@ -45,7 +45,7 @@ func TestWriteTextNoGoMaps(t *testing.T) {
 
 func TestHTMLEngineOnly(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteHTML(&b, syntheticReport()); err != nil {
+	if err := writeHTML(&b, syntheticReport()); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
@@ -68,7 +68,7 @@ func TestHTMLClusterCounters(t *testing.T) {
 	r := syntheticReport()
 	r.Settings.Cluster = true
 	var b bytes.Buffer
-	if err := WriteHTML(&b, r); err != nil {
+	if err := writeHTML(&b, r); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "cluster_requests") {
@@ -152,13 +152,13 @@ func TestSettleHedgedDuplicates(t *testing.T) {
 		{engineDuplicates: 0, dups: 1, hedged: 0, ok: false},
 		{engineDuplicates: 5, dups: 0, hedged: 1, ok: true}, // the engine's count also holds late answers of cancelled queries
 	} {
-		p := NewPeers(PeerSpec{}, nil)
+		p := newPeers(PeerSpec{}, nil)
 		p.perNode = make([]atomic.Int32, 2)
 		p.perNode[0].Store(2) // asked twice, answered honestly twice
 		p.perNode[1].Store(1)
 		p.Queries.Store(3)
 		p.HonestAnswers.Store(3)
-		rep := &SystemReport{ResolvableKeys: 2, ResolvedKeys: 2}
+		rep := &systemReport{ResolvableKeys: 2, ResolvedKeys: 2}
 		rep.settle(p, map[string]uint64{"duplicate_answers": tc.engineDuplicates})
 		if rep.DuplicateQueries != tc.dups || rep.HedgedQueries != tc.hedged || rep.QueriesEqualUniqueKeys != tc.ok {
 			t.Errorf("engine duplicates %d: duplicate %d, hedged %d, one query per key %v; want %d, %d, %v",

@@ -70,8 +70,8 @@ type Options struct {
 // DefaultOptions are the defaults of "capsengine bench".
 func DefaultOptions() Options {
 	return Options{
-		Spec:         DefaultSpec(),
-		Peers:        DefaultPeerSpec(),
+		Spec:         defaultSpec(),
+		Peers:        defaultPeerSpec(),
 		Batch:        256,
 		QueryTimeout: 250 * time.Millisecond,
 		HangTimeout:  2 * time.Minute,
@@ -113,7 +113,7 @@ func GenerateFiles(spec Spec, path string) error {
 		f.Close()
 		return err
 	}
-	err = Generate(spec, f, a)
+	err = writeWorkload(spec, f, a)
 	return errors.Join(err, f.Close(), a.Close())
 }
 
@@ -148,12 +148,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer ans.Close()
 
 	defer o.stopCPUProfile()
-	eng := &engineRun{o: &o, w: w, peers: NewPeers(o.Peers, ans)}
+	eng := &engineRun{o: &o, w: w, peers: newPeers(o.Peers, ans)}
 	if rep.Engine, err = eng.run(ctx, o.Progress); err != nil {
 		return nil, err
 	}
 	if o.Baseline {
-		br := &baselineRun{o: &o, w: w, peers: NewPeers(o.Peers, ans)}
+		br := &baselineRun{o: &o, w: w, peers: newPeers(o.Peers, ans)}
 		t := time.Now()
 		if rep.Baseline, err = br.run(ctx, o.Progress); err != nil {
 			return nil, err
@@ -199,8 +199,8 @@ func (o *Options) workDir(prefix string) (dir string, cleanup func(), err error)
 }
 
 // settings are the knobs o sets, for a report.
-func (o *Options) settings() Settings {
-	st := Settings{
+func (o *Options) settings() settings {
+	st := settings{
 		Workers: o.Workers, Batch: o.Batch,
 		LatencyMs: float64(o.Peers.Latency) / 1e6, Jitter: o.Peers.Jitter,
 		QueryTimeoutMs: float64(o.QueryTimeout) / 1e6,
@@ -217,13 +217,13 @@ func (o *Options) settings() Settings {
 // honest answers (answers "" and ans nil when there are none).
 type preparedWorkload struct {
 	path, answers string
-	ans           *Answers
-	w             *Workload
+	ans           *answers
+	w             *workload
 }
 
 // workload generates the stream into dir (or takes o.Input), reads its
 // answers and scans it, filling wr. The caller closes the workload.
-func (o *Options) workload(dir string, wr *WorkloadReport) (*preparedWorkload, error) {
+func (o *Options) workload(dir string, wr *workloadReport) (*preparedWorkload, error) {
 	pw := &preparedWorkload{path: o.Input}
 	if pw.path == "" {
 		note(o.Progress, "generating %s presences (%s JIDs, %s keys, seed %d)...",
@@ -247,22 +247,22 @@ func (o *Options) workload(dir string, wr *WorkloadReport) (*preparedWorkload, e
 		}
 	}
 	t := time.Now()
-	w, err := OpenWorkload(pw.path, &o.Peers, pw.ans)
+	w, err := openWorkload(pw.path, &o.Peers, pw.ans)
 	if err != nil {
 		pw.ans.Close()
 		return nil, err
 	}
 	pw.w = w
 	wr.ScanSeconds = time.Since(t).Seconds()
-	wr.Meta = w.Meta
+	wr.meta = w.Meta
 	wr.Answers = pw.ans.Len()
 	wr.AvgStanzaBytes = float64(w.Meta.Bytes)/float64(w.Meta.Presences) - 1
 	return pw, nil
 }
 
-func targets(r *Report, o *Options) Targets {
+func targets(r *Report, o *Options) targetReport {
 	e := r.Engine
-	t := Targets{
+	t := targetReport{
 		WarmRatio:              r.Ratios["warm"],
 		WarmTarget:             o.WarmTarget,
 		ColdRatio:              r.Ratios["cold"],
@@ -319,8 +319,8 @@ func (o *Options) stopCPUProfile() {
 	o.cpuProfile = nil
 }
 
-func machine() Machine {
-	m := Machine{Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+func machine() machineInfo {
+	m := machineInfo{Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range bytes.Split(b, []byte("\n")) {
 			if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(bytes.TrimSpace(k)) == "model name" {

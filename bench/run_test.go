@@ -102,7 +102,7 @@ func TestRun(t *testing.T) {
 	}
 
 	var page bytes.Buffer
-	if err := WriteHTML(&page, rep); err != nil {
+	if err := writeHTML(&page, rep); err != nil {
 		t.Fatal(err)
 	}
 	checkHTMLReport(t, page.Bytes(), 2+len(e.Phases))

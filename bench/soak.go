@@ -115,7 +115,7 @@ func (p *soakPeers) QueryInfo(ctx context.Context, jid, node string) (*hashing.I
 		p.tally.queried(k)
 	}
 	b := behaviourOf(&p.spec, jid)
-	if b == Silent {
+	if b == silent {
 		p.Silences.Add(1)
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -132,15 +132,15 @@ func (p *soakPeers) QueryInfo(ctx context.Context, jid, node string) (*hashing.I
 	}
 	if !known {
 		p.Unknown.Add(1)
-		return nil, ErrItemNotFound
+		return nil, errItemNotFound
 	}
 	info, _ := soakDoc(p.seed, k)
 	info.Node = node
 	switch b {
-	case IQError:
+	case iqError:
 		p.ErrorAnswers.Add(1)
-		return nil, ErrServiceUnavailable
-	case Liar:
+		return nil, errServiceUnavailable
+	case liar:
 		p.LiarAnswers.Add(1)
 		return lie(info, node, hashJID(p.spec.Seed^0x11e, jid)), nil
 	}
@@ -234,7 +234,7 @@ func Soak(ctx context.Context, o Options) (*SoakReport, error) {
 	rep := &SoakReport{Version: 1, Command: o.Command, Machine: machine(), Settings: r.settings()}
 	freeMemory()
 	r.start = time.Now()
-	var samples []SoakSample
+	var samples []soakSample
 	sampleStop := make(chan struct{})
 	sampleDone := make(chan struct{})
 	go func() {
@@ -294,18 +294,18 @@ func Soak(ctx context.Context, o Options) (*SoakReport, error) {
 	rep.Keys = tally.keys()
 	rep.Keys.Introduced = r.keys.Load()
 	p := r.peers
-	rep.Queries = SoakQueries{Total: p.Queries.Load(), Honest: p.Honest.Load(), Liars: p.LiarAnswers.Load(),
+	rep.Queries = soakQueries{Total: p.Queries.Load(), Honest: p.Honest.Load(), Liars: p.LiarAnswers.Load(),
 		Errors: p.ErrorAnswers.Load(), Silent: p.Silences.Load(), Unknown: p.Unknown.Load(), Expired: p.Expired.Load()}
 	if rep.Keys.Introduced > 0 {
 		rep.Queries.PerNewKey = round3(float64(rep.Queries.Total) / float64(rep.Keys.Introduced))
 	}
 	rep.Counters = snakeCounters(r.eng.Counters())
 	caught := int64(rep.Counters["mismatches"] + rep.Counters["rejected"])
-	rep.Liars = LiarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: max(p.LiarAnswers.Load()-caught, 0)}
+	rep.Liars = liarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: max(p.LiarAnswers.Load()-caught, 0)}
 	rep.Liars.AllCaught = rep.Liars.Accepted == 0
 	rep.Probes = r.probes.report()
-	rep.Events = SoakEvents{Received: r.events.Load(), Dropped: int64(r.sub.Dropped())}
-	rep.WarmupSeconds = round3(SoakWarmup * rep.Seconds)
+	rep.Events = soakEvents{Received: r.events.Load(), Dropped: int64(r.sub.Dropped())}
+	rep.WarmupSeconds = round3(soakWarmup * rep.Seconds)
 	rep.Trends = soakTrends(samples, rep.WarmupSeconds)
 
 	r.sub.Close()
@@ -330,10 +330,10 @@ func paceText(keysPerSec float64) string {
 	return count(int(keysPerSec))
 }
 
-func (r *soakRun) settings() SoakSettings {
+func (r *soakRun) settings() soakSettings {
 	t := r.o.tuning()
 	o := r.o
-	st := SoakSettings{DurationSeconds: r.so.Duration.Seconds(), KeysPerSec: r.so.KeysPerSec, JIDsPerKey: r.so.JIDsPerKey,
+	st := soakSettings{DurationSeconds: r.so.Duration.Seconds(), KeysPerSec: r.so.KeysPerSec, JIDsPerKey: r.so.JIDsPerKey,
 		SpreadSeconds: r.so.Spread.Seconds(), JIDLifeSeconds: r.so.JIDLife.Seconds(), PopKeys: r.so.PopKeys, PopShare: r.so.PopShare,
 		Seed: o.Spec.Seed, LatencyMs: float64(o.Peers.Latency) / 1e6, Jitter: o.Peers.Jitter,
 		Liars: o.Peers.Liars, Errors: o.Peers.Errors, Timeouts: o.Peers.Timeouts,
@@ -430,7 +430,7 @@ func (r *soakRun) feed(ctx context.Context) error {
 		switch it.kind {
 		case soakLogin:
 			jidBuf = soakJID(jidBuf[:0], o.Spec.Seed, it.jid)
-			r.tally.announced(it.key, behaviourOf(&o.Peers, jidBuf) == Honest)
+			r.tally.announced(it.key, behaviourOf(&o.Peers, jidBuf) == honest)
 			if it.first && it.key%int64(so.ProbeEvery) == 0 {
 				probes = append(probes, probe{jid: string(jidBuf)})
 			}
@@ -479,10 +479,10 @@ func (r *soakRun) probe(jid string) {
 	}()
 }
 
-func (pr *soakProbes) report() SoakProbes {
+func (pr *soakProbes) report() soakProbeReport {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	return SoakProbes{Waits: pr.waits, Resolved: pr.ok, Gone: pr.gone, Hangs: pr.hangs, FailedBy: pr.failedBy,
+	return soakProbeReport{Waits: pr.waits, Resolved: pr.ok, Gone: pr.gone, Hangs: pr.hangs, FailedBy: pr.failedBy,
 		P50Ms: pr.hist.quantile(0.5), P99Ms: pr.hist.quantile(0.99), MaxMs: pr.hist.quantile(1)}
 }
 
@@ -536,10 +536,10 @@ func (r *soakRun) drainEvents(done <-chan struct{}) {
 }
 
 // sample reads the engine's and the process's levels now.
-func (r *soakRun) sample() SoakSample {
+func (r *soakRun) sample() soakSample {
 	g := r.eng.Gauges()
 	c := snakeCounters(r.eng.Counters())
-	s := SoakSample{
+	s := soakSample{
 		T: round3(time.Since(r.start).Seconds()), Presences: r.presences.Load(),
 		Keys: r.keys.Load(), JIDs: r.jids.Load(),
 		LiveLookups: g.LiveLookups, QueuedQueries: g.QueuedQueries, QueriesInFlight: g.QueriesInFlight,
@@ -548,7 +548,7 @@ func (r *soakRun) sample() SoakSample {
 		Queries: r.peers.Queries.Load(), Failures: map[string]uint64{},
 		EventDrops: int64(c["event_drops"]), Events: r.events.Load(),
 	}
-	var ms Sample
+	var ms sample
 	memSample(&ms)
 	s.Heap = ms.Heap
 	for _, name := range soakFailureCounters {

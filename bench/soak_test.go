@@ -61,11 +61,11 @@ func BenchmarkSoakStream(b *testing.B) {
 
 // samples makes a soak's samples, one a second for secs seconds, with
 // RSS given by rss(t).
-func samples(secs int, rss func(t float64) float64) []SoakSample {
-	var out []SoakSample
+func samples(secs int, rss func(t float64) float64) []soakSample {
+	var out []soakSample
 	for i := 1; i <= secs; i++ {
 		t := float64(i)
-		out = append(out, SoakSample{T: t, RSS: int64(rss(t)), Goroutines: 200, LiveLookups: 30_000})
+		out = append(out, soakSample{T: t, RSS: int64(rss(t)), Goroutines: 200, LiveLookups: 30_000})
 	}
 	return out
 }
@@ -88,8 +88,8 @@ func TestCheckSoakMemory(t *testing.T) {
 		{"short", func(t float64) float64 { return 300<<20 + t*(30<<20) }, 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &SoakReport{Samples: samples(tc.secs, tc.rss), Settings: SoakSettings{MaxLookups: 100_000}}
-			r.WarmupSeconds = SoakWarmup * float64(tc.secs)
+			r := &SoakReport{Samples: samples(tc.secs, tc.rss), Settings: soakSettings{MaxLookups: 100_000}}
+			r.WarmupSeconds = soakWarmup * float64(tc.secs)
 			r.Trends = soakTrends(r.Samples, r.WarmupSeconds)
 			v := checkSoak(r)
 			if ok := len(v) == 0; ok != tc.ok {
@@ -141,8 +141,8 @@ func TestSoakTallyVerdicts(t *testing.T) {
 // Lookups that pile up to MaxLookups (they never end) and hangs are
 // broken guarantees.
 func TestCheckSoakLookupsAndHangs(t *testing.T) {
-	r := &SoakReport{Settings: SoakSettings{MaxLookups: 100}, Probes: SoakProbes{Waits: 10, Hangs: 1},
-		Samples: []SoakSample{{T: 1, LiveLookups: 50}, {T: 2, LiveLookups: 100}}}
+	r := &SoakReport{Settings: soakSettings{MaxLookups: 100}, Probes: soakProbeReport{Waits: 10, Hangs: 1},
+		Samples: []soakSample{{T: 1, LiveLookups: 50}, {T: 2, LiveLookups: 100}}}
 	v := strings.Join(checkSoak(r), "\n")
 	for _, want := range []string{"reached Tuning.MaxLookups (100) at 2 s", "did not return within the lookup timeout"} {
 		if !strings.Contains(v, want) {

@@ -27,7 +27,7 @@ type soakTally struct {
 	judged atomic.Int64
 
 	mu sync.Mutex
-	v  SoakKeys
+	v  soakKeys
 }
 
 const soakExamples = 10 // keys named per kind of broken verdict
@@ -153,7 +153,7 @@ func (t *soakTally) example(list *[]int64, k int64) {
 	}
 }
 
-func (t *soakTally) keys() SoakKeys {
+func (t *soakTally) keys() soakKeys {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	v := t.v
@@ -183,16 +183,16 @@ func leastSquares(xs, ys []float64) (a, b float64) {
 	return (sy - b*sx) / n, b
 }
 
-// The memory rule. After the warm-up (the first SoakWarmup of the run), a
+// The memory rule. After the warm-up (the first soakWarmup of the run), a
 // gauge's least-squares line over the samples must not rise by more than
-// SoakGrowthLimit of the gauge's mean level over the post-warm-up span,
+// soakGrowthLimit of the gauge's mean level over the post-warm-up span,
 // nor by more than its floor (for gauges whose level is near 0, where 10%
 // is noise). It is judged only when at least soakMinSpan seconds and
 // soakMinSamples samples follow the warm-up: a shorter run reports the
 // slope without a verdict.
 const (
-	SoakWarmup      = 0.2
-	SoakGrowthLimit = 0.10
+	soakWarmup      = 0.2
+	soakGrowthLimit = 0.10
 	soakMinSpan     = 30.0
 	soakMinSamples  = 10
 )
@@ -205,7 +205,7 @@ var soakTrendFloors = map[string]float64{
 }
 
 // trend fits the gauge get over the samples after warm-up (t ≥ from).
-func trend(name string, samples []SoakSample, from float64, get func(*SoakSample) float64) SoakTrend {
+func trend(name string, samples []soakSample, from float64, get func(*soakSample) float64) soakTrend {
 	var xs, ys []float64
 	for i := range samples {
 		if samples[i].T >= from {
@@ -213,7 +213,7 @@ func trend(name string, samples []SoakSample, from float64, get func(*SoakSample
 			ys = append(ys, get(&samples[i]))
 		}
 	}
-	tr := SoakTrend{Name: name, OK: true}
+	tr := soakTrend{Name: name, OK: true}
 	if len(xs) < 2 {
 		return tr
 	}
@@ -227,19 +227,19 @@ func trend(name string, samples []SoakSample, from float64, get func(*SoakSample
 	tr.SlopePerMin = b * 60
 	tr.Growth = b * span
 	floor, judged := soakTrendFloors[name]
-	tr.Limit = max(SoakGrowthLimit*tr.Level, floor)
+	tr.Limit = max(soakGrowthLimit*tr.Level, floor)
 	tr.Judged = judged && span >= soakMinSpan && len(xs) >= soakMinSamples
 	tr.OK = !tr.Judged || tr.Growth <= tr.Limit
 	return tr
 }
 
 // soakTrends fits every gauge the report follows.
-func soakTrends(samples []SoakSample, warmupEnd float64) []SoakTrend {
-	return []SoakTrend{
-		trend("rss", samples, warmupEnd, func(s *SoakSample) float64 { return float64(s.RSS) }),
-		trend("live_lookups", samples, warmupEnd, func(s *SoakSample) float64 { return float64(s.LiveLookups) }),
-		trend("goroutines", samples, warmupEnd, func(s *SoakSample) float64 { return float64(s.Goroutines) }),
-		trend("heap", samples, warmupEnd, func(s *SoakSample) float64 { return float64(s.Heap) }),
+func soakTrends(samples []soakSample, warmupEnd float64) []soakTrend {
+	return []soakTrend{
+		trend("rss", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.RSS) }),
+		trend("live_lookups", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.LiveLookups) }),
+		trend("goroutines", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.Goroutines) }),
+		trend("heap", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.Heap) }),
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 type SoakReport struct {
 	Version  int          `json:"version"`
 	Command  string       `json:"command,omitempty"`
-	Machine  Machine      `json:"machine"`
-	Settings SoakSettings `json:"settings"`
+	Machine  machineInfo  `json:"machine"`
+	Settings soakSettings `json:"settings"`
 	Seconds  float64      `json:"seconds"` // how long the stream ran
 
 	Presences       int64   `json:"presences"`
@@ -30,24 +30,24 @@ type SoakReport struct {
 	PresencesPerSec float64 `json:"presences_per_sec"`
 	RingStalls      int64   `json:"ring_stalls"` // times the stream waited for verdicts
 
-	Keys     SoakKeys          `json:"keys"`
-	Queries  SoakQueries       `json:"queries"`
-	Liars    LiarReport        `json:"liars"`
-	Probes   SoakProbes        `json:"probes"`
-	Events   SoakEvents        `json:"events"`
+	Keys     soakKeys          `json:"keys"`
+	Queries  soakQueries       `json:"queries"`
+	Liars    liarReport        `json:"liars"`
+	Probes   soakProbeReport   `json:"probes"`
+	Events   soakEvents        `json:"events"`
 	Counters map[string]uint64 `json:"counters"` // the engine's, at the end
 
 	StoreDiskBytes int64        `json:"store_disk_bytes"`
 	WarmupSeconds  float64      `json:"warmup_seconds"`
-	Trends         []SoakTrend  `json:"trends"`
-	Samples        []SoakSample `json:"samples"`
+	Trends         []soakTrend  `json:"trends"`
+	Samples        []soakSample `json:"samples"`
 
 	Violations []string `json:"violations"`
 	OK         bool     `json:"ok"`
 }
 
-// SoakSettings are the soak's knobs.
-type SoakSettings struct {
+// soakSettings are the soak's knobs.
+type soakSettings struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 	KeysPerSec      float64 `json:"keys_per_sec"` // the pace asked for; 0 unpaced
 	JIDsPerKey      float64 `json:"jids_per_key"`
@@ -68,9 +68,9 @@ type SoakSettings struct {
 	Batch           int     `json:"batch"`
 }
 
-// SoakKeys are the verdicts on the keys: each key is judged once every
+// soakKeys are the verdicts on the keys: each key is judged once every
 // lookup it could have started has had time to end.
-type SoakKeys struct {
+type soakKeys struct {
 	Introduced int64 `json:"introduced"`
 	Judged     int64 `json:"judged"`
 	Resolvable int64 `json:"resolvable"` // judged keys an honest JID announced
@@ -86,8 +86,8 @@ type SoakKeys struct {
 	Untracked int64 `json:"untracked_answers"`
 }
 
-// SoakQueries are the queries the simulated peers received, by outcome.
-type SoakQueries struct {
+// soakQueries are the queries the simulated peers received, by outcome.
+type soakQueries struct {
 	Total     int64   `json:"total"`
 	Honest    int64   `json:"honest"`
 	Liars     int64   `json:"liars"`
@@ -98,9 +98,9 @@ type SoakQueries struct {
 	PerNewKey float64 `json:"per_new_key"` // total ÷ keys introduced
 }
 
-// SoakProbes are the sampled Waits: the first announcer of every
+// soakProbeReport are the sampled Waits: the first announcer of every
 // ProbeEvery-th key.
-type SoakProbes struct {
+type soakProbeReport struct {
 	Waits    int            `json:"waits"`
 	Resolved int            `json:"resolved"`
 	Gone     int            `json:"gone"` // the JID had logged out before the wait reached it
@@ -111,14 +111,14 @@ type SoakProbes struct {
 	MaxMs    float64        `json:"max_ms"`
 }
 
-// SoakEvents are the events the soak's one subscriber received and lost.
-type SoakEvents struct {
+// soakEvents are the events the soak's one subscriber received and lost.
+type soakEvents struct {
 	Received int64 `json:"received"`
 	Dropped  int64 `json:"dropped"`
 }
 
-// SoakTrend is the least-squares line of one gauge after the warm-up.
-type SoakTrend struct {
+// soakTrend is the least-squares line of one gauge after the warm-up.
+type soakTrend struct {
 	Name        string  `json:"name"` // rss, live_lookups, goroutines, heap
 	From        float64 `json:"from_seconds"`
 	Start       float64 `json:"start"` // the line's value at From
@@ -130,8 +130,8 @@ type SoakTrend struct {
 	OK          bool    `json:"ok"`
 }
 
-// SoakSample is one reading of the levels; counts are since the start.
-type SoakSample struct {
+// soakSample is one reading of the levels; counts are since the start.
+type soakSample struct {
 	T               float64           `json:"t"`
 	Presences       int64             `json:"presences"`
 	Keys            int64             `json:"keys"`
@@ -234,44 +234,44 @@ func WriteSoakHTMLFile(path string, r *SoakReport) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteSoakHTML(f, r); err != nil {
+	if err := writeSoakHTML(f, r); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
 }
 
-// WriteSoakHTML writes r as a self-contained HTML page: the verdicts, and
+// writeSoakHTML writes r as a self-contained HTML page: the verdicts, and
 // inline SVG plots over time of the engine's levels, goroutines, memory
 // (with the fitted line after the warm-up), queries against new keys,
 // failures by cause, and JIDs online with event drops.
-func WriteSoakHTML(w io.Writer, r *SoakReport) error {
+func writeSoakHTML(w io.Writer, r *SoakReport) error {
 	var text strings.Builder
 	r.WriteText(&text)
 	charts := []string{
 		soakChart(r, "Engine levels", "", []soakSeries{
-			{"live lookups", "#1f77b4", func(s *SoakSample) float64 { return float64(s.LiveLookups) }},
-			{"queued queries", "#ff7f0e", func(s *SoakSample) float64 { return float64(s.QueuedQueries) }},
-			{"queries in flight", "#2ca02c", func(s *SoakSample) float64 { return float64(s.QueriesInFlight) }},
-			{"waiting JIDs", "#9467bd", func(s *SoakSample) float64 { return float64(s.WaitingJIDs) }},
-			{"router backlog", "#8c564b", func(s *SoakSample) float64 { return float64(s.RouterBacklog) }},
+			{"live lookups", "#1f77b4", func(s *soakSample) float64 { return float64(s.LiveLookups) }},
+			{"queued queries", "#ff7f0e", func(s *soakSample) float64 { return float64(s.QueuedQueries) }},
+			{"queries in flight", "#2ca02c", func(s *soakSample) float64 { return float64(s.QueriesInFlight) }},
+			{"waiting JIDs", "#9467bd", func(s *soakSample) float64 { return float64(s.WaitingJIDs) }},
+			{"router backlog", "#8c564b", func(s *soakSample) float64 { return float64(s.RouterBacklog) }},
 		}, nil),
 		soakChart(r, "Goroutines", "", []soakSeries{
-			{"goroutines", "#1f77b4", func(s *SoakSample) float64 { return float64(s.Goroutines) }},
+			{"goroutines", "#1f77b4", func(s *soakSample) float64 { return float64(s.Goroutines) }},
 		}, nil),
 		soakChart(r, "Memory (MiB)", "MiB", []soakSeries{
-			{"RSS", "#1f77b4", func(s *SoakSample) float64 { return float64(s.RSS) / (1 << 20) }},
-			{"heap", "#2ca02c", func(s *SoakSample) float64 { return float64(s.Heap) / (1 << 20) }},
+			{"RSS", "#1f77b4", func(s *soakSample) float64 { return float64(s.RSS) / (1 << 20) }},
+			{"heap", "#2ca02c", func(s *soakSample) float64 { return float64(s.Heap) / (1 << 20) }},
 		}, r.trend("rss")),
 		soakChart(r, "Queries against new keys (per second)", "/s", []soakSeries{
-			{"queries/s", "#1f77b4", rate(func(s *SoakSample) int64 { return s.Queries })},
-			{"new keys/s", "#ff7f0e", rate(func(s *SoakSample) int64 { return s.Keys })},
-			{"new JIDs/s", "#2ca02c", rate(func(s *SoakSample) int64 { return s.JIDs })},
+			{"queries/s", "#1f77b4", rate(func(s *soakSample) int64 { return s.Queries })},
+			{"new keys/s", "#ff7f0e", rate(func(s *soakSample) int64 { return s.Keys })},
+			{"new JIDs/s", "#2ca02c", rate(func(s *soakSample) int64 { return s.JIDs })},
 		}, nil),
 		soakChart(r, "Failures by cause (engine counters, cumulative)", "", failureSeries(), nil),
 		soakChart(r, "JIDs online and events dropped", "", []soakSeries{
-			{"JIDs online", "#1f77b4", func(s *SoakSample) float64 { return float64(s.JIDsOnline) }},
-			{"events dropped", "#d62728", func(s *SoakSample) float64 { return float64(s.EventDrops) }},
+			{"JIDs online", "#1f77b4", func(s *soakSample) float64 { return float64(s.JIDsOnline) }},
+			{"events dropped", "#d62728", func(s *soakSample) float64 { return float64(s.EventDrops) }},
 		}, nil),
 	}
 	d := struct {
@@ -285,7 +285,7 @@ func WriteSoakHTML(w io.Writer, r *SoakReport) error {
 	return soakTemplate.Execute(w, d)
 }
 
-func (r *SoakReport) trend(name string) *SoakTrend {
+func (r *SoakReport) trend(name string) *soakTrend {
 	for i := range r.Trends {
 		if r.Trends[i].Name == name {
 			return &r.Trends[i]
@@ -296,13 +296,13 @@ func (r *SoakReport) trend(name string) *SoakTrend {
 
 type soakSeries struct {
 	name, colour string
-	get          func(*SoakSample) float64
+	get          func(*soakSample) float64
 }
 
 // rate turns a cumulative count into a per-second rate between samples.
-func rate(get func(*SoakSample) int64) func(*SoakSample) float64 {
-	var prev *SoakSample
-	return func(s *SoakSample) float64 {
+func rate(get func(*soakSample) int64) func(*soakSample) float64 {
+	var prev *soakSample
+	return func(s *soakSample) float64 {
 		defer func() { prev = s }()
 		if prev == nil || s.T <= prev.T {
 			return 0
@@ -315,14 +315,14 @@ func failureSeries() []soakSeries {
 	colours := []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000"}
 	var out []soakSeries
 	for i, name := range soakFailureCounters {
-		out = append(out, soakSeries{name, colours[i%len(colours)], func(s *SoakSample) float64 { return float64(s.Failures[name]) }})
+		out = append(out, soakSeries{name, colours[i%len(colours)], func(s *soakSample) float64 { return float64(s.Failures[name]) }})
 	}
 	return out
 }
 
 // soakChart plots series over the soak's time; fit, when set, adds its
 // line after the warm-up (in MiB: only the RSS trend is drawn).
-func soakChart(r *SoakReport, title, unit string, ss []soakSeries, fit *SoakTrend) string {
+func soakChart(r *SoakReport, title, unit string, ss []soakSeries, fit *soakTrend) string {
 	var out []series
 	xmax, ymax := 1.0, 0.0
 	for _, sr := range ss {

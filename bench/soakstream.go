@@ -297,7 +297,7 @@ func soakCapsOf(seed uint64, k int64) (node, ver string) {
 func appendSoakPresence(dst []byte, seed uint64, e soakEvent, c *soakCaps) []byte {
 	dst = append(dst, "<presence from='"...)
 	dst = soakJID(dst, seed, e.jid)
-	dst = append(dst, "' to='"+Observer+"'"...)
+	dst = append(dst, "' to='"+observer+"'"...)
 	if e.kind == soakLogout {
 		return append(dst, " type='unavailable'/>"...)
 	}

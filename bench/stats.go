@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-// Latency summarizes the time to resolve cold keys: from the moment the
+// latency summarizes the time to resolve cold keys: from the moment the
 // chunk holding a key's first presence was handed to the pipeline to the
 // moment the key's verified answer was available.
-type Latency struct {
+type latency struct {
 	Count  int `json:"count"`  // keys measured
 	Failed int `json:"failed"` // first lookups that ended without a verified answer
 	Hangs  int `json:"hangs"`  // waits still unanswered after the hang bound
@@ -30,17 +30,17 @@ type Latency struct {
 	MaxMs    float64        `json:"max_ms"`
 	// CDF is the distribution for plots: the share of keys resolved within
 	// each bound, on a log scale from 0.1 ms.
-	CDF []CDFPoint `json:"cdf,omitempty"`
+	CDF []cdfPoint `json:"cdf,omitempty"`
 }
 
-// CDFPoint: Share of the measured keys resolved within Ms.
-type CDFPoint struct {
+// cdfPoint: Share of the measured keys resolved within Ms.
+type cdfPoint struct {
 	Ms    float64 `json:"ms"`
 	Share float64 `json:"share"`
 }
 
-func summarize(ds []time.Duration, failed, hangs int) Latency {
-	l := Latency{Count: len(ds), Failed: failed, Hangs: hangs}
+func summarize(ds []time.Duration, failed, hangs int) latency {
+	l := latency{Count: len(ds), Failed: failed, Hangs: hangs}
 	if len(ds) == 0 {
 		return l
 	}
@@ -53,7 +53,7 @@ func summarize(ds []time.Duration, failed, hangs int) Latency {
 	l.P50Ms, l.P90Ms, l.P99Ms, l.P999Ms, l.MaxMs = q(0.50), q(0.90), q(0.99), q(0.999), ms(s[len(s)-1])
 	for b := 0.1; ; b *= math.Pow(10, 0.1) {
 		i, _ := slices.BinarySearch(s, time.Duration(b*float64(time.Millisecond)+1))
-		l.CDF = append(l.CDF, CDFPoint{Ms: round3(b), Share: float64(i) / float64(len(s))})
+		l.CDF = append(l.CDF, cdfPoint{Ms: round3(b), Share: float64(i) / float64(len(s))})
 		if i == len(s) {
 			break
 		}
@@ -119,16 +119,16 @@ func schedHist() *metrics.Float64Histogram {
 	return s[0].Value.Float64Histogram()
 }
 
-// SchedLatency is how long goroutines waited for a CPU once runnable,
+// schedLatency is how long goroutines waited for a CPU once runnable,
 // over a phase (runtime/metrics /sched/latencies:seconds).
-type SchedLatency struct {
+type schedLatency struct {
 	P50Ms float64 `json:"p50_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"` // upper bound of the highest bucket hit
 }
 
-func schedDelta(a, b *metrics.Float64Histogram) SchedLatency {
-	var out SchedLatency
+func schedDelta(a, b *metrics.Float64Histogram) schedLatency {
+	var out schedLatency
 	if a == nil || b == nil || len(a.Counts) != len(b.Counts) {
 		return out
 	}

@@ -32,8 +32,8 @@ type Spec struct {
 	Caps2       float64 `json:"caps2"` // share of documents also announced with a XEP-0390 sha-256 hash
 }
 
-// DefaultSpec is the workload of a plain "capsengine bench".
-func DefaultSpec() Spec {
+// defaultSpec is the workload of a plain "capsengine bench".
+func defaultSpec() Spec {
 	return Spec{
 		Seed:        1,
 		Presences:   2_000_000,
@@ -69,11 +69,11 @@ func (s *Spec) validate() error {
 	return nil
 }
 
-// Observer is the to address of every generated presence: the entity
+// observer is the to address of every generated presence: the entity
 // (a server component or a crawler) that receives them.
-const Observer = "observer@bench.example/capsengine"
+const observer = "observer@bench.example/capsengine"
 
-// Generate writes the workload of s: the stanzas, one per line, to
+// writeWorkload writes the workload of s: the stanzas, one per line, to
 // stanzas, and the honest disco#info answer for every node a stanza can
 // be asked at, one <query/> per line, to answers (which may be nil).
 //
@@ -82,7 +82,7 @@ const Observer = "observer@bench.example/capsengine"
 // shuffled order; the rest are drawn uniformly, and never name a JID seen
 // in the last few thousand stanzas, so that workers taking consecutive
 // chunks keep each JID's presences in order.
-func Generate(s Spec, stanzas, answers io.Writer) error {
+func writeWorkload(s Spec, stanzas, answers io.Writer) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func (g *gen) next(r *rand.Rand, i int, dst []byte) []byte {
 
 	dst = append(dst, "<presence from='"...)
 	dst = g.appendJID(dst, j)
-	dst = append(dst, "' to='"+Observer+"' id='"...)
+	dst = append(dst, "' to='"+observer+"' id='"...)
 	dst = appendB62(dst, r.Uint64(), 10)
 	dst = append(dst, '\'')
 	if unavailable {

@@ -17,7 +17,7 @@ import (
 func generate(t *testing.T, s Spec) (stanzas, answers []byte) {
 	t.Helper()
 	var a, b bytes.Buffer
-	if err := Generate(s, &a, &b); err != nil {
+	if err := writeWorkload(s, &a, &b); err != nil {
 		t.Fatal(err)
 	}
 	return a.Bytes(), b.Bytes()
@@ -52,7 +52,7 @@ func TestGenerateRejectsBadSpec(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := smallSpec()
 			mod(&s)
-			if err := Generate(s, &bytes.Buffer{}, nil); err == nil {
+			if err := writeWorkload(s, &bytes.Buffer{}, nil); err == nil {
 				t.Fatal("no error")
 			}
 		})
@@ -70,7 +70,7 @@ func within(t *testing.T, what string, got, want, tol float64) {
 func TestGenerateShares(t *testing.T) {
 	s := smallSpec()
 	stanzas, answers := generate(t, s)
-	ans, err := ReadAnswers(bytes.NewReader(answers))
+	ans, err := readAnswers(bytes.NewReader(answers))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,38 +222,38 @@ func TestPeers(t *testing.T) {
 	node := "https://test.example#" + ver
 	in := *info
 	in.Node = node
-	ans, err := ReadAnswers(bytes.NewReader(append(messages.AppendDiscoInfo(nil, &in), '\n')))
+	ans, err := readAnswers(bytes.NewReader(append(messages.AppendDiscoInfo(nil, &in), '\n')))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ps := PeerSpec{Seed: 9, Liars: 0.25, Errors: 0.25, Timeouts: 0.25}
 	// Find one JID of each behaviour.
-	jids := map[Behaviour]string{}
+	jids := map[behaviour]string{}
 	for i := 0; len(jids) < 4; i++ {
 		j := "user" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + "@example.org/r"
 		if _, ok := jids[ps.Behaviour(j)]; !ok {
 			jids[ps.Behaviour(j)] = j
 		}
 	}
-	p := NewPeers(ps, ans)
+	p := newPeers(ps, ans)
 	ctx := context.Background()
 
-	got, err := p.QueryInfo(ctx, jids[Honest], node)
+	got, err := p.QueryInfo(ctx, jids[honest], node)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hashing.Verify(key, got, hashing.Options{}); err != nil {
 		t.Errorf("honest answer does not verify: %v", err)
 	}
-	if _, err := p.QueryInfo(ctx, jids[Honest], "https://test.example#unknown"); !errors.Is(err, ErrItemNotFound) {
+	if _, err := p.QueryInfo(ctx, jids[honest], "https://test.example#unknown"); !errors.Is(err, errItemNotFound) {
 		t.Errorf("unknown node: %v", err)
 	}
-	if _, err := p.QueryInfo(ctx, jids[IQError], node); !errors.Is(err, ErrServiceUnavailable) {
+	if _, err := p.QueryInfo(ctx, jids[iqError], node); !errors.Is(err, errServiceUnavailable) {
 		t.Errorf("failing peer: %v", err)
 	}
 	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := p.QueryInfo(tctx, jids[Silent], node); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := p.QueryInfo(tctx, jids[silent], node); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("silent peer: %v", err)
 	}
 	// Every kind of lie is caught by verification.
@@ -265,7 +265,7 @@ func TestPeers(t *testing.T) {
 	if _, err := hashing.Verify(key, lie(nil, node, 0), hashing.Options{}); err == nil {
 		t.Error("made-up lie verifies")
 	}
-	if _, err := p.QueryInfo(ctx, jids[Honest], node); err != nil {
+	if _, err := p.QueryInfo(ctx, jids[honest], node); err != nil {
 		t.Fatal(err)
 	}
 	if d := p.Duplicates(); d != 1 {
@@ -277,7 +277,7 @@ func TestPeers(t *testing.T) {
 }
 
 func TestLatencyDistribution(t *testing.T) {
-	p := NewPeers(PeerSpec{Seed: 1, Latency: time.Millisecond, Jitter: 0.5}, nil)
+	p := newPeers(PeerSpec{Seed: 1, Latency: time.Millisecond, Jitter: 0.5}, nil)
 	var ds []time.Duration
 	for i := range 2000 {
 		ds = append(ds, p.latency("u"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+"@x/"+string(rune(i)), "n"))
