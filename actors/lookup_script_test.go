@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,7 +67,7 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 		}
 		s.io = &fakeIO{cancelled: map[uint64]bool{}}
 		s.l = newLookup(s.d, s.io, s.key)
-		s.waiters, s.before = nil, counterSnapshot(s.d.counters)
+		s.waiters, s.before = nil, s.d.counters.Snapshot()
 		s.l.onStart()
 	case "request":
 		var jid string
@@ -145,23 +143,11 @@ func (s *lookupScript) report() string {
 		default:
 		}
 	}
-	now := counterSnapshot(s.d.counters)
+	now := s.d.counters.Snapshot()
 	b.WriteString(counterMoves(s.before, now))
 	s.before = now
 	fmt.Fprintf(&b, "state: %v", s.l.state)
 	return b.String()
-}
-
-// counterSnapshot reads every counter by name.
-func counterSnapshot(c *Counters) map[string]uint64 {
-	out := map[string]uint64{}
-	v := reflect.ValueOf(c).Elem()
-	for i := range v.NumField() {
-		if n, ok := v.Field(i).Addr().Interface().(*atomic.Uint64); ok {
-			out[v.Type().Field(i).Name] = n.Load()
-		}
-	}
-	return out
 }
 
 // counterMoves is a script's line on the counters that moved between two

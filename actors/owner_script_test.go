@@ -141,7 +141,7 @@ func (s *ownerScript) run(t *testing.T, td *datadriven.TestData) string {
 		}
 		s.io = &fakeOwnerIO{ms: members(ms)}
 		s.o = &owner{d: s.d, io: s.io}
-		s.before = counterSnapshot(s.d.counters)
+		s.before = s.d.counters.Snapshot()
 	case "members":
 		s.io.ms = members(td.CmdArgs[0].Key)
 	case "resolve":
@@ -217,7 +217,7 @@ func (s *ownerScript) report() string {
 		fmt.Fprintln(&b, e)
 	}
 	s.io.log = nil
-	now := counterSnapshot(s.d.counters)
+	now := s.d.counters.Snapshot()
 	b.WriteString(counterMoves(s.before, now))
 	s.before = now
 	o := s.o
