@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/capsengine/capsengine/actors"
@@ -109,8 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	// One actor system per engine: the store's writer and the engine's
 	// actors run in it. The engine stops it once both are closed.
-	plog := protolog.Logger(logger)
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return plog }))
+	system := protolog.NewSystem(logger)
 	scfg.System = system
 	db, err := storage.Open(ctx, scfg)
 	if err != nil {

@@ -72,9 +72,7 @@ func Start(cfg Config, p Ports) (*Runtime, error) {
 	}
 	system, own := p.System, p.System == nil
 	if own {
-		system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-			return protolog.Logger(logger)
-		}))
+		system = protolog.NewSystem(logger)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	counters := &Counters{}

@@ -93,8 +93,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 
 	db.system = c.System
 	if db.system == nil {
-		log := protolog.Logger(c.Logger)
-		db.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
+		db.system = protolog.NewSystem(c.Logger)
 		db.ownSystem = true
 	}
 	w := &writer{db: db}

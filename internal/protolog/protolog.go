@@ -5,6 +5,8 @@ package protolog
 import (
 	"context"
 	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // routineLogs are protoactor ERROR records that are routine in a cluster:
@@ -63,4 +65,12 @@ func (d demoteHandler) WithGroup(g string) slog.Handler { return demoteHandler{d
 // lib=protoactor and protoactor's records demoted.
 func Logger(base *slog.Logger) *slog.Logger {
 	return slog.New(demoteHandler{base.Handler()}).With("lib", "protoactor")
+}
+
+// NewSystem is a protoactor actor system that logs to base through Logger:
+// the one way capsengine makes one (the engine's, or a store's when it
+// runs alone).
+func NewSystem(base *slog.Logger) *actor.ActorSystem {
+	log := Logger(base)
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
 }
