@@ -17,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	protocluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/actors"
 	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/internal/etcdtest"
@@ -174,6 +176,32 @@ func clusterChild() int {
 		}
 	}
 	return 0
+}
+
+// ownedBy is the name of a simulated client whose key member i of addrs
+// owns once all of them are members, placed as protoactor's disthash does.
+func ownedBy(t *testing.T, addrs []memberAddr, i int) string {
+	var ms protocluster.Members
+	for _, a := range addrs {
+		host, port, _ := net.SplitHostPort(a.bind)
+		p, _ := strconv.Atoi(port)
+		ms = append(ms, &protocluster.Member{Host: host, Port: int32(p), Kinds: []string{actors.OwnerKind}})
+	}
+	r := protocluster.NewRendezvous()
+	r.UpdateMembers(ms)
+	for n := range 1000 {
+		name := fmt.Sprintf("client%d", n)
+		_, c := clientInfo(name)
+		k, err := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, c.Ver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetByClusterIdentity(&protocluster.ClusterIdentity{Identity: k.String(), Kind: actors.OwnerKind}) == addrs[i].bind {
+			return name
+		}
+	}
+	t.Fatalf("no client's key is owned by member %d", i)
+	return ""
 }
 
 // poll reports whether cond became true within d, checking every 20ms.
@@ -416,7 +444,7 @@ func TestClusterOneQueryPerKey(t *testing.T) {
 	}
 	addrs := clusterAddrs(t, 4)
 	seeds := seedsOf(addrs)
-	oneQueryPerKey(t, func(i int, name string) *member {
+	oneQueryPerKey(t, addrs, func(i int, name string) *member {
 		return startMember(t, name, addrs[i], seeds, t.TempDir(), 300*time.Millisecond)
 	})
 }
@@ -429,7 +457,7 @@ func TestClusterEtcdProvider(t *testing.T) {
 	}
 	ep := etcdtest.Start(t)
 	addrs := clusterAddrs(t, 4)
-	oneQueryPerKey(t, func(i int, name string) *member {
+	oneQueryPerKey(t, addrs, func(i int, name string) *member {
 		return startMember(t, name, addrs[i], "", t.TempDir(), 300*time.Millisecond, "CE_ETCD="+ep)
 	})
 }
@@ -437,8 +465,13 @@ func TestClusterEtcdProvider(t *testing.T) {
 // oneQueryPerKey: the same unknown key announced on three members is
 // queried once in the whole cluster and stored by every member; a fourth
 // member joining late resolves it without a query. start(i, name) starts
-// member i.
-func oneQueryPerKey(t *testing.T, start func(i int, name string) *member) {
+// member i at addrs[i].
+//
+// The key is one the late member will own (under protoactor's placement),
+// so that its owner, on a member that never received the entry, must find
+// it by asking the key's past owner.
+func oneQueryPerKey(t *testing.T, addrs []memberAddr, start func(i int, name string) *member) {
+	client := ownedBy(t, addrs, 3)
 	var ms []*member
 	for i := range 3 {
 		ms = append(ms, start(i, fmt.Sprintf("node%d", i)))
@@ -447,7 +480,7 @@ func oneQueryPerKey(t *testing.T, start func(i int, name string) *member) {
 
 	// The same unknown key, announced by a different JID on every node.
 	for i, m := range ms {
-		m.send("announce user%d@example.org/res psi", i)
+		m.send("announce user%d@example.org/res %s", i, client)
 	}
 	for _, m := range ms {
 		m.expect("announced", 10*time.Second)
@@ -471,7 +504,7 @@ func oneQueryPerKey(t *testing.T, start func(i int, name string) *member) {
 	}
 	// Every member keeps the verified entry in its own user DB.
 	for _, m := range ms {
-		m.send("has psi")
+		m.send("has " + client)
 		if e := m.expect("has", 20*time.Second); !e.OK {
 			t.Fatalf("%s: entry not in its user DB", m.name)
 		}
@@ -481,7 +514,7 @@ func oneQueryPerKey(t *testing.T, start func(i int, name string) *member) {
 	late := start(3, "late")
 	ms = append(ms, late)
 	waitMembers(t, ms, 4)
-	late.send("announce latecomer@example.org/res psi")
+	late.send("announce latecomer@example.org/res " + client)
 	late.expect("announced", 10*time.Second)
 	late.send("wait latecomer@example.org/res")
 	if e := late.expect("waited", 40*time.Second); !e.OK {
@@ -492,7 +525,11 @@ func oneQueryPerKey(t *testing.T, start func(i int, name string) *member) {
 			t.Fatalf("%s queried %v for a key the cluster had resolved", m.name, q)
 		}
 	}
-	late.send("has psi")
+	late.send("counters")
+	if e := late.expect("counters", 10*time.Second); e.Counters["ClusterProbes"] != 1 {
+		t.Fatalf("late: %d probes, want 1 (to the key's past owner)", e.Counters["ClusterProbes"])
+	}
+	late.send("has " + client)
 	if e := late.expect("has", 20*time.Second); !e.OK {
 		t.Fatal("late: entry not in its user DB")
 	}

@@ -26,6 +26,12 @@ type Cluster interface {
 	// OwnerAddress is the member identity's owner lives on, as far as
 	// this member knows without asking; it never blocks.
 	OwnerAddress(identity, kind string) (string, bool)
+	// PastOwners are the members that owned identity under the recent
+	// memberships this member saw (the one before it joined first),
+	// newest first, without repeats; the current owner is not among them
+	// unless it owned the key before too. A new owner asks these, not
+	// every member, whether they hold the entry.
+	PastOwners(identity, kind string) []string
 	// RequestTimeout bounds one request to an owner, its query included.
 	RequestTimeout() time.Duration
 	// ProbeTimeout bounds how long a new owner waits for the other

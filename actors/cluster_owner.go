@@ -19,9 +19,9 @@ import (
 // next announcer); the owner then asks the next waiting request's
 // announcer.
 //
-// A new owner first asks the other members whether they already have the
-// entry (this owner's member may have joined after it was broadcast, or
-// the previous owner died) before it queries anyone.
+// A new owner first asks the key's past owners whether they already have
+// the entry (this owner's member may have joined after it was broadcast)
+// before it queries anyone.
 type owner struct {
 	d        *core
 	io       ownerIO
@@ -52,9 +52,12 @@ type ownerIO interface {
 	stop()
 	// idle says whether the owner has nothing to do (it may passivate).
 	idle(bool)
-	// self is this member's address; members, every member's now.
+	// self is this member's address; members, every member's now;
+	// pastOwners, the members that owned the key before (see
+	// Cluster.PastOwners).
 	self() string
 	members() []string
+	pastOwners() []string
 }
 
 // pendingResolve is one member's request waiting at the owner.
@@ -181,17 +184,32 @@ func (o *owner) onQueryAnswer(m *wireMsg) {
 	}
 }
 
+// maxProbes bounds the past owners a new owner asks: under rendezvous
+// placement a key changes owner only when a member that outranks the
+// owner joins or the owner leaves, so the member that held it when it
+// was resolved is among the last few owners.
+const maxProbes = 3
+
+// probe asks the key's past owners that are still members whether they
+// hold the entry — not every member: the cost of a key new to the
+// cluster stays one round trip to at most maxProbes members whatever
+// the cluster's size, and none in a cluster whose membership has not
+// changed since this member joined.
 func (o *owner) probe() {
 	self := o.io.self()
 	o.probeWait = make(map[string]struct{})
-	for _, addr := range o.io.members() {
+	for _, addr := range o.io.pastOwners() {
 		// A member that asks has looked in its store already.
-		if addr == self || o.pendingFromMember(addr) {
+		if addr == self || !o.isMember(addr) || o.pendingFromMember(addr) {
 			continue
 		}
 		o.io.request(actor.NewPID(addr, probeName), tagProbe, &wireMsg{Key: toWire(o.key)})
 		o.probeWait[addr] = struct{}{}
+		if len(o.probeWait) == maxProbes {
+			break
+		}
 	}
+	o.d.counters.ClusterProbes.Add(uint64(len(o.probeWait)))
 	if len(o.probeWait) == 0 {
 		o.probed = true
 		o.queryNext()
@@ -410,6 +428,10 @@ func (a *ownerActor) idle(on bool) {
 
 func (a *ownerActor) self() string      { return a.d.system.Address() }
 func (a *ownerActor) members() []string { return a.d.memberAddrs() }
+
+func (a *ownerActor) pastOwners() []string {
+	return a.d.cluster.PastOwners(a.o.key.String(), OwnerKind)
+}
 
 // isMember reports whether addr is a member of the cluster now.
 func (d *core) isMember(addr string) bool {

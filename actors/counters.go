@@ -57,6 +57,9 @@ type Counters struct {
 	// announcer.
 	ClusterRemoteResolves atomic.Uint64
 	ClusterRemoteQueries  atomic.Uint64
+	// Probes new owners sent to past owners of their key (at most 3 per
+	// key, whatever the cluster's size).
+	ClusterProbes atomic.Uint64
 	// Owners that gave up waiting: for the member running their query,
 	// and for the other members' answer to a probe. Either may cost a
 	// second query for a key under heavy load.

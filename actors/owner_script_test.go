@@ -23,7 +23,10 @@ import (
 //
 // Commands:
 //
-//	new members=m1,m2,... [stored]      an owner on m1 (stored: m1 holds the entry)
+//	new members=m1,m2,... [past=m3,m2] [stored]
+//	                                    an owner on m1 (past: the key's past
+//	                                    owners, newest first; stored: m1
+//	                                    holds the entry)
 //	members m1,m2,...                   the membership changes
 //	resolve from=M jid=J [req=N]        M's request N for the key, J its announcer
 //	probe-entry from=M [liar]           M answers the probe: it has the entry
@@ -56,6 +59,7 @@ type ownerScript struct {
 type fakeOwnerIO struct {
 	log   []string
 	ms    []string // the members
+	past  []string // the key's past owners
 	armed string
 }
 
@@ -90,8 +94,9 @@ func (f *fakeOwnerIO) idle(on bool) {
 	}
 }
 
-func (f *fakeOwnerIO) self() string      { return "m1" }
-func (f *fakeOwnerIO) members() []string { return f.ms }
+func (f *fakeOwnerIO) self() string         { return "m1" }
+func (f *fakeOwnerIO) members() []string    { return f.ms }
+func (f *fakeOwnerIO) pastOwners() []string { return f.past }
 
 func pidName(p *actor.PID) string {
 	if p.Address == "" {
@@ -140,6 +145,11 @@ func (s *ownerScript) run(t *testing.T, td *datadriven.TestData) string {
 			_ = s.d.store.Put(context.Background(), s.key, s.info, Verified{})
 		}
 		s.io = &fakeOwnerIO{ms: members(ms)}
+		if td.HasArg("past") {
+			var past string
+			td.ScanArgs(t, "past", &past)
+			s.io.past = members(past)
+		}
 		s.o = &owner{d: s.d, io: s.io}
 		s.before = s.d.counters.Snapshot()
 	case "members":

@@ -94,6 +94,8 @@ type Member struct {
 	c      *cluster.Cluster // set by Join
 	system *actor.ActorSystem
 	joined bool
+
+	past history
 }
 
 // New makes a member of the cluster c describes. Its settings are checked
@@ -186,6 +188,7 @@ func (m *Member) Join(j actors.Joining) error {
 	// addresses, taken on the goroutine that publishes each topology.
 	j.System.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
+			m.past.observe(j.System.Address(), t.Members)
 			addrs := make([]string, 0, len(t.Members))
 			for _, mb := range t.Members {
 				addrs = append(addrs, mb.Address())
@@ -263,6 +266,13 @@ func (m *Member) OwnerAddress(identity, kind string) (string, bool) {
 		return pid.Address, true
 	}
 	return "", false
+}
+
+// PastOwners are the members that owned identity under the memberships
+// this member saw before the current one (newest first), computed with
+// protoactor's own placement; see actors.Cluster.
+func (m *Member) PastOwners(identity, kind string) []string {
+	return m.past.pastOwners(identity, kind)
 }
 
 // Config is the member's configuration, with its defaults once joined.
