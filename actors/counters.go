@@ -12,7 +12,10 @@ type Counters struct {
 	Unavailable atomic.Uint64 // unavailable presences
 	Hits        atomic.Uint64 // key already known (cache, trusted or user DB)
 	Misses      atomic.Uint64 // key unknown on arrival: sent to a lookup
-	Queries     atomic.Uint64 // disco#info queries sent
+	// Lookups started by the ingesting caller at a key's first contact,
+	// ahead of its shard (first.go).
+	EarlyLookups atomic.Uint64
+	Queries      atomic.Uint64 // disco#info queries sent
 	// The query queue: jobs queued, and of those dropped unsent because
 	// their lookup ended first (or their deadline passed).
 	QueriesQueued    atomic.Uint64

@@ -9,6 +9,10 @@
 //     table (table.go). A key whose verified info the shard knows is a
 //     hit; otherwise the shard asks the store, and for a key not there it
 //     sends a lookup request to the router.
+//   - first.go: before a batch waits in its shard's mailbox, the caller
+//     sends the router a first-contact request for each key nothing knows
+//     yet, so that the key's query does not wait for the shard's backlog;
+//     the shard's own request for the same presence joins that lookup.
 //   - router.go: one actor owns the per-key lookup actors: it spawns them
 //     on demand within MaxLookups, parks what cannot start yet, and stops
 //     them once they report idle.

@@ -72,6 +72,10 @@ type lookup struct {
 	// storing is the query whose verified answer is being committed: the
 	// lookup is resolved but stays live until then (0: none).
 	storing uint64
+	// early are the announcers met at first contact (lookupReq.early)
+	// whose shard's request has not come yet: that request is the same
+	// presence, not a new announcer, and is told how the asking went.
+	early map[string]struct{}
 }
 
 type lookupState uint8
@@ -145,19 +149,48 @@ func (l *lookup) onRequest(m *lookupReq) {
 			l.others = append(l.others, o)
 		}
 	}
-	switch l.state {
-	case stateResolved:
-		l.d.counters.DedupJoins.Add(1)
-		l.d.tell(m.jid, l.key, l.info, nil)
+	if _, ok := l.early[m.jid]; ok && !m.early {
+		// The shard's request for a presence first met early: the JID
+		// was asked (or is in line) already.
+		delete(l.early, m.jid)
+		switch l.state {
+		case stateResolved:
+			l.d.tell(m.jid, l.key, l.info, nil)
+		case stateFailed:
+			l.d.tell(m.jid, l.key, nil, l.err)
+		default:
+			l.hold(m.jid)
+			return
+		}
 		if l.storing == 0 {
 			l.io.done()
 		}
 		return
-	case stateQuerying:
+	}
+	switch {
+	case l.state == stateResolved:
+		if !m.early {
+			l.d.counters.DedupJoins.Add(1)
+			l.d.tell(m.jid, l.key, l.info, nil)
+		}
+		if l.storing == 0 {
+			l.io.done()
+		}
+		return
+	case l.state == stateQuerying && !m.early:
 		l.d.counters.DedupJoins.Add(1)
 	}
-	l.hold(m.jid)
-	l.add(announcer{m.jid, m.node})
+	if m.early {
+		if l.add(announcer{m.jid, m.node}) {
+			if l.early == nil {
+				l.early = make(map[string]struct{})
+			}
+			l.early[m.jid] = struct{}{}
+		}
+	} else {
+		l.hold(m.jid)
+		l.add(announcer{m.jid, m.node})
+	}
 	switch l.state {
 	case stateNew, stateFailed:
 		l.next()
@@ -196,18 +229,26 @@ func (l *lookup) release() {
 	l.jids = l.jids[:0]
 }
 
-// add remembers a as an announcer to ask, within MaxAnnouncersPerKey.
-func (l *lookup) add(a announcer) {
+// add remembers a as an announcer to ask, within MaxAnnouncersPerKey, and
+// reports whether it is new.
+func (l *lookup) add(a announcer) bool {
 	if _, dup := l.known[a.jid]; dup {
-		return
+		return false
 	}
 	if len(l.known) >= l.d.cfg.MaxAnnouncersPerKey {
 		l.d.counters.DropAnnounce.Add(1)
-		return
+		return false
 	}
 	l.known[a.jid] = struct{}{}
 	l.pending = append(l.pending, a)
+	return true
 }
+
+// awaitsShards reports whether an announcer met early has yet to be
+// announced through its shard: a failed lookup waits a moment for it
+// (earlyGrace), so that the JID is told this outcome instead of starting
+// a lookup of its own that would ask it again.
+func (l *lookup) awaitsShards() bool { return len(l.early) > 0 && l.state == stateFailed }
 
 // onWait: someone waits for the outcome.
 func (l *lookup) onWait(reply chan<- waitResult) {

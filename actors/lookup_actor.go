@@ -40,6 +40,11 @@ type queryStored struct{ gen uint64 }
 
 type lookupDeadline struct{ round uint64 }
 
+// earlyGrace is how long a failed lookup waits for the shard requests of
+// announcers it met at first contact: about the longest the shards run
+// behind their callers under a flood (a full ShardQueue).
+const earlyGrace = 500 * time.Millisecond
+
 func lookupProps(d *core, k hashing.Key, missed uint64) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		a := &lookupActor{d: d}
@@ -65,8 +70,11 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 		// whose key was left unresolved.
 		if a.finished && l.state.done() && l.storing == 0 {
 			a.stopTimer()
-			if a.d.cfg.LookupIdle > 0 {
-				a.idleT.arm(a.d.system, a.self, a.d.cfg.LookupIdle)
+			if idle := a.d.cfg.LookupIdle; idle > 0 || l.awaitsShards() {
+				if l.awaitsShards() {
+					idle = max(idle, earlyGrace)
+				}
+				a.idleT.arm(a.d.system, a.self, idle)
 			} else {
 				a.idle(ctx)
 			}

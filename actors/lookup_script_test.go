@@ -25,7 +25,8 @@ import (
 // Commands:
 //
 //	new [announcers=N] [stored]   a lookup for the key (stored: the store has it)
-//	request jid=J                  J announced the key
+//	request jid=J [early]          J announced the key (early: met at first
+//	                               contact, before its shard applied it)
 //	answer gen=G jid=J result=R    query G came back: honest, liar, error, timeout, cancelled
 //	slow gen=G                     query G passed the hedge delay
 //	stored gen=G                   query G's verified answer is durable
@@ -72,7 +73,7 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 	case "request":
 		var jid string
 		td.ScanArgs(t, "jid", &jid)
-		s.l.onRequest(&lookupReq{key: s.key, jid: jid, node: "https://example.org/script"})
+		s.l.onRequest(&lookupReq{key: s.key, jid: jid, node: "https://example.org/script", early: td.HasArg("early")})
 	case "answer":
 		var gen uint64
 		var jid, result string
@@ -147,6 +148,9 @@ func (s *lookupScript) report() string {
 	b.WriteString(counterMoves(s.before, now))
 	s.before = now
 	fmt.Fprintf(&b, "state: %v", s.l.state)
+	if s.l.awaitsShards() {
+		b.WriteString(", awaiting shards")
+	}
 	return b.String()
 }
 

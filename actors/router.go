@@ -18,10 +18,26 @@ type lookupReq struct {
 	// inFlight: the shard counted this request in core.looking; the
 	// router uncounts it once routed.
 	inFlight bool
+	// early: sent by the ingesting caller at first contact (first.go),
+	// before the presence reached its shard: the JID is an announcer to
+	// ask, not yet one to tell — its shard's own request follows.
+	early bool
 }
 
-// lookupBatch carries one shard batch's lookups to the router.
+// lookupBatch carries one shard batch's lookups to the router, or one
+// caller batch's first contacts.
 type lookupBatch struct{ reqs []*lookupReq }
+
+// backlog is what b counts in core.backlog: the shards' requests. First
+// contacts are not counted: each stands for a presence its caller is
+// about to queue for a shard, so ShardQueue bounds them, and counting
+// them would have the shards drop the very presences they announce.
+func (b *lookupBatch) backlog() int64 {
+	if len(b.reqs) > 0 && b.reqs[0].early {
+		return 0
+	}
+	return int64(len(b.reqs))
+}
 
 // lookupReqs carries one key's requests from one batch to its lookup actor.
 type lookupReqs struct{ reqs []*lookupReq }
@@ -91,7 +107,7 @@ func (r *router) Receive(ctx actor.Context) {
 	if r.stopping {
 		switch m := ctx.Message().(type) {
 		case *lookupBatch:
-			r.d.backlog.Add(-int64(len(m.reqs)))
+			r.d.backlog.Add(-m.backlog())
 		case *waitReq:
 			m.reply <- waitResult{key: m.key, err: ErrClosed}
 		}
@@ -107,7 +123,7 @@ func (r *router) Receive(ctx actor.Context) {
 		}
 		r.overflow, r.head = nil, 0
 	case *lookupBatch:
-		r.d.backlog.Add(-int64(len(m.reqs)))
+		r.d.backlog.Add(-m.backlog())
 		r.route(ctx, m.reqs)
 		// After route: a key whose lookup started now stays counted.
 		for _, q := range m.reqs {
@@ -179,8 +195,12 @@ func (r *router) wait(ctx actor.Context, m *waitReq) {
 // route hands a batch's requests to their lookup actors, one message per
 // key, spawning actors as needed and within MaxLookups.
 func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
+	// First-contact requests come in batches of their own, and are
+	// never parked: the shard's request for the same presence follows,
+	// and waits or is dropped and told as the limits say.
+	queue := !reqs[0].early
 	if len(reqs) == 1 {
-		r.forward(ctx, reqs[0].key, reqs, true)
+		r.forward(ctx, reqs[0].key, reqs, queue)
 		return
 	}
 	groups := make(map[hashing.Key][]*lookupReq, len(reqs))
@@ -192,7 +212,7 @@ func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
 		groups[q.key] = append(groups[q.key], q)
 	}
 	for _, k := range order {
-		r.forward(ctx, k, groups[k], true)
+		r.forward(ctx, k, groups[k], queue)
 	}
 }
 
@@ -228,8 +248,10 @@ func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq, qu
 func (r *router) park(reqs []*lookupReq) {
 	for _, q := range reqs {
 		if len(r.overflow)-r.head >= r.d.cfg.RouterQueue {
-			r.d.counters.DropLookups.Add(1)
-			r.d.tell(q.jid, q.key, nil, ErrOverloaded)
+			if !q.early { // the shard's request follows, and is told
+				r.d.counters.DropLookups.Add(1)
+				r.d.tell(q.jid, q.key, nil, ErrOverloaded)
+			}
 			continue
 		}
 		r.overflow = append(r.overflow, parked{req: q})

@@ -158,6 +158,7 @@ func (r *Runtime) send(ctx context.Context, sh *shard, b *ingestBatch) error {
 	if b.items != nil {
 		n = int64(len(b.items))
 	}
+	r.firstContact(b)
 	// A batch larger than the whole queue takes all of it.
 	b.weight = min(n, int64(r.d.cfg.ShardQueue))
 	if !sh.sem.TryAcquire(b.weight) {
