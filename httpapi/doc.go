@@ -20,7 +20,8 @@
 //	                           Go and process metrics, Options.Collectors
 //	GET /healthz               200 {"status":"ok","jids":N}, or 503 with
 //	                           Options.Health's error; in cluster mode
-//	                           also "cluster_members"
+//	                           also "cluster_members"; for a privileged
+//	                           component "privileges" and "warnings"
 //
 // JSON disco#info (Info) is sorted in octet order, as the hash is computed,
 // so that two answers compare equal exactly when they hash equal.

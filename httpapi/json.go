@@ -120,6 +120,13 @@ type Health struct {
 	// ClusterMembers: in cluster mode, the members this engine sees,
 	// itself included.
 	ClusterMembers int `json:"cluster_members,omitempty"`
+	// Privileges: for a XEP-0356 privileged component, what the server
+	// granted in this session (transport.Privileges), or null before it
+	// said.
+	Privileges any `json:"privileges,omitempty"`
+	// Warnings name what the service cannot see, e.g. users online
+	// before it connected to a server that does not send them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Event is one engine event as JSON, as GET /events sends it: Kind is

@@ -28,6 +28,10 @@ type Options struct {
 	// 503 with the error's text (the observe command reports a lost XMPP
 	// session this way). Nil: always healthy.
 	Health func() error
+	// HealthDetails, when set, adds what the host knows about its
+	// connection to /healthz: the XEP-0356 privileges a privileged
+	// component was granted, and warnings about what it cannot see.
+	HealthDetails func(h *Health)
 	// Collectors are registered next to the engine's metrics on
 	// GET /metrics (the observe command adds the transport's counters).
 	Collectors []prometheus.Collector
@@ -170,6 +174,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		if err := s.opts.Health(); err != nil {
 			h.Status, h.Error, code = "unhealthy", err.Error(), http.StatusServiceUnavailable
 		}
+	}
+	if s.opts.HealthDetails != nil {
+		s.opts.HealthDetails(&h)
 	}
 	s.writeJSON(w, code, h)
 }

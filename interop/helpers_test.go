@@ -29,10 +29,13 @@ type observer struct {
 
 type observerOpts struct {
 	component bool
-	tuning    capsengine.Tuning
-	rooms     []string
-	probe     []string
-	dataDir   string
+	// privileged: a XEP-0356 privileged component (Prosody with
+	// mod_privilege).
+	privileged bool
+	tuning     capsengine.Tuning
+	rooms      []string
+	probe      []string
+	dataDir    string
 }
 
 // startObserver opens an in-memory engine, connects it and waits for the
@@ -54,6 +57,7 @@ func startObserver(t testing.TB, srv *xmpptest.Prosody, user string, o observerO
 	}
 	if o.component {
 		cfg.JID, cfg.Password, cfg.Addr, cfg.Component = srv.Component, srv.ComponentSecret, srv.ComponentAddr, true
+		cfg.Privileged = o.privileged
 	}
 	conn, err := transport.New(cfg)
 	if err != nil {

@@ -99,6 +99,20 @@ type Config struct {
 	// OnContact, when set, is told the bare JID of every new contact
 	// (component mode), for the caller to keep and pass in Probe next time.
 	OnContact func(bare string)
+	// Privileged: the component is a XEP-0356 privileged entity that the
+	// server forwards its users' presences to. Those presences are the
+	// server's, not contacts': they are ingested but not remembered as
+	// contacts, probed or sent our presence. The server's advertisement of
+	// what it granted (Conn.Privileges, OnPrivileges) is read from
+	// PrivilegeServer only. Component mode only.
+	Privileged bool
+	// PrivilegeServer is the server's JID the advertisement must come
+	// from. Default: the component's domain without its first label
+	// (caps.example.org → example.org).
+	PrivilegeServer string
+	// OnPrivileges, when set, is told each advertisement (one per
+	// session), on the session's goroutine.
+	OnPrivileges func(Privileges)
 	// Logger receives connection events. Nil: silent.
 	Logger *slog.Logger
 }
@@ -158,6 +172,7 @@ type Conn struct {
 	eng      *capsengine.Engine
 	wanted   map[string]chan struct{} // JIDs whose next available presence a re-sent query waits for
 	dialErr  error                    // the last failed connection attempt's
+	priv     *Privileges              // this session's XEP-0356 advertisement
 
 	st statsCounters
 }
@@ -185,6 +200,9 @@ func New(cfg Config) (*Conn, error) {
 		}
 	} else if addr.Localpart() == "" {
 		return nil, fmt.Errorf("transport: client JID %q has no localpart", cfg.JID)
+	}
+	if cfg.Privileged && !cfg.Component {
+		return nil, errors.New("transport: Config.Privileged is for components (XEP-0356 privileged entities)")
 	}
 	if cfg.Backoff.Min <= 0 {
 		cfg.Backoff.Min = 500 * time.Millisecond
@@ -241,6 +259,17 @@ func (c *Conn) Stats() Stats {
 		QueryTimeouts: s.queryTimeouts.Load(), Resent: s.resent.Load(),
 		Subscriptions: s.subscriptions.Load(), Probes: s.probes.Load(), PresencesSent: s.presencesSent.Load(),
 	}
+}
+
+// Privileges is what the server granted this component in the current
+// session (XEP-0356), and whether it said anything yet.
+func (c *Conn) Privileges() (Privileges, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.priv == nil {
+		return Privileges{}, false
+	}
+	return *c.priv, true
 }
 
 // Connected reports whether a session is up now.
@@ -532,6 +561,7 @@ func (c *Conn) serve(ctx context.Context, sess *xmpp.Session, raw net.Conn) erro
 	}
 	c.mu.Lock()
 	c.sess, c.sessCtx, c.local = sess, sctx, local
+	c.priv = nil // each session's advertisement is its own
 	close(c.up)
 	c.mu.Unlock()
 	c.st.connects.Add(1)

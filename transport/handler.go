@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"strings"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -38,6 +39,8 @@ func (c *Conn) handler(ctx context.Context) xmpp.Handler {
 			return c.onPresence(ctx, rw, &el)
 		case "iq":
 			return c.onIQ(rw, &el)
+		case "message":
+			c.onMessage(&el)
 		}
 		return nil
 	})
@@ -101,7 +104,7 @@ func (c *Conn) onPresence(ctx context.Context, w xmlstream.TokenWriter, el *elem
 	switch el.typ {
 	case "", "unavailable":
 		if el.typ == "" {
-			if c.cfg.Component && !c.isRoom(bare) {
+			if c.cfg.Component && !c.cfg.Privileged && !c.isRoom(bare) {
 				c.addContact(bare)
 			}
 			c.available(from)
@@ -142,6 +145,46 @@ func (c *Conn) onPresence(ctx context.Context, w xmlstream.TokenWriter, el *elem
 		}
 	}
 	return nil
+}
+
+// onMessage reads the server's XEP-0356 advertisement; other messages are
+// not ours to handle.
+func (c *Conn) onMessage(el *element) {
+	if !c.cfg.Privileged || el.child.Local != "privilege" ||
+		(el.child.Space != NSPrivilege2 && el.child.Space != NSPrivilege1) {
+		return
+	}
+	if el.from != c.privilegeServer() {
+		// Anyone else's say (another server's, over s2s) grants nothing.
+		c.log.Warn("xmpp privilege advertisement ignored: not from the server", "from", el.from, "want", c.privilegeServer())
+		return
+	}
+	p, err := ParsePrivileges(el.b)
+	if err != nil {
+		c.st.malformed.Add(1)
+		c.log.Warn("xmpp privilege advertisement", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.priv = &p
+	c.mu.Unlock()
+	c.log.Info("xmpp privileges granted (XEP-0356)", "namespace", p.Namespace, "server", p.Server,
+		"presence", p.Presence, "roster", p.Roster, "message", p.Message)
+	if c.cfg.OnPrivileges != nil {
+		c.cfg.OnPrivileges(p)
+	}
+}
+
+// privilegeServer is the JID whose privilege advertisement counts.
+func (c *Conn) privilegeServer() string {
+	if c.cfg.PrivilegeServer != "" {
+		return c.cfg.PrivilegeServer
+	}
+	d := c.addr.Domainpart()
+	if i := strings.IndexByte(d, '.'); i > 0 && i < len(d)-1 {
+		return d[i+1:]
+	}
+	return d
 }
 
 func (c *Conn) writePresence(w xmlstream.TokenWriter, b []byte) error {

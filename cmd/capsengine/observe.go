@@ -39,7 +39,11 @@ approves every subscription request and asks for one back, so anyone who
 subscribes is observed. As a XEP-0114 component (--jid the component's
 domain, --component-secret, --addr), it sees the entities subscribed to it
 and probes its contacts (--probe, plus those remembered in --data) on
-connect. --join room@service crawls a MUC room's occupants
+connect. With --privileged the component is the server's XEP-0356
+privileged entity: the server forwards every presence of its users, and
+observe exits 1 unless the server grants the presence permission
+(--allow-unprivileged goes on anyway; docs/server.md has the Prosody and
+ejabberd configuration). --join room@service crawls a MUC room's occupants
 (--skip-muc-occupants drops them again, as a load control).
 
 Every announced hash is looked up once (disco#info to the first announcer,
@@ -69,6 +73,7 @@ it passed without a single successful login; 2 for a usage error.`
 
 const observeExample = `  CAPSENGINE_PASSWORD=... capsengine observe --jid crawler@example.org --accept-subscriptions --data ./caps --http 127.0.0.1:8080
   capsengine observe --jid caps.example.org --component-secret s3cret --addr 127.0.0.1:5347 --probe juliet@example.org
+  capsengine observe --privileged --jid caps.example.org --component-secret s3cret --addr 127.0.0.1:5347 --http 127.0.0.1:8080
   capsengine observe --jid bot@localhost --password-file pw.txt --addr 127.0.0.1:5222 --insecure-no-tls --exit-after 10 --timeout 1m --dump caps.json
   capsengine observe --jid crawler@example.org --password-file pw.txt --node https://example.org/crawler --identity client/bot/Example Crawler`
 
@@ -79,6 +84,9 @@ type observeOptions struct {
 	exitAfter                                          int
 	queryTimeout, timeout, dialTimeout                 time.Duration
 	insecureNoTLS, acceptSubscriptions, skipMUC        bool
+	privileged, allowUnprivileged                      bool
+	privilegeServer                                    string
+	privilegeWait                                      time.Duration
 	inMemory                                           bool
 	verbose                                            bool
 	join, probe                                        []string
@@ -120,6 +128,10 @@ func newObserveCmd() *cobra.Command {
 	f.StringVar(&o.nick, "nick", "", "MUC nickname (default: the JID's localpart, or capsengine)")
 	f.BoolVar(&o.skipMUC, "skip-muc-occupants", false, "ignore the presence of MUC occupants")
 	f.StringArrayVar(&o.probe, "probe", nil, "component: send presence and a probe to this JID on connect (repeatable)")
+	f.BoolVar(&o.privileged, "privileged", false, "component: be the server's XEP-0356 privileged entity and see every presence of its users (docs/server.md)")
+	f.StringVar(&o.privilegeServer, "privilege-server", "", "the server JID whose privilege advertisement counts (default: --jid without its first label)")
+	f.DurationVar(&o.privilegeWait, "privilege-wait", 10*time.Second, "how long to wait after connecting for the server's privilege advertisement")
+	f.BoolVar(&o.allowUnprivileged, "allow-unprivileged", false, "with --privileged, go on when the server grants no presence permission (only the component's own contacts are seen)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log debug details")
 	o.cluster.add(f)
 	return c
@@ -163,6 +175,12 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	} else if o.addr == "" {
 		return usageError(c, errors.New("a component needs --addr"))
 	}
+	if o.privileged && !component {
+		return usageError(c, errors.New("--privileged needs --component-secret: a privileged entity is a component"))
+	}
+	if o.privilegeWait <= 0 {
+		return usageError(c, errors.New("--privilege-wait must be positive"))
+	}
 
 	ctx := c.Context()
 	if o.timeout > 0 {
@@ -201,6 +219,8 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		Nick:                o.nick,
 		Probe:               probe,
 		OnPresence:          tr.presence,
+		Privileged:          o.privileged,
+		PrivilegeServer:     o.privilegeServer,
 		OnContact: func(bare string) {
 			if contactsFile == "" {
 				return
@@ -267,7 +287,7 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	}()
 
 	if o.http != "" {
-		shutdown, err := serveHTTP(o.http, eng, conn, logger)
+		shutdown, err := serveHTTP(o.http, eng, conn, o.privileged, logger)
 		if err != nil {
 			return err
 		}
@@ -276,6 +296,9 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- conn.Run(ctx, eng) }()
+	if o.privileged {
+		go watchPrivileges(ctx, conn, o, logger, func(err error) { stop(err) })
+	}
 	var failure error
 	select {
 	case <-ctx.Done():
@@ -297,6 +320,8 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		if err := conn.LastDialError(); err != nil {
 			failure = fmt.Errorf("%w; the last attempt: %v", failure, err)
 		}
+	case errors.Is(context.Cause(ctx), errUnprivileged):
+		failure = context.Cause(ctx)
 	case timedOut && o.exitAfter > 0:
 		failure = fmt.Errorf("--timeout %v passed with %d of %d entities resolved", o.timeout, tr.resolvedCount(), o.exitAfter)
 	}
@@ -380,7 +405,7 @@ func observePassword(o observeOptions, logger *slog.Logger) (string, error) {
 }
 
 // serveHTTP starts the API and returns its shutdown.
-func serveHTTP(addr string, eng *capsengine.Engine, conn *transport.Conn, logger *slog.Logger) (func(), error) {
+func serveHTTP(addr string, eng *capsengine.Engine, conn *transport.Conn, privileged bool, logger *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
@@ -391,6 +416,16 @@ func serveHTTP(addr string, eng *capsengine.Engine, conn *transport.Conn, logger
 				return errors.New("not connected to the XMPP server")
 			}
 			return nil
+		},
+		HealthDetails: func(h *httpapi.Health) {
+			if !privileged {
+				return
+			}
+			p, ok := conn.Privileges()
+			if ok {
+				h.Privileges = p
+			}
+			h.Warnings = privilegeWarnings(p, ok)
 		},
 		Collectors: []prometheus.Collector{
 			httpapi.CountersCollector("capsengine", "transport", "XMPP transport counter",

@@ -52,13 +52,34 @@ func Require(t testing.TB) {
 	t.Skip(msg)
 }
 
+// requirePrivilege skips t when prosody-modules' mod_privilege is not
+// installed, or fails it when the CI environment variable is set.
+func requirePrivilege(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(privilegeModule); err == nil {
+		return
+	}
+	msg := "privileged-component test needs mod_privilege (apt-get install -y prosody-modules)"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 // Options configure StartProsody.
 type Options struct {
 	// TLS gives the server a fresh self-signed certificate for its domain
 	// and offers STARTTLS (optional: peers may still log in in plaintext);
 	// Prosody.ClientTLS trusts it.
 	TLS bool
+	// Privilege, when set, loads prosody-modules' mod_privilege and makes
+	// the external component a XEP-0356 privileged entity with this
+	// presence permission ("managed_entity", "roster", or "none").
+	Privilege string
 }
+
+// privilegeModule is where Debian's prosody-modules installs mod_privilege.
+const privilegeModule = "/usr/lib/prosody/modules/mod_privilege/mod_privilege.lua"
 
 // Prosody is one running Prosody server.
 type Prosody struct {
@@ -84,6 +105,9 @@ type Prosody struct {
 func StartProsody(t testing.TB, opts Options) *Prosody {
 	t.Helper()
 	Require(t)
+	if opts.Privilege != "" {
+		requirePrivilege(t)
+	}
 	dir := t.TempDir()
 	p := &Prosody{
 		Dir:             dir,
@@ -102,6 +126,13 @@ func StartProsody(t testing.TB, opts Options) *Prosody {
 		p.ClientTLS = writeCert(t, dir, p.Domain)
 		tlsConf = fmt.Sprintf("ssl = { certificate = %q; key = %q; }\n",
 			filepath.Join(dir, "certs", p.Domain+".crt"), filepath.Join(dir, "certs", p.Domain+".key"))
+	}
+	hostConf, compConf := "", ""
+	if opts.Privilege != "" {
+		modules += `; "privilege"`
+		// The component must load it too, for its login to be seen.
+		hostConf = fmt.Sprintf("  privileged_entities = { [%q] = { presence = %q; } }\n", p.Component, opts.Privilege)
+		compConf = "  modules_enabled = { \"privilege\" }\n"
 	}
 	_, c2sPort, _ := net.SplitHostPort(p.C2S)
 	_, compPort, _ := net.SplitHostPort(p.ComponentAddr)
@@ -127,7 +158,7 @@ modules_enabled = { %s }
 modules_disabled = { "s2s"; "offline"; "pep"; "carbons"; "csi"; "smacks"; "limits" }
 %s
 VirtualHost %q
-
+%s
 Component %q "muc"
   restrict_room_creation = false
   muc_room_default_public = true
@@ -136,10 +167,10 @@ Component %q "muc"
 
 Component %q
   component_secret = %q
-`,
+%s`,
 		filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), filepath.Join(dir, "certs"),
 		logLevel(), filepath.Join(dir, "prosody.log"), c2sPort, compPort, modules, tlsConf,
-		p.Domain, p.MUC, p.Component, p.ComponentSecret)
+		p.Domain, hostConf, p.MUC, p.Component, p.ComponentSecret, compConf)
 	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ class Peer:
         self.name = spec["name"]
         self.behavior = spec.get("behavior", "honest")
         self.delay = float(spec.get("delay", 0))
-        self.contact = aioxmpp.JID.fromstr(cfg["subscribe_to"])
+        self.contact = aioxmpp.JID.fromstr(cfg["subscribe_to"]) if cfg.get("subscribe_to") else None
         self.ready = False
         self.started = asyncio.Event()
         layer = aioxmpp.make_security_layer(spec["password"], no_verify=True)._replace(tls_required=False)
@@ -158,6 +158,13 @@ class Peer:
 
     def on_established(self):
         emit("online", peer=self.name, jid=str(self.client.local_jid))
+        if self.contact is None:
+            # Subscribed to nothing (a privileged component sees us through
+            # the server): ready once online.
+            self.started.set()
+            self.ready = True
+            emit("ready", peer=self.name, jid=str(self.client.local_jid))
+            return
         # Pre-approve the observer's subscription (RFC 6121 §3.4), ask for one.
         self.roster.approve(self.contact)
         self.roster.subscribe(self.contact)
@@ -165,7 +172,7 @@ class Peer:
         self.on_roster(None)
 
     def on_roster(self, _):
-        if self.ready:
+        if self.ready or self.contact is None:
             return
         item = self.roster.items.get(self.contact)
         if item is not None and item.subscription == "both":

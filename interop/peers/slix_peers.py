@@ -115,12 +115,18 @@ class Peer:
         # Pre-approve the observer's subscription (RFC 6121 §3.4) and ask
         # for one, so that presence flows both ways without us being
         # available yet.
+        if not self.contact:
+            # Subscribed to nothing (a privileged component sees us through
+            # the server): ready once set up.
+            self.ready = True
+            emit("ready", peer=self.name, jid=x.boundjid.full)
+            return
         x.send_presence(pto=self.contact, ptype="subscribed")
         x.send_presence(pto=self.contact, ptype="subscribe")
         self.on_roster(None)
 
     def on_roster(self, _):
-        if self.ready:
+        if self.ready or not self.contact:
             return
         roster = self.x.client_roster
         if roster.has_jid(self.contact) and roster[self.contact]["subscription"] == "both":

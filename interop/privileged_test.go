@@ -1,0 +1,373 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capsengine/capsengine/internal/xmpptest"
+	"github.com/capsengine/capsengine/messages"
+	"github.com/capsengine/capsengine/storage"
+	"github.com/capsengine/capsengine/transport"
+)
+
+const (
+	privUsers    = 50 // per library
+	privProfiles = 10 // distinct honest vers per library: 5 users each
+)
+
+// privilegedSpecs are one library's users for the privileged scenario:
+// privUsers honest ones sharing privProfiles vers, and a liar with a ver
+// of its own. None subscribes to anything.
+func privilegedSpecs(prefix string, offset int) (honest []xmpptest.PeerSpec, liar xmpptest.PeerSpec) {
+	for i := range privUsers {
+		name := fmt.Sprintf("%s%02d", prefix, i)
+		p := i % privProfiles
+		s := profile(fmt.Sprintf("%sprof%d", prefix, p), name+"@localhost", offset+p)
+		s.Name, s.Password = name, name+"-pw"
+		honest = append(honest, s)
+	}
+	liar = profile(prefix+"liar", prefix+"liar@localhost", offset+privProfiles)
+	liar.Behavior = xmpptest.Liar
+	return honest, liar
+}
+
+// TestPrivilegedComponent runs the engine as a XEP-0356 privileged
+// component of a real Prosody (prosody-modules' mod_privilege, presence
+// permission managed_entity): it sees every presence of the server's
+// users, none of whom subscribed to anything of ours — half of them
+// online before it connects, half after. See docs/server.md.
+func TestPrivilegedComponent(t *testing.T) {
+	began := time.Now()
+	bin := buildCapsengine(t)
+	srv := xmpptest.StartProsody(t, xmpptest.Options{Privilege: "managed_entity"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	slix, slixLiar := privilegedSpecs("ps", 0)
+	aio, aioLiar := privilegedSpecs("pa", 3)
+	accounts := map[string]string{}
+	for _, s := range append(append(append([]xmpptest.PeerSpec{}, slix...), aio...), slixLiar, aioLiar) {
+		accounts[strings.Split(s.JID, "@")[0]] = s.Password
+	}
+	srv.Register(t, accounts)
+	// Half of each library, and the liars, online and announcing before
+	// the component connects.
+	half := privUsers / 2
+	early := func(specs []xmpptest.PeerSpec, liar xmpptest.PeerSpec) []xmpptest.PeerSpec {
+		return append(append([]xmpptest.PeerSpec{}, specs[:half]...), liar)
+	}
+	sp1 := xmpptest.StartPeers(t, xmpptest.Slixmpp, srv, "", early(slix, slixLiar))
+	ap1 := xmpptest.StartPeers(t, xmpptest.Aioxmpp, srv, "", early(aio, aioLiar))
+	announced := map[string]xmpptest.Event{}
+	announce := func(p *xmpptest.Peers, specs []xmpptest.PeerSpec) {
+		p.WaitAll(ctx, "ready", names(specs))
+		for _, s := range specs {
+			p.Command(map[string]any{"cmd": "announce", "peer": s.Name})
+		}
+		for k, v := range p.WaitAll(ctx, "announced", names(specs)) {
+			announced[k] = v
+		}
+	}
+	announce(sp1, early(slix, slixLiar))
+	announce(ap1, early(aio, aioLiar))
+	t.Logf("%d users online before the component: %v", len(announced), time.Since(began))
+
+	dataDir := t.TempDir()
+	connected := time.Now()
+	ob := startObserver(t, srv, "", observerOpts{component: true, privileged: true,
+		dataDir: storage.Layout{Dir: dataDir}.User()})
+	var priv transport.Privileges
+	ob.waitFor(ctx, "the privilege advertisement", func() bool {
+		var ok bool
+		priv, ok = ob.conn.Privileges()
+		return ok
+	})
+	if priv.Namespace != transport.NSPrivilege2 || priv.Presence != "managed_entity" || !priv.SendsOnlineUsers() {
+		t.Fatalf("privileges %+v, want %s with presence=managed_entity", priv, transport.NSPrivilege2)
+	}
+
+	var latMu sync.Mutex
+	var lat []time.Duration
+	resolve := func(evs map[string]xmpptest.Event, since func(xmpptest.Event) time.Time) {
+		var wg sync.WaitGroup
+		for n, ev := range evs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				info, err := ob.waitCaps(ctx, ev.JID)
+				if err != nil {
+					t.Errorf("%s (%s): %v", n, ev.JID, err)
+					return
+				}
+				d := time.Since(since(ev))
+				if diff := sameInfo(info, ev.Info); diff != "" {
+					t.Errorf("%s (%s): %s", n, ev.JID, diff)
+				}
+				latMu.Lock()
+				lat = append(lat, d)
+				latMu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+
+	t.Run("users online before it connected", func(t *testing.T) {
+		evs := map[string]xmpptest.Event{}
+		for _, s := range append(append([]xmpptest.PeerSpec{}, slix[:half]...), aio[:half]...) {
+			evs[s.Name] = announced[s.Name]
+		}
+		resolve(evs, func(xmpptest.Event) time.Time { return connected })
+	})
+
+	// Started on the test, not the subtest: they stay online until the
+	// end (the restart rounds count them).
+	sp2 := xmpptest.StartPeers(t, xmpptest.Slixmpp, srv, "", slix[half:])
+	ap2 := xmpptest.StartPeers(t, xmpptest.Aioxmpp, srv, "", aio[half:])
+	t.Run("users coming online after", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for _, g := range []struct {
+			p *xmpptest.Peers
+			s []xmpptest.PeerSpec
+		}{{sp2, slix[half:]}, {ap2, aio[half:]}} {
+			g.p.WaitAll(ctx, "ready", names(g.s))
+			for _, s := range g.s {
+				g.p.Command(map[string]any{"cmd": "announce", "peer": s.Name})
+			}
+			evs := g.p.WaitAll(ctx, "announced", names(g.s))
+			for k, v := range evs {
+				announced[k] = v
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resolve(evs, func(ev xmpptest.Event) time.Time { return ev.At })
+			}()
+		}
+		wg.Wait()
+	})
+
+	latMu.Lock()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+		t.Logf("%d users resolved; from their presence (or the component's connect): p50 %v, p99 %v, max %v",
+			len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+		if p99 > 5*time.Second {
+			t.Errorf("p99 %v: users must resolve within 5 s of their presence", p99)
+		}
+	}
+	if len(lat) != 2*privUsers {
+		t.Errorf("%d users resolved, want %d", len(lat), 2*privUsers)
+	}
+	latMu.Unlock()
+
+	t.Run("one query per distinct ver, liars rejected", func(t *testing.T) {
+		for _, liar := range []string{slixLiar.Name, aioLiar.Name} {
+			if _, err := ob.waitCaps(ctx, announced[liar].JID); err == nil {
+				t.Errorf("%s's lying answer was accepted", liar)
+			}
+		}
+		for _, g := range []struct {
+			specs []xmpptest.PeerSpec
+			liar  string
+		}{{slix, slixLiar.Name}, {aio, aioLiar.Name}} {
+			total := 0
+			for _, s := range g.specs {
+				total += len(queriesOf(s.Name, srv.Component, sp1, ap1, sp2, ap2))
+			}
+			if total != privProfiles {
+				t.Errorf("%d queries for %d distinct vers", total, privProfiles)
+			}
+			if q := queriesOf(g.liar, srv.Component, sp1, ap1, sp2, ap2); len(q) != 1 {
+				t.Errorf("liar %s queried %d times, want 1", g.liar, len(q))
+			}
+		}
+	})
+
+	t.Run("users going offline", func(t *testing.T) {
+		gone := []string{slix[0].Name, aio[0].Name}
+		sp1.Command(map[string]any{"cmd": "unavailable", "peer": slix[0].Name})
+		ap1.Command(map[string]any{"cmd": "unavailable", "peer": aio[0].Name})
+		for _, n := range gone {
+			jid := announced[n].JID
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			_, ok := ob.ev.wait(wctx, func(ev messages.Event) bool {
+				g, isGone := ev.(*messages.EntityGone)
+				return isGone && g.JID == jid
+			})
+			cancel()
+			if !ok {
+				t.Errorf("no EntityGone for %s (%s)", n, jid)
+			}
+		}
+	})
+	online := 2*privUsers + 2 - 2 // everyone, the liars included, but the two gone
+	ob.stop()
+
+	// The service as an operator runs it: capsengine observe --privileged
+	// on the same store, then killed with SIGKILL and started again. Each
+	// time Prosody sends it the presence of every user online, and every
+	// honest one resolves from the store, without a query. (The liars'
+	// vers are not in the store: a restarted service asks them again.)
+	honestQueries := func() int {
+		n := 0
+		for _, ev := range allQueries(srv.Component, sp1, ap1, sp2, ap2) {
+			if ev.Peer != slixLiar.Name && ev.Peer != aioLiar.Name {
+				n++
+			}
+		}
+		return n
+	}
+	before := honestQueries()
+	t.Run("restart and kill -9", func(t *testing.T) {
+		for round := range 2 {
+			p := startPrivileged(t, ctx, bin, srv, dataDir)
+			if p == nil {
+				return
+			}
+			var h struct {
+				Privileges *transport.Privileges `json:"privileges"`
+				Warnings   []string              `json:"warnings"`
+				JIDs       int                   `json:"jids"`
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				resp, err := http.Get("http://" + p.api + "/healthz")
+				if err == nil {
+					_ = json.NewDecoder(resp.Body).Decode(&h)
+					resp.Body.Close()
+				}
+				if h.Privileges != nil && h.JIDs >= online {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if h.Privileges == nil || h.Privileges.Presence != "managed_entity" || len(h.Warnings) != 0 {
+				t.Errorf("round %d: /healthz privileges %+v, warnings %q", round, h.Privileges, h.Warnings)
+			}
+			if h.JIDs < online {
+				t.Errorf("round %d: /healthz says %d JIDs online, want %d", round, h.JIDs, online)
+			}
+			for name, ev := range announced {
+				if name == slix[0].Name || name == aio[0].Name || name == slixLiar.Name || name == aioLiar.Name {
+					continue
+				}
+				wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				status := p.waitResolved(wctx, ev.JID)
+				cancel()
+				if status != "resolved" {
+					t.Errorf("round %d: %s (%s) is %q", round, name, ev.JID, status)
+				}
+			}
+			if n := honestQueries(); n != before {
+				t.Errorf("round %d: %d new queries; every ver was in the store", round, n-before)
+			}
+			_ = p.cmd.Process.Kill() // SIGKILL: no goodbye, no flush
+			p.exited <- <-p.exited // for the cleanup, which waits for it too
+		}
+	})
+}
+
+// TestPrivilegedComponentRefused: a server that grants no presence
+// permission gets a clear error and exit status 1, not a service that
+// looks healthy and sees nothing.
+func TestPrivilegedComponentRefused(t *testing.T) {
+	bin := buildCapsengine(t)
+	srv := xmpptest.StartProsody(t, xmpptest.Options{Privilege: "none"})
+	path, err := bin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, "observe", "--privileged", "--jid", srv.Component, "--component-secret", srv.ComponentSecret,
+		"--addr", srv.ComponentAddr, "--in-memory", "--privilege-wait", "3s", "--timeout", "1m")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("exit %d (%v), want 1:\n%s", code, err, out)
+	}
+	if !strings.Contains(string(out), "no XEP-0356 presence permission") {
+		t.Errorf("no clear error:\n%s", out)
+	}
+}
+
+func queriesOf(peer, from string, ps ...*xmpptest.Peers) []xmpptest.Event {
+	var out []xmpptest.Event
+	for _, p := range ps {
+		out = append(out, p.Queries(peer, from)...)
+	}
+	return out
+}
+
+func allQueries(from string, ps ...*xmpptest.Peers) []xmpptest.Event {
+	var out []xmpptest.Event
+	for _, p := range ps {
+		for _, ev := range p.Events() {
+			if ev.Ev == "query" && ev.From == from {
+				out = append(out, ev)
+			}
+		}
+	}
+	return out
+}
+
+// startPrivileged starts capsengine observe as the privileged component
+// on dataDir and waits for its session and HTTP API; nil (with the test
+// failed) when it cannot.
+func startPrivileged(t *testing.T, ctx context.Context, bin func() (string, error), srv *xmpptest.Prosody, dataDir string) *dumpObserver {
+	t.Helper()
+	path, err := bin()
+	if err != nil {
+		t.Errorf("capsengine binary: %v", err)
+		return nil
+	}
+	d := &dumpObserver{stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	d.cmd = exec.Command(path, "observe", "--privileged", "--jid", srv.Component,
+		"--component-secret", srv.ComponentSecret, "--addr", srv.ComponentAddr,
+		"--data", dataDir, "--http", "127.0.0.1:0", "--query-timeout", "8s", "--timeout", "3m")
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Errorf("start capsengine observe: %v", err)
+		return nil
+	}
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case err := <-d.exited:
+			d.exited <- err
+		default:
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("capsengine observe --privileged stderr (tail):\n%s", d.stderr.tail(8000))
+		}
+	})
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	addr := regexp.MustCompile(`http: listening on ([0-9.:]+)`)
+	for {
+		logs := d.stderr.String()
+		if m := addr.FindStringSubmatch(logs); m != nil && strings.Contains(logs, "xmpp session up") {
+			d.api = m[1]
+			return d
+		}
+		select {
+		case err := <-d.exited:
+			t.Errorf("capsengine observe exited before its session was up (%v):\n%s", err, logs)
+			d.exited <- err
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		case <-wctx.Done():
+			t.Errorf("capsengine observe: no session: %v\n%s", wctx.Err(), logs)
+			return nil
+		}
+	}
+}
