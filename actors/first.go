@@ -38,8 +38,11 @@ func (r *Runtime) firstContact(b *ingestBatch) {
 			return
 		}
 		checked = append(checked, it)
-		if d.backlog.Load() >= int64(d.cfg.RouterQueue) {
-			return // the router is behind: the shard decides
+		if d.backlog.Load() >= int64(d.cfg.RouterQueue) || d.live.Load() >= int64(d.cfg.MaxLookups) {
+			// The router is behind, or could start no lookup: the shard
+			// decides. (Under a flood of unknown keys, early requests
+			// the router must refuse would double its work.)
+			return
 		}
 		missed := d.writes.stamp(k)
 		if info, err := d.store.Get(k); err == nil {
