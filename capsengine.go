@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -222,6 +224,51 @@ func (e *Engine) Entities(feature string) []string {
 		return err == nil && info.HasFeature(feature)
 	}, func(jid string, _ hashing.Key) {
 		out = append(out, jid)
+	})
+	return out
+}
+
+// SoftwareCount is one software and version (hashing.SoftwareOf) and how
+// many online JIDs with verified caps run it.
+type SoftwareCount struct {
+	hashing.Software
+	JIDs int
+}
+
+// Software is the distribution of the software online JIDs run, most used
+// first; JIDs whose verified caps name none count under an empty Name.
+// It walks every online JID: a question for dashboards, not for every
+// presence.
+func (e *Engine) Software() []SoftwareCount {
+	known := map[hashing.Key]hashing.Software{}
+	verified := map[hashing.Key]bool{} // one store read per key, not per shard
+	counts := map[hashing.Software]int{}
+	e.rt.Entities(func(k hashing.Key) bool {
+		if ok, seen := verified[k]; seen {
+			return ok
+		}
+		info, err := storeAdapter{e.db}.Get(k)
+		verified[k] = err == nil
+		if err != nil {
+			return false
+		}
+		known[k], _ = hashing.SoftwareOf(info)
+		return true
+	}, func(_ string, k hashing.Key) {
+		counts[known[k]]++
+	})
+	out := make([]SoftwareCount, 0, len(counts))
+	for s, n := range counts {
+		out = append(out, SoftwareCount{Software: s, JIDs: n})
+	}
+	slices.SortFunc(out, func(a, b SoftwareCount) int {
+		if a.JIDs != b.JIDs {
+			return b.JIDs - a.JIDs
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Version, b.Version)
 	})
 	return out
 }

@@ -11,6 +11,9 @@
 //	                           502 failed; ?wait=5s waits for a lookup
 //	GET /entities?feature=F    online JIDs whose caps list F (Entities) —
 //	                           the PEP +notify question
+//	GET /software              client software and versions of the online
+//	                           JIDs, most used first (XEP-0232 forms, else
+//	                           identity names): []Software
 //	GET /events                Server-Sent Events: CapsResolved, CapsFailed,
 //	                           EntityGone, VerChanged, EventsLost as JSON (Event);
 //	                           ?kinds=CapsResolved,CapsFailed filters

@@ -112,6 +112,17 @@ type Entities struct {
 	Entities []string `json:"entities"`
 }
 
+// Software is one entry of GET /software: a software and version, and how
+// many online JIDs run it. FromForm: read from their XEP-0232 form (else
+// the first identity name, with no version); Name "" counts the JIDs that
+// name none.
+type Software struct {
+	Name     string `json:"name"`
+	Version  string `json:"version,omitempty"`
+	FromForm bool   `json:"from_form,omitempty"`
+	JIDs     int    `json:"jids"`
+}
+
 // Health is the answer of GET /healthz.
 type Health struct {
 	Status string `json:"status"` // "ok" or "unhealthy"

@@ -97,6 +97,7 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 	}
 	s.mux.HandleFunc("GET /caps/{jid...}", s.caps)
 	s.mux.HandleFunc("GET /entities", s.entities)
+	s.mux.HandleFunc("GET /software", s.software)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -164,6 +165,16 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Sort(list)
 	s.writeJSON(w, http.StatusOK, Entities{Feature: f, Entities: list})
+}
+
+// software answers the distribution of client software among online JIDs
+// (Engine.Software).
+func (s *Server) software(w http.ResponseWriter, _ *http.Request) {
+	out := []Software{}
+	for _, c := range s.eng.Software() {
+		out = append(out, Software{Name: c.Name, Version: c.Version, FromForm: c.FromForm, JIDs: c.JIDs})
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 // healthz answers 200 {"status":"ok"} or 503 with Options.Health's error.

@@ -195,6 +195,27 @@ func TestEntities(t *testing.T) {
 	}
 }
 
+func TestSoftware(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	var sw []httpapi.Software
+	if code := getJSON(t, f.srv.URL+"/software", &sw); code != http.StatusOK || sw == nil || len(sw) != 0 {
+		t.Fatalf("empty engine: %d %#v, want 200 []", code, sw)
+	}
+	for _, j := range []string{"a@example.org/1", "b@example.org/1"} {
+		announce(t, f.eng, j)
+		if _, err := f.eng.Wait(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getJSON(t, f.srv.URL+"/software", &sw)
+	// Its software-information form names no software: the identity's
+	// name counts, without a version.
+	want := []httpapi.Software{{Name: "Gajim", JIDs: 2}}
+	if !slices.Equal(sw, want) {
+		t.Errorf("got %+v, want %+v", sw, want)
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	var healthErr error
 	f := newFixture(t, httpapi.Options{Health: func() error { return healthErr }})

@@ -268,6 +268,27 @@ func TestPrivilegedComponent(t *testing.T) {
 					t.Errorf("round %d: %s (%s) is %q", round, name, ev.JID, status)
 				}
 			}
+			// What the operator sees of its users' software: every honest
+			// user online, under the software its XEP-0232 form or its
+			// identity names.
+			var sw []struct {
+				Name string `json:"name"`
+				JIDs int    `json:"jids"`
+			}
+			if resp, err := http.Get("http://" + p.api + "/software"); err == nil {
+				_ = json.NewDecoder(resp.Body).Decode(&sw)
+				resp.Body.Close()
+			}
+			total := 0
+			for _, e := range sw {
+				total += e.JIDs
+				if e.Name == "" {
+					t.Errorf("round %d: %d JIDs name no software", round, e.JIDs)
+				}
+			}
+			if total != online-2 {
+				t.Errorf("round %d: /software counts %d JIDs, want %d (the honest users online): %+v", round, total, online-2, sw)
+			}
 			if n := honestQueries(); n != before {
 				t.Errorf("round %d: %d new queries; every ver was in the store", round, n-before)
 			}
