@@ -293,7 +293,7 @@ func TestPrivilegedComponent(t *testing.T) {
 				t.Errorf("round %d: %d new queries; every ver was in the store", round, n-before)
 			}
 			_ = p.cmd.Process.Kill() // SIGKILL: no goodbye, no flush
-			p.exited <- <-p.exited // for the cleanup, which waits for it too
+			p.exited <- <-p.exited   // for the cleanup, which waits for it too
 		}
 	})
 }
