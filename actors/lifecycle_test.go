@@ -257,10 +257,16 @@ func TestDroppedPresenceSaysOverloaded(t *testing.T) {
 	_, k0, n0 := client(t, "d0", p)
 	_, k1, n1 := client(t, "d1", p)
 	_, k2, n2 := client(t, "d2", p)
+	// Each presence applied by its shard and its request routed before
+	// the next: the router may hear of a key first at first contact, and
+	// a request still on its way counts against RouterQueue.
+	settled := func() bool {
+		return r.Sync(waitCtx(t)) == nil && r.Gauges().RouterBacklog == 0
+	}
 	_ = r.Ingest(waitCtx(t), presence("a@x/r", n0, k0))
-	until(t, "the first lookup", func() bool { return r.Gauges().LiveLookups == 1 })
+	until(t, "the first lookup", func() bool { return settled() && r.Gauges().LiveLookups == 1 })
 	_ = r.Ingest(waitCtx(t), presence("b@x/r", n1, k1))
-	until(t, "the parked request", func() bool { return r.Gauges().ParkedRequests == 1 })
+	until(t, "the parked request", func() bool { return settled() && r.Gauges().ParkedRequests == 1 })
 	_ = r.Ingest(waitCtx(t), presence("c@x/r", n2, k2))
 	until(t, "the drop", func() bool { return r.Counters().DropLookups.Load() == 1 })
 	if _, _, err := r.Caps("c@x/r"); !errors.Is(err, ErrOverloaded) {
