@@ -33,6 +33,7 @@ type core struct {
 	limiter  *rateLimiter                  // queries per announcer
 	queries  *queryQueue                   // queued queries and their workers
 	answers  *answerTimes                  // recent answer times: the hedge delay
+	latency  latencies                     // resolve and query latency histograms
 	inflight chan struct{}                 // cluster mode: the member's query slots
 	backlog  atomic.Int64                  // requests queued for the router
 	live     atomic.Int64                  // live lookup actors (Gauges)

@@ -76,6 +76,9 @@ type lookup struct {
 	// whose shard's request has not come yet: that request is the same
 	// presence, not a new announcer, and is told how the asking went.
 	early map[string]struct{}
+	// began is when the lookup first had a key to ask about and did not
+	// know it: the start of the resolve latency (zero: not measuring).
+	began time.Time
 }
 
 type lookupState uint8
@@ -144,6 +147,9 @@ func (l *lookup) onStart() {
 
 // onRequest: jid announced the key (with others in the same presence).
 func (l *lookup) onRequest(m *lookupReq) {
+	if l.began.IsZero() && l.state != stateResolved {
+		l.began = l.d.now()
+	}
 	for _, o := range m.others {
 		if len(l.others) < maxKeys-1 && !slices.Contains(l.others, o) && o != l.key {
 			l.others = append(l.others, o)
@@ -460,6 +466,9 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	if err == nil {
 		l.state, l.info, l.err = stateResolved, info, nil
 		l.d.failures.remove(l.key)
+		if !l.began.IsZero() {
+			l.d.latency.resolve.observe(l.d.now().Sub(l.began))
+		}
 		// The shards learn the answer before the waiters do, so that
 		// Caps and Supports, asked by a waiter just answered, agree
 		// with it while the store has yet to commit it.
@@ -485,6 +494,7 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	}
 	l.waiters = nil
 	l.lastErr = nil
+	l.began = time.Time{}
 	clear(l.retried)
 	if l.storing == 0 {
 		l.io.done()

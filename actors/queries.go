@@ -337,6 +337,9 @@ func (d *core) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 	info, err := d.querier.QueryInfo(ctx, j.a.jid, j.key.QueryNode(j.a.node))
 	took := d.now().Sub(began)
 	answered()
+	if err == nil {
+		d.latency.query.observe(took)
+	}
 	switch {
 	case err != nil && ctx.Err() == context.DeadlineExceeded:
 		d.counters.Timeouts.Add(1)
