@@ -51,6 +51,12 @@ type Subscription = actors.Subscription
 // Gauges are the engine's levels now (see Engine.Gauges).
 type Gauges = actors.Gauges
 
+// Latencies are the engine's latency histograms (see Engine.Latencies).
+type Latencies = actors.Latencies
+
+// Histogram is a snapshot of one latency histogram.
+type Histogram = actors.Histogram
+
 // Config configures Open.
 type Config struct {
 	// DataDir is where verified entries are kept (the user database). It
@@ -273,6 +279,53 @@ func (e *Engine) Software() []SoftwareCount {
 	return out
 }
 
+// FeatureCount is one feature and how many online JIDs with verified caps
+// list it.
+type FeatureCount struct {
+	Feature string
+	JIDs    int
+}
+
+// Features is the share of features among online JIDs: how many JIDs
+// with verified caps there are, and for each feature any of them lists how
+// many list it, most listed first (then by name). Like Software it walks
+// every online JID, reading each distinct key once.
+func (e *Engine) Features() (verified int, features []FeatureCount) {
+	perKey := map[hashing.Key]int{}
+	infos := map[hashing.Key]*hashing.Info{}
+	e.rt.Entities(func(k hashing.Key) bool {
+		if _, seen := infos[k]; seen {
+			return infos[k] != nil
+		}
+		info, err := storeAdapter{e.db}.Get(k)
+		if err != nil {
+			info = nil
+		}
+		infos[k] = info
+		return info != nil
+	}, func(_ string, k hashing.Key) {
+		perKey[k]++
+	})
+	counts := map[string]int{}
+	for k, n := range perKey {
+		verified += n
+		for _, f := range infos[k].Features {
+			counts[f] += n
+		}
+	}
+	features = make([]FeatureCount, 0, len(counts))
+	for f, n := range counts {
+		features = append(features, FeatureCount{Feature: f, JIDs: n})
+	}
+	slices.SortFunc(features, func(a, b FeatureCount) int {
+		if a.JIDs != b.JIDs {
+			return b.JIDs - a.JIDs
+		}
+		return strings.Compare(a.Feature, b.Feature)
+	})
+	return verified, features
+}
+
 // Subscribe starts a subscription to the events of kinds with a buffer of
 // size events. The engine never waits for a subscriber, and one that stops
 // reading costs it nothing: a subscriber that falls behind by more than its
@@ -325,6 +378,10 @@ func (e *Engine) Flush(ctx context.Context) error { return e.rt.Flush(ctx) }
 // Gauges is the engine's levels now: live lookups, queued and in-flight
 // queries, JIDs waiting to be told, online JIDs.
 func (e *Engine) Gauges() Gauges { return e.rt.Gauges() }
+
+// Latencies reads the resolve and query latency histograms, counted
+// since Open.
+func (e *Engine) Latencies() Latencies { return e.rt.Latencies() }
 
 // JIDs is the number of online JIDs with caps.
 func (e *Engine) JIDs() int { return e.rt.JIDs() }

@@ -38,6 +38,6 @@ func Example() {
 	}
 	// Output:
 	// 200 {"status":"ok","jids":0}
-	// 200 {"feature":"urn:xmpp:jingle:1","entities":[]}
+	// 200 {"feature":"urn:xmpp:jingle:1","total":0,"entities":[]}
 	// 404 {"jid":"juliet@capulet.lit/balcony","status":"unknown"}
 }

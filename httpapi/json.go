@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"cmp"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
+	"github.com/capsengine/capsengine/storage"
 )
 
 // Info is a disco#info as JSON, sorted in octet order: identities by
@@ -106,10 +109,122 @@ type Caps struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// Entities is the answer of GET /entities?feature=F.
+// Entities is the answer of GET /entities?feature=F: one page of the
+// online JIDs whose verified caps list Feature, sorted. Total counts them
+// all; NextCursor, when set, is the cursor of the next page.
 type Entities struct {
-	Feature  string   `json:"feature"`
-	Entities []string `json:"entities"`
+	Feature    string   `json:"feature"`
+	Total      int      `json:"total"`
+	Entities   []string `json:"entities"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+}
+
+// Features is the answer of GET /features: Verified online JIDs have
+// verified caps; Matching features match ?q; Features lists them, most
+// listed first, up to ?limit.
+type Features struct {
+	Verified int            `json:"verified"`
+	Matching int            `json:"matching"`
+	Features []FeatureCount `json:"features"`
+}
+
+// FeatureCount is one feature and how many online JIDs list it.
+type FeatureCount struct {
+	Feature string `json:"feature"`
+	JIDs    int    `json:"jids"`
+}
+
+// StoredKey is the answer of GET /keys/{scheme}/{algo}/{ver}: the stored
+// entry of a hash. Source is "trusted" or "user"; Method how it was
+// verified; Nodes the caps nodes seen announcing it; FirstSeen and
+// LastSeen when (absent when unknown).
+type StoredKey struct {
+	Key       *Key       `json:"key"`
+	Source    string     `json:"source"`
+	Method    string     `json:"method"`
+	Nodes     []string   `json:"nodes"`
+	FirstSeen *time.Time `json:"first_seen,omitempty"`
+	LastSeen  *time.Time `json:"last_seen,omitempty"`
+	Info      *Info      `json:"info"`
+}
+
+// Stats is the answer of GET /stats. Counters are the engine's running
+// totals and Gauges its levels, by the names of capsengine.Engine.Counters
+// and capsengine.Gauges; Store is null for an engine without a store.
+type Stats struct {
+	Time      time.Time         `json:"time"`
+	LiveSince time.Time         `json:"live_since"`
+	JIDs      int               `json:"jids"`
+	Counters  map[string]uint64 `json:"counters"`
+	Gauges    map[string]int64  `json:"gauges"`
+	Resolve   Latency           `json:"resolve_latency"`
+	Query     Latency           `json:"query_latency"`
+	Store     *StoreStats       `json:"store"`
+}
+
+// StoreStats are the store's figures: those of storage.Stats, and the
+// entries of each store by kind (e.g. "xep0115/sha-1"), counted at
+// CountedAt (the count walks the stores, so it is redone at most every
+// Options.StatsEvery).
+type StoreStats struct {
+	CacheHits        uint64         `json:"cache_hits"`
+	CacheMisses      uint64         `json:"cache_misses"`
+	CacheHitRatio    float64        `json:"cache_hit_ratio"`
+	CacheBytes       int64          `json:"cache_bytes"`
+	CacheMaxBytes    int64          `json:"cache_max_bytes"`
+	TrustedHits      uint64         `json:"trusted_hits"`
+	UserHits         uint64         `json:"user_hits"`
+	Misses           uint64         `json:"misses"`
+	Commits          uint64         `json:"commits"`
+	Committed        uint64         `json:"committed"`
+	TrustedDiskBytes uint64         `json:"trusted_disk_bytes"`
+	UserDiskBytes    uint64         `json:"user_disk_bytes"`
+	TrustedEntries   map[string]int `json:"trusted_entries"`
+	UserEntries      map[string]int `json:"user_entries"`
+	CountedAt        time.Time      `json:"counted_at"`
+}
+
+func newStoreStats(st storage.Stats) *StoreStats {
+	return &StoreStats{
+		CacheHits: st.CacheHits, CacheMisses: st.CacheMisses, CacheHitRatio: st.CacheHitRatio(),
+		CacheBytes: st.CacheBytes, CacheMaxBytes: st.CacheMaxBytes,
+		TrustedHits: st.TrustedHits, UserHits: st.UserHits, Misses: st.Misses,
+		Commits: st.Commits, Committed: st.Committed,
+		TrustedDiskBytes: st.TrustedDiskBytes, UserDiskBytes: st.UserDiskBytes,
+	}
+}
+
+// Latency summarises a latency histogram: Count samples, quantiles in
+// milliseconds (the upper bound of the bucket they fall in), and the
+// buckets themselves, not cumulative: Buckets[i] samples were at most
+// LeMS[i] ms and above the bound before; the last bucket has no bound.
+type Latency struct {
+	Count   uint64    `json:"count"`
+	P50MS   float64   `json:"p50_ms"`
+	P90MS   float64   `json:"p90_ms"`
+	P99MS   float64   `json:"p99_ms"`
+	LeMS    []float64 `json:"le_ms"`
+	Buckets []uint64  `json:"buckets"`
+}
+
+func newLatency(h capsengine.Histogram) Latency {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	out := Latency{Count: h.Count, P50MS: ms(h.Quantile(0.5)), P90MS: ms(h.Quantile(0.9)),
+		P99MS: ms(h.Quantile(0.99)), Buckets: h.Counts, LeMS: make([]float64, len(h.Bounds))}
+	for i, b := range h.Bounds {
+		out.LeMS[i] = ms(b)
+	}
+	return out
+}
+
+// gaugeMap lists the gauges by their field names.
+func gaugeMap(g capsengine.Gauges) map[string]int64 {
+	out := map[string]int64{}
+	v := reflect.ValueOf(g)
+	for i := range v.NumField() {
+		out[v.Type().Field(i).Name] = v.Field(i).Int()
+	}
+	return out
 }
 
 // Software is one entry of GET /software: a software and version, and how

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,7 +19,8 @@ import (
 	"github.com/capsengine/capsengine/messages"
 )
 
-// Options configure New. The zero value is usable.
+// Options configure New. The zero value is usable: no token, every limit
+// at its default.
 type Options struct {
 	// Health, when set, is asked by GET /healthz: an error makes it answer
 	// 503 with the error's text (the observe command reports a lost XMPP
@@ -35,49 +33,99 @@ type Options struct {
 	// Collectors are registered next to the engine's metrics on
 	// GET /metrics (the observe command adds the transport's counters).
 	Collectors []prometheus.Collector
-	// EventBuffer is each /events client's buffer, in events; a slow
-	// client that falls behind it and the engine's shared ring of recent
-	// events loses events, and an "EventsLost" event says how many.
-	// Default 1024.
+
+	// Token, when set, is the bearer token every request must carry
+	// (Authorization: Bearer TOKEN, or the dashboard's cookie
+	// capsengine_token), compared in constant time; others get 401. The
+	// dashboard's page and assets hold no data and are served to anyone,
+	// so that it can ask for the token.
+	Token []byte
+	// OpenHealth leaves GET /healthz and GET /metrics open without the
+	// token, for probes and scrapers that cannot carry one.
+	OpenHealth bool
+
+	// EventBuffer is the number of recent events kept for /events clients
+	// (rounded up to a power of two): how far a client may fall behind
+	// before it loses events, and how far back Last-Event-ID resumes.
+	// Default 4096.
 	EventBuffer int
+	// StallTimeout disconnects an /events client whose connection accepts
+	// nothing for this long. Default 30s.
+	StallTimeout time.Duration
 	// Heartbeat is how often an idle /events stream gets an SSE comment,
 	// so that proxies keep it open. Default 15s.
 	Heartbeat time.Duration
 	// MaxWait bounds GET /caps/{jid}?wait=D. Default 60s.
 	MaxWait time.Duration
+
+	// MaxStreams bounds concurrent /events clients. Default 256.
+	MaxStreams int
+	// MaxWaiters bounds concurrent GET /caps/{jid}?wait requests. Default
+	// 1024.
+	MaxWaiters int
+	// MaxRequests bounds the other requests served at once. Default 256.
+	MaxRequests int
+	// MaxPage is the largest page /entities serves. Default 1000.
+	MaxPage int
+	// StatsEvery is how long GET /stats reuses its count of stored
+	// entries, which walks the stores. Default 1 minute.
+	StatsEvery time.Duration
+
 	// Logger receives errors writing responses. Nil: silent.
 	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.EventBuffer, 4096)
+	def(&o.MaxStreams, 256)
+	def(&o.MaxWaiters, 1024)
+	def(&o.MaxRequests, 256)
+	def(&o.MaxPage, 1000)
+	defDur(&o.StallTimeout, 30*time.Second)
+	defDur(&o.Heartbeat, 15*time.Second)
+	defDur(&o.MaxWait, time.Minute)
+	defDur(&o.StatsEvery, time.Minute)
 }
 
 // Server is the HTTP API of one engine. It is an http.Handler and safe for
 // concurrent use.
 type Server struct {
-	eng  *capsengine.Engine
-	opts Options
-	log  *slog.Logger
-	mux  *http.ServeMux
-	seq  atomic.Uint64 // SSE event ids
-	done chan struct{} // closed by Close: ends event streams
-	once sync.Once
+	eng     *capsengine.Engine
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	stream  *stream
+	limits  limits
+	metrics *httpMetrics
+	counts  storeCounts // GET /stats: the stores' entries, recounted every StatsEvery
+	started time.Time
+	done    chan struct{} // closed by Close: ends event streams
+	once    sync.Once
 }
 
 // New returns the API of eng; it registers its metrics in a registry of
 // its own (not prometheus.DefaultRegisterer), so several Servers can
 // coexist.
 func New(eng *capsengine.Engine, opts Options) *Server {
-	if opts.EventBuffer <= 0 {
-		opts.EventBuffer = 1024
-	}
-	if opts.Heartbeat <= 0 {
-		opts.Heartbeat = 15 * time.Second
-	}
-	if opts.MaxWait <= 0 {
-		opts.MaxWait = time.Minute
-	}
-	s := &Server{eng: eng, opts: opts, log: opts.Logger, mux: http.NewServeMux(), done: make(chan struct{})}
+	opts.defaults()
+	s := &Server{eng: eng, opts: opts, log: opts.Logger, mux: http.NewServeMux(), done: make(chan struct{}),
+		started: time.Now().UTC()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.limits = newLimits(opts)
+	s.metrics = newHTTPMetrics(&s.limits)
+	s.stream = newStream(eng, opts.EventBuffer)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		CountersCollector("capsengine", "", "engine counter", eng.Counters),
@@ -89,25 +137,41 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 			Namespace: "capsengine", Name: "cluster_members",
 			Help: "Cluster members this engine sees, itself included; 0 outside cluster mode.",
 		}, func() float64 { return float64(eng.ClusterMembers()) }),
+		newLatencyCollector(eng),
+		newStoreCollector(eng),
+		s.metrics,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	for _, c := range opts.Collectors {
 		reg.MustRegister(c)
 	}
-	s.mux.HandleFunc("GET /caps/{jid...}", s.caps)
-	s.mux.HandleFunc("GET /entities", s.entities)
-	s.mux.HandleFunc("GET /software", s.software)
-	s.mux.HandleFunc("GET /events", s.events)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("GET /healthz", s.healthz)
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	s.mux.Handle("GET /caps/{jid...}", s.guard(routeWait, http.HandlerFunc(s.caps)))
+	s.mux.Handle("GET /entities", s.guard(routeData, http.HandlerFunc(s.entities)))
+	s.mux.Handle("GET /software", s.guard(routeData, http.HandlerFunc(s.software)))
+	s.mux.Handle("GET /features", s.guard(routeData, http.HandlerFunc(s.features)))
+	s.mux.Handle("GET /keys/{scheme}/{algo}/{ver...}", s.guard(routeData, http.HandlerFunc(s.key)))
+	s.mux.Handle("GET /stats", s.guard(routeData, http.HandlerFunc(s.stats)))
+	s.mux.Handle("GET /events", s.guard(routeStream, http.HandlerFunc(s.events)))
+	s.mux.Handle("GET /metrics", s.guard(routeHealth, metrics))
+	s.mux.Handle("GET /healthz", s.guard(routeHealth, http.HandlerFunc(s.healthz)))
+	s.mux.Handle("GET /openapi.yaml", s.guard(routeAsset, http.HandlerFunc(serveOpenAPI)))
+	s.mux.Handle("GET /{$}", s.guard(routeAsset, dashboard()))
+	s.mux.Handle("GET /assets/", s.guard(routeAsset, dashboard()))
 	return s
 }
 
 // Close ends every open event stream (http.Server.Shutdown waits for
-// handlers, and a stream never ends by itself). Other requests are not
-// affected. Close is idempotent.
-func (s *Server) Close() { s.once.Do(func() { close(s.done) }) }
+// handlers, and a stream never ends by itself) and the server's
+// subscription to the engine. Other requests are not affected. Close is
+// idempotent.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		close(s.done)
+		s.stream.close()
+	})
+}
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -151,22 +215,6 @@ func (s *Server) caps(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, code, out)
 }
 
-// entities answers GET /entities?feature=F with the online JIDs whose
-// verified caps list F, sorted.
-func (s *Server) entities(w http.ResponseWriter, r *http.Request) {
-	f := r.URL.Query().Get("feature")
-	if f == "" {
-		s.writeJSON(w, http.StatusBadRequest, map[string]string{"error": "missing feature parameter"})
-		return
-	}
-	list := s.eng.Entities(f)
-	if list == nil {
-		list = []string{}
-	}
-	slices.Sort(list)
-	s.writeJSON(w, http.StatusOK, Entities{Feature: f, Entities: list})
-}
-
 // software answers the distribution of client software among online JIDs
 // (Engine.Software).
 func (s *Server) software(w http.ResponseWriter, _ *http.Request) {
@@ -190,79 +238,6 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		s.opts.HealthDetails(&h)
 	}
 	s.writeJSON(w, code, h)
-}
-
-// events streams engine events as Server-Sent Events: one "event: KIND"
-// with "data: {json}" (an Event) and an increasing "id:" per event. The
-// stream starts with a ": subscribed" comment once the subscription is in
-// place. ?kinds=CapsResolved,CapsFailed selects kinds (default all).
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	kinds, err := parseKinds(r.URL.Query().Get("kinds"))
-	if err != nil {
-		s.writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	rc := http.NewResponseController(w)
-	sub := s.eng.Subscribe(kinds, s.opts.EventBuffer)
-	defer sub.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, ": subscribed\n\n"); err != nil {
-		return
-	}
-	if err := rc.Flush(); err != nil {
-		return
-	}
-	beat := time.NewTicker(s.opts.Heartbeat)
-	defer beat.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.done:
-			return
-		case <-beat.C:
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
-				return
-			}
-		case ev, ok := <-sub.Events():
-			if !ok {
-				return
-			}
-			if err := s.writeEvent(w, NewEvent(ev, time.Now())); err != nil {
-				return
-			}
-			// Drain what is already queued before flushing.
-			for more := true; more; {
-				select {
-				case ev, ok := <-sub.Events():
-					if !ok {
-						return
-					}
-					if err := s.writeEvent(w, NewEvent(ev, time.Now())); err != nil {
-						return
-					}
-				default:
-					more = false
-				}
-			}
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-	}
-}
-
-func (s *Server) writeEvent(w http.ResponseWriter, ev Event) error {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", s.seq.Add(1), ev.Kind, data)
-	return err
 }
 
 // parseKinds reads a comma-separated list of event kind names.
@@ -297,56 +272,4 @@ func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
 	if err := enc.Encode(v); err != nil {
 		s.log.Debug("http write", "err", err)
 	}
-}
-
-// CountersCollector exposes a map of running totals (an engine's
-// Counters, a transport's Stats) as Prometheus counters named
-// namespace_subsystem_<name in snake case>_total, read at every scrape.
-// The names must not change between calls.
-func CountersCollector(namespace, subsystem, help string, counters func() map[string]uint64) prometheus.Collector {
-	c := &countersCollector{f: counters, descs: make(map[string]*prometheus.Desc)}
-	for name := range counters() {
-		c.descs[name] = prometheus.NewDesc(
-			prometheus.BuildFQName(namespace, subsystem, snake(name)+"_total"),
-			fmt.Sprintf("%s %s.", help, name), nil, nil)
-	}
-	return c
-}
-
-type countersCollector struct {
-	f     func() map[string]uint64
-	descs map[string]*prometheus.Desc
-}
-
-func (c *countersCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs {
-		ch <- d
-	}
-}
-
-func (c *countersCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, v := range c.f() {
-		if d := c.descs[name]; d != nil {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
-		}
-	}
-}
-
-// snake turns "DropMUC" into "drop_muc" and "QueryErrors" into
-// "query_errors".
-func snake(s string) string {
-	r := []rune(s)
-	var b strings.Builder
-	for i, c := range r {
-		if unicode.IsUpper(c) {
-			prevLower := i > 0 && !unicode.IsUpper(r[i-1])
-			nextLower := i > 0 && i+1 < len(r) && unicode.IsLower(r[i+1]) && unicode.IsUpper(r[i-1])
-			if prevLower || nextLower {
-				b.WriteByte('_')
-			}
-			c = unicode.ToLower(c)
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
