@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/capsengine/capsengine"
@@ -58,9 +55,14 @@ A login that is not done within --dial-timeout fails and is tried again
 with backoff, as is a server that cannot be reached; --timeout and an
 interrupt end observe wherever it is.
 
---http ADDR serves the HTTP API (GET /caps/{jid}, /entities?feature=F,
-/events as Server-Sent Events, /metrics for Prometheus, /healthz); the
-listening address is logged ("http: listening on ADDR"). --dump FILE writes,
+--http ADDR serves the HTTP API and the dashboard (GET /caps/{jid},
+/entities?feature=F, /features, /software, /keys/..., /stats, /events as
+Server-Sent Events, /metrics for Prometheus, /healthz; the page at /; see
+/openapi.yaml); the listening address is logged ("http: listening on
+ADDR"). ADDR without a host (":8080", "8080") binds to 127.0.0.1. Any other
+address needs --http-token-file: every request must then carry the token
+(Authorization: Bearer TOKEN); --http-open-health leaves /healthz and
+/metrics open. --http-cert and --http-key serve HTTPS. --dump FILE writes,
 at exit, one JSON document with, per full JID: node, ver, hash algorithm,
 whether it verified, identities, features and forms (sorted), when it was
 resolved, and the error when it failed.
@@ -79,7 +81,7 @@ const observeExample = `  CAPSENGINE_PASSWORD=... capsengine observe --jid crawl
 
 type observeOptions struct {
 	jid, password, passwordFile, addr, componentSecret string
-	data, trusted, http, dump, nick                    string
+	data, trusted, dump, nick                          string
 	node, identity                                     string
 	exitAfter                                          int
 	queryTimeout, timeout, dialTimeout                 time.Duration
@@ -91,6 +93,7 @@ type observeOptions struct {
 	verbose                                            bool
 	join, probe                                        []string
 	cluster                                            clusterFlags
+	web                                                webFlags
 }
 
 func newObserveCmd() *cobra.Command {
@@ -114,7 +117,7 @@ func newObserveCmd() *cobra.Command {
 	f.StringVar(&o.data, "data", defaultDataDir(), "directory of the caps stores (DATA/user, DATA/trusted: capsengine db's layout)")
 	f.BoolVar(&o.inMemory, "in-memory", false, "keep verified caps in memory only, instead of --data")
 	f.StringVar(&o.trusted, "trusted", "", "read-only trusted store (default DATA/trusted when it exists)")
-	f.StringVar(&o.http, "http", "", "serve the HTTP API on this address (host:port)")
+	o.web.flags(f)
 	f.StringVar(&o.dump, "dump", "", "write every observed entity as JSON to this file at exit")
 	f.IntVar(&o.exitAfter, "exit-after", 0, "exit once this many entities are resolved")
 	f.DurationVar(&o.queryTimeout, "query-timeout", 10*time.Second, "how long one disco#info may take before the next announcer is asked")
@@ -147,6 +150,9 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	}
 	cluster, err := o.cluster.config()
 	if err != nil {
+		return usageError(c, err)
+	}
+	if _, _, err := o.web.check(); err != nil {
 		return usageError(c, err)
 	}
 	secret := o.componentSecret
@@ -286,8 +292,8 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		<-trackDone
 	}()
 
-	if o.http != "" {
-		shutdown, err := serveHTTP(o.http, eng, conn, o.privileged, logger)
+	if o.web.addr != "" {
+		shutdown, err := o.web.serve(eng, conn, o.privileged, logger)
 		if err != nil {
 			return err
 		}
@@ -402,52 +408,6 @@ func observePassword(o observeOptions, logger *slog.Logger) (string, error) {
 		return os.Getenv("CAPSENGINE_PASSWORD"), nil
 	}
 	return "", errors.New("a client needs --password, --password-file or $CAPSENGINE_PASSWORD (or --component-secret for a component)")
-}
-
-// serveHTTP starts the API and returns its shutdown.
-func serveHTTP(addr string, eng *capsengine.Engine, conn *transport.Conn, privileged bool, logger *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--http: %w", err)
-	}
-	api := httpapi.New(eng, httpapi.Options{
-		Health: func() error {
-			if !conn.Connected() {
-				return errors.New("not connected to the XMPP server")
-			}
-			return nil
-		},
-		HealthDetails: func(h *httpapi.Health) {
-			if !privileged {
-				return
-			}
-			p, ok := conn.Privileges()
-			if ok {
-				h.Privileges = p
-			}
-			h.Warnings = privilegeWarnings(p, ok)
-		},
-		Collectors: []prometheus.Collector{
-			httpapi.CountersCollector("capsengine", "transport", "XMPP transport counter",
-				func() map[string]uint64 { return conn.Stats().Map() }),
-		},
-		Logger: logger,
-	})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("http: listening on " + ln.Addr().String())
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http", "err", err)
-		}
-	}()
-	return func() {
-		api.Close() // ends event streams, which Shutdown would wait for
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			srv.Close()
-		}
-	}, nil
 }
 
 // readContacts reads the component's remembered contacts, one bare JID a

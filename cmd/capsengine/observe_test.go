@@ -32,12 +32,18 @@ func TestObserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	dump := filepath.Join(dir, "caps.json")
+	tokenFile := filepath.Join(dir, "token")
+	const token = "0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	errOut := newSyncBuffer()
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"observe", "--jid", "watcher@localhost", "--password-file", pwFile,
 			"--addr", srv.C2S, "--insecure-no-tls", "--accept-subscriptions", "--data", filepath.Join(dir, "db"),
-			"--http", "127.0.0.1:0", "--dump", dump, "--exit-after", "2", "--timeout", "90s", "--query-timeout", "5s"},
+			"--http", "127.0.0.1:0", "--http-token-file", tokenFile,
+			"--dump", dump, "--exit-after", "2", "--timeout", "90s", "--query-timeout", "5s"},
 			strings.NewReader(""), io.Discard, errOut)
 	}()
 	logs, ok := errOut.waitFor(ctx, "xmpp session up")
@@ -49,19 +55,25 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("no HTTP address in:\n%s", logs)
 	}
 	api := m[1]
-	resp, err := http.Get("http://" + api + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("healthz: %s", resp.Status)
+	for auth, want := range map[string]int{"": http.StatusUnauthorized, "Bearer nope": http.StatusUnauthorized, "Bearer " + token: http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+api+"/healthz", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("healthz with %q: %s, want %d", auth, resp.Status, want)
+		}
 	}
 
 	watchOut, watchErr := newSyncBuffer(), newSyncBuffer()
 	watchCode := make(chan int, 1)
 	go func() {
-		watchCode <- run(ctx, []string{"watch", "--http", api, "--kinds", "CapsResolved"}, strings.NewReader(""), watchOut, watchErr)
+		watchCode <- run(ctx, []string{"watch", "--http", api, "--token-file", tokenFile, "--kinds", "CapsResolved"}, strings.NewReader(""), watchOut, watchErr)
 	}()
 
 	specs := []xmpptest.PeerSpec{
@@ -164,6 +176,11 @@ func TestObserveUsage(t *testing.T) {
 	t.Setenv("CAPSENGINE_PASSWORD", "")
 	t.Setenv("CAPSENGINE_COMPONENT_SECRET", "")
 	missing := filepath.Join(t.TempDir(), "no-such-file")
+	short := filepath.Join(t.TempDir(), "short-token")
+	if err := os.WriteFile(short, []byte("tooshort\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cl := []string{"observe", "--jid", "a@b", "--password", "p"}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -192,6 +209,15 @@ func TestObserveUsage(t *testing.T) {
 			`--node "https://example.org/#x": it contains '#'`},
 		{"missing password file", []string{"observe", "--jid", "a@b", "--password-file", missing},
 			"--password-file"},
+		{"http on every interface without a token", append(cl, "--http", "0.0.0.0:8080"),
+			"--http 0.0.0.0:8080 listens beyond this machine: give --http-token-file"},
+		{"http on a host name without a token", append(cl, "--http", "example.org:8080"), "listens beyond this machine"},
+		{"http on [::] without a token", append(cl, "--http", "[::]:8080"), "listens beyond this machine"},
+		{"short token", append(cl, "--http", "0.0.0.0:8080", "--http-token-file", short), "at least 16"},
+		{"missing token file", append(cl, "--http", "127.0.0.1:0", "--http-token-file", missing), "--http-token-file"},
+		{"token without http", append(cl, "--http-token-file", short), "need --http"},
+		{"cert without key", append(cl, "--http", "127.0.0.1:0", "--http-cert", "c.pem"), "go together"},
+		{"bad http address", append(cl, "--http", "1.2.3.4:5:6"), "--http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runCmd(t, "", tc.args...)
@@ -202,5 +228,28 @@ func TestObserveUsage(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tc.want, errOut)
 			}
 		})
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for _, tc := range []struct {
+		in, addr string
+		loopback bool
+	}{
+		{"8080", "127.0.0.1:8080", true},
+		{":8080", "127.0.0.1:8080", true},
+		{"127.0.0.1:0", "127.0.0.1:0", true},
+		{"127.0.0.2:80", "127.0.0.2:80", true},
+		{"[::1]:80", "[::1]:80", true},
+		{"localhost:80", "localhost:80", true},
+		{"0.0.0.0:80", "0.0.0.0:80", false},
+		{"[::]:80", "[::]:80", false},
+		{"192.0.2.1:80", "192.0.2.1:80", false},
+		{"caps.example.org:80", "caps.example.org:80", false},
+	} {
+		addr, lo, err := listenAddr(tc.in)
+		if err != nil || addr != tc.addr || lo != tc.loopback {
+			t.Errorf("listenAddr(%q) = %q, %v, %v; want %q, %v", tc.in, addr, lo, err, tc.addr, tc.loopback)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -27,9 +28,9 @@ as asked (--count reached, --timeout, interrupt), 1 when the stream could not
 be opened or broke, 2 for a usage error.`
 
 type watchOptions struct {
-	http, kinds string
-	count       int
-	timeout     time.Duration
+	http, kinds, tokenFile string
+	count                  int
+	timeout                time.Duration
 }
 
 func newWatchCmd() *cobra.Command {
@@ -47,6 +48,7 @@ func newWatchCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&o.http, "http", "", "address of the observe HTTP API (host:port or http://host:port)")
 	f.StringVar(&o.kinds, "kinds", "", "event kinds to print, comma-separated (default all)")
+	f.StringVar(&o.tokenFile, "token-file", "", "the API's bearer token (first line of the file: observe's --http-token-file)")
 	f.IntVar(&o.count, "count", 0, "stop after this many events (0: no limit)")
 	f.DurationVar(&o.timeout, "timeout", 0, "stop after this long (0: no limit)")
 	return c
@@ -81,6 +83,14 @@ func runWatch(c *cobra.Command, o watchOptions) error {
 		return usageError(c, err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return usageError(c, fmt.Errorf("--token-file: %w", err))
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(line))
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return watchFailed(ctx, c, err)
