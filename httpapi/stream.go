@@ -48,10 +48,9 @@ type stream struct {
 	stopped bool             // close ran
 	done    chan struct{}    // closed when the feeder exits
 	now     func() time.Time // event times
-	lost    func(uint64)     // counts events the feeder itself lost
 }
 
-// record is one encoded event. cum is the per-kind count of events before
+// record is one event of the ring. cum is the per-kind count of events before
 // it, so that a client that fell behind can tell how many of its kinds it
 // missed.
 type record struct {
@@ -246,11 +245,4 @@ func (s *stream) read(c *cursor, out []record, max int) (_ []record, lost uint64
 		return out, 0, s.wake, false
 	}
 	return out, lost, nil, false
-}
-
-// lastID is the id of the newest event (0: none yet).
-func (s *stream) lastID() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.head - 1
 }
