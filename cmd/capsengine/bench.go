@@ -101,6 +101,7 @@ type benchOptions struct {
 	check       bool
 	lookupTO    time.Duration
 	lookupIdle  time.Duration
+	sweep       string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -168,6 +169,7 @@ func newBenchCmd() *cobra.Command {
 	f.DurationVar(&o.Soak.JIDLife, "soak-jid-life", so.JIDLife, "soak: how long a JID stays online on average")
 	f.DurationVar(&bo.lookupTO, "lookup-timeout", 0, "engine Tuning.LookupTimeout (0: the engine's default, 60s)")
 	f.DurationVar(&bo.lookupIdle, "lookup-idle", 0, "engine Tuning.LookupIdle (0: the engine's default: a finished lookup stops at once)")
+	f.StringVar(&bo.sweep, "sweep", "", "run once per size in `SIZES` (e.g. 1M,2M,5M,10M presences; JIDs and keys scaled with them), each in a process of its own, and report the cost curve")
 	bo.cluster.add(f)
 	return c
 }
@@ -210,6 +212,18 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 			return usageError(c, errors.New("--cluster starts its own members: no --cluster-name"))
 		case o.Baseline || o.Restart || bo.gen != "" || bo.report != "" || o.MemProfile != "" || o.Trace != "" || bo.check:
 			return usageError(c, errors.New("--cluster runs cold and warm passes only: no --baseline, --restart, --gen, --report, --memprofile, --trace or --check"))
+		}
+	}
+	if bo.sweep != "" {
+		switch {
+		case bo.members != 0 || o.Soak.Duration != 0 || bo.gen != "" || o.Input != "" || bo.check || o.Baseline || o.Restart ||
+			o.CPUProfile != "" || o.MemProfile != "" || o.Trace != "":
+			return usageError(c, errors.New("--sweep runs the engine's cold and warm passes per size: no --cluster, --soak, --gen, --input, --check, --baseline, --restart or profiles"))
+		case c.Flags().Changed("presences") || c.Flags().Changed("jids") || c.Flags().Changed("unique"):
+			return usageError(c, errors.New("--sweep sets --presences, --jids and --unique per size"))
+		}
+		if _, err := bench.ParseSizes(bo.sweep); err != nil {
+			return usageError(c, fmt.Errorf("--sweep: %w", err))
 		}
 	}
 	if bo.pin && bo.members == 0 {
@@ -256,6 +270,9 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	}
 	if o.Soak.Duration > 0 {
 		return runSoak(c, bo, o)
+	}
+	if bo.sweep != "" {
+		return runSweep(c, bo, o)
 	}
 	rep, err := bench.Run(c.Context(), o)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/capsengine/capsengine/bench"
 )
 
 // benchReport is the part of "capsengine bench --json" the tests read.
@@ -307,5 +309,46 @@ func TestBenchSoak(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, "", "bench", "--soak", "1s", "--baseline"); code != 2 {
 		t.Errorf("--soak with --baseline: exit %d, want 2", code)
+	}
+}
+
+// TestBenchSweep runs a small sweep through the real command: each size in
+// a child process of its own, the workload scaled, the HTML report written.
+func TestBenchSweep(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "sweep.html")
+	code, out, errOut := runCmd(t, "", "bench", "--sweep", "10k,20k", "--json", "--quiet", "--in-memory",
+		"--query-timeout", "1s", "--latency", "200us", "--report", report)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	var r bench.SweepReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(r.Points) != 2 || !r.Correct {
+		t.Fatalf("got %+v", r)
+	}
+	for i, want := range []struct{ presences, jids, keys int }{{10_000, 5_000, 100}, {20_000, 10_000, 100}} {
+		p := r.Points[i]
+		if p.Presences != want.presences || p.JIDs != want.jids || p.Unique != want.keys {
+			t.Errorf("point %d: %d presences, %d JIDs, %d keys; want %+v", i, p.Presences, p.JIDs, p.Unique, want)
+		}
+		if p.WarmPerSec <= 0 || p.ColdPerSec <= 0 || p.PeakRSSBytes <= 0 || p.BytesPerJID <= 0 || p.ColdKeyP50Ms <= 0 {
+			t.Errorf("point %d lacks figures: %+v", i, p)
+		}
+	}
+	if html, err := os.ReadFile(report); err != nil || !strings.Contains(string(html), "<svg") {
+		t.Errorf("report: %v", err)
+	}
+	for _, bad := range [][]string{
+		{"bench", "--sweep", "2M"},
+		{"bench", "--sweep", "1M,2M", "--presences", "5"},
+		{"bench", "--sweep", "1M,2M", "--baseline"},
+		{"bench", "--sweep", "1M,2M", "--cluster", "2"},
+	} {
+		if code, _, errOut := runCmd(t, "", bad...); code != 2 {
+			t.Errorf("%q: exit %d, want 2: %s", bad, code, errOut)
+		}
 	}
 }
