@@ -3,6 +3,7 @@ package actors
 import (
 	"slices"
 	"strings"
+	"time"
 )
 
 // firstContact starts the lookups of b's unknown keys from the ingesting
@@ -51,7 +52,7 @@ func (r *Runtime) firstContact(b *ingestBatch) {
 		}
 		d.looking.add(k)
 		d.counters.EarlyLookups.Add(1)
-		reqs = append(reqs, &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node),
+		reqs = append(reqs, &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node), at: time.Now(),
 			others: it.others, missed: missed, inFlight: true, early: true})
 	}
 	if b.items == nil {

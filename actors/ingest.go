@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/sync/semaphore"
@@ -39,8 +40,9 @@ type item struct {
 // in one, so the common case costs one allocation.
 type ingestBatch struct {
 	one    item
-	items  []item // when nil, the batch is just one
-	weight int64  // admission permits held, released by the shard
+	items  []item    // when nil, the batch is just one
+	weight int64     // admission permits held, released by the shard
+	sent   time.Time // when it was queued for its shard (Latencies.Waits)
 }
 
 // Batches of many presences come from a pool and go back once their shard
@@ -118,6 +120,7 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	}
 	// Release the admission permits whatever happens to the batch; it
 	// is not used after.
+	a.d.latency.ingest.since(b.sent)
 	defer putBatch(b)
 	defer a.sh.sem.Release(b.weight)
 	defer func() { supervise.Recovered(a.d.log, &a.d.counters.Panics, "ingest actor", recover()) }()
@@ -222,7 +225,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 	}
 	// Strings from a batch's arena must not outlive it in a lookup: the
 	// JID is the table's own copy.
-	return append(misses, &lookupReq{key: k, jid: jid, node: strings.Clone(it.node), others: it.others, missed: missed, inFlight: first})
+	return append(misses, &lookupReq{key: k, jid: jid, node: strings.Clone(it.node), others: it.others, missed: missed, inFlight: first, at: time.Now()})
 }
 
 // wait answers a Wait for m.jid, or hands it to the router when the

@@ -17,21 +17,49 @@ var LatencyBounds = []time.Duration{
 	10 * time.Second, 30 * time.Second, time.Minute,
 }
 
-// histogram counts durations into LatencyBounds' buckets. Observing is a
-// few atomic adds, so the query path and the lookup actors record into it
-// without a lock; a snapshot is near-instant, not consistent, like Gauges.
+// WaitBounds are the buckets of the wait histograms: how long work sat
+// queued before it ran, from a free CPU's microseconds to a backlog's
+// fraction of a second.
+var WaitBounds = []time.Duration{
+	10 * time.Microsecond, 25 * time.Microsecond, 50 * time.Microsecond,
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, time.Second,
+}
+
+// histogram counts durations into its bounds' buckets (LatencyBounds
+// unless set). Observing is a few atomic adds, so the query path and the
+// actors record into it without a lock; a snapshot is near-instant, not
+// consistent, like Gauges.
 type histogram struct {
-	counts [16]atomic.Uint64 // len(LatencyBounds)+1
-	sum    atomic.Int64      // nanoseconds
+	bounds []time.Duration // at most 15
+	counts [16]atomic.Uint64
+	sum    atomic.Int64 // nanoseconds
+}
+
+func (h *histogram) bucketBounds() []time.Duration {
+	if h.bounds == nil {
+		return LatencyBounds
+	}
+	return h.bounds
 }
 
 func (h *histogram) observe(d time.Duration) {
+	b := h.bucketBounds()
 	i := 0
-	for i < len(LatencyBounds) && d > LatencyBounds[i] {
+	for i < len(b) && d > b[i] {
 		i++
 	}
 	h.counts[i].Add(1)
 	h.sum.Add(int64(d))
+}
+
+// since observes the time since t; a zero t (not stamped) is skipped.
+func (h *histogram) since(t time.Time) {
+	if !t.IsZero() {
+		h.observe(time.Since(t))
+	}
 }
 
 // Histogram is a snapshot of a latency histogram: Counts[i] durations
@@ -45,7 +73,8 @@ type Histogram struct {
 }
 
 func (h *histogram) snapshot() Histogram {
-	out := Histogram{Bounds: LatencyBounds, Counts: make([]uint64, len(LatencyBounds)+1)}
+	b := h.bucketBounds()
+	out := Histogram{Bounds: b, Counts: make([]uint64, len(b)+1)}
 	for i := range out.Counts {
 		out.Counts[i] = h.counts[i].Load()
 		out.Count += out.Counts[i]
@@ -82,14 +111,35 @@ type Latencies struct {
 	// Query: disco#info round trips that ended in an answer (honest or
 	// not), timeouts excluded: what peers take to answer.
 	Query Histogram
+	// Waits are how long each kind of work sat queued before it ran, by
+	// kind: "ingest" (a batch of presences, from the caller's send to its
+	// shard), "route" (a request for an unknown key, from its shard or the
+	// first-contact path to the router), "lookup" (the same request, to
+	// its lookup actor: routing and any wait for a lookup slot included),
+	// "query" (a disco#info job, from its lookup
+	// to a query worker) and "answer" (a query's outcome, back to its
+	// lookup). First contact is fast when the last three stay short
+	// while "ingest" is long.
+	Waits map[string]Histogram
 }
 
 // latencies is what the runtime records.
 type latencies struct {
-	resolve, query histogram
+	resolve, query                             histogram
+	ingest, routing, lookup, queued, answering histogram // waits, over WaitBounds
+}
+
+func (l *latencies) init() {
+	for _, h := range []*histogram{&l.ingest, &l.routing, &l.lookup, &l.queued, &l.answering} {
+		h.bounds = WaitBounds
+	}
 }
 
 // Latencies reads the latency histograms.
 func (r *Runtime) Latencies() Latencies {
-	return Latencies{Resolve: r.d.latency.resolve.snapshot(), Query: r.d.latency.query.snapshot()}
+	l := &r.d.latency
+	return Latencies{Resolve: l.resolve.snapshot(), Query: l.query.snapshot(), Waits: map[string]Histogram{
+		"ingest": l.ingest.snapshot(), "route": l.routing.snapshot(), "lookup": l.lookup.snapshot(),
+		"query": l.queued.snapshot(), "answer": l.answering.snapshot(),
+	}}
 }

@@ -25,6 +25,7 @@ type lookupActor struct {
 }
 
 type queryDone struct {
+	at     time.Time // when the querier returned (Latencies.Waits)
 	gen    uint64
 	jid    string
 	info   *hashing.Info
@@ -91,12 +92,14 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 	case *lookupReqs:
 		a.seen++
 		for _, q := range m.reqs {
+			a.d.latency.lookup.since(q.at)
 			l.onRequest(q)
 		}
 	case *waitReq:
 		a.seen++
 		l.onWait(m.reply)
 	case *queryDone:
+		a.d.latency.answering.since(m.at)
 		l.onAnswer(m)
 	case *querySlow:
 		l.onSlow(m.gen)

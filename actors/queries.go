@@ -28,6 +28,7 @@ import (
 
 // queryJob is one disco#info query, from queueing to its outcome.
 type queryJob struct {
+	queued time.Time // when it was pushed (Latencies.Waits)
 	key    hashing.Key
 	others []hashing.Key
 	a      announcer
@@ -120,6 +121,7 @@ func (q *queryQueue) push(j *queryJob) {
 		j.done(&queryDone{gen: j.gen, jid: j.a.jid, err: ErrClosed})
 		return
 	}
+	j.queued = time.Now()
 	q.jobs = append(q.jobs, j)
 	q.d.queued.Add(1)
 	q.d.counters.QueriesQueued.Add(1)
@@ -216,6 +218,7 @@ func (q *queryQueue) rejoin() bool {
 // slot (false: the query went slow and the slot was handed on).
 func (q *queryQueue) run(j *queryJob) (kept bool) {
 	d := q.d
+	d.latency.queued.since(j.queued)
 	if !j.expires.IsZero() && d.now().After(j.expires) {
 		d.counters.QueriesCancelled.Add(1)
 		if !j.isCancelled() {
@@ -336,6 +339,7 @@ func (d *core) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 	began := d.now()
 	info, err := d.querier.QueryInfo(ctx, j.a.jid, j.key.QueryNode(j.a.node))
 	took := d.now().Sub(began)
+	res.at = time.Now()
 	answered()
 	if err == nil {
 		d.latency.query.observe(took)

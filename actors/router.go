@@ -2,12 +2,14 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	"time"
 
 	"github.com/capsengine/capsengine/hashing"
 )
 
 // lookupReq: jid announced key (and, in the same presence, others).
 type lookupReq struct {
+	at     time.Time // when the shard or the first-contact path made it (Latencies.Waits)
 	key    hashing.Key
 	others []hashing.Key
 	jid    string
@@ -199,6 +201,9 @@ func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
 	// never parked: the shard's request for the same presence follows,
 	// and waits or is dropped and told as the limits say.
 	queue := !reqs[0].early
+	for _, q := range reqs {
+		r.d.latency.routing.since(q.at)
+	}
 	if len(reqs) == 1 {
 		r.forward(ctx, reqs[0].key, reqs, queue)
 		return

@@ -90,6 +90,7 @@ func Start(cfg Config, p Ports) (*Runtime, error) {
 		seed:     maphash.MakeSeed(),
 	}
 	d.queries = newQueryQueue(d)
+	d.latency.init()
 	d.looking = newKeySet()
 	d.infos = newInfoSet()
 	// protoactor's own throughput; idle workers for a few runs per CPU.
@@ -174,6 +175,7 @@ func (r *Runtime) send(ctx context.Context, sh *shard, b *ingestBatch) error {
 			return err
 		}
 	}
+	b.sent = time.Now()
 	r.d.system.Root.Send(sh.pid, b)
 	return nil
 }

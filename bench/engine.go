@@ -291,6 +291,7 @@ func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*
 	e, eng, rep, total, prog, o := r.e, r.eng, r.rep, r.total, r.prog, r.e.o
 	e.w.releaseAll()
 	meter := startMeter(e.peers, snakeCounters(eng.Counters()))
+	waits0 := eng.Latencies().Waits
 	pp := startPhase(prog, "engine "+name, int64(e.w.Len()))
 	start := time.Now()
 	probe := startProbe(eng, ei.cold)
@@ -318,6 +319,7 @@ func (r *phaseRunner) run(ctx context.Context, name string, ei *engineIngest) (*
 		return nil, fmt.Errorf("bench: engine %s pass: %w", name, err)
 	}
 	p := meter.report(name, e.w.Len(), secs, ingest, snakeCounters(eng.Counters()), maxG, samples)
+	p.Waits = waitDelta(waits0, eng.Latencies().Waits)
 	for k, v := range p.Counters {
 		total[k] += v
 	}

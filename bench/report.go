@@ -148,6 +148,9 @@ type phaseReport struct {
 	GCPauseMs     float64           `json:"gc_pause_ms"`
 	Counters      map[string]uint64 `json:"counters"`
 	Throughput    []sample          `json:"throughput"`
+	// Waits (engine only) is how long each kind of the engine's work sat
+	// queued during the phase (capsengine.Latencies.Waits).
+	Waits map[string]waitReport `json:"waits,omitempty"`
 }
 
 // liarReport: Answers wrong answers were received, Caught of them
@@ -285,6 +288,20 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "%s: ingest queue delay during the cold pass p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d probes)\n",
 				s.Name, s.IngestDelay.P50Ms, s.IngestDelay.P99Ms, s.IngestDelay.MaxMs, s.IngestDelay.Count)
 		}
+		for _, p := range s.Phases {
+			if len(p.Waits) == 0 {
+				continue
+			}
+			var parts []string
+			for _, kind := range []string{"ingest", "route", "lookup", "query", "answer"} {
+				if wr, ok := p.Waits[kind]; ok && wr.Count > 0 {
+					parts = append(parts, fmt.Sprintf("%s p50 ≤%s p99 ≤%s", kind, micros(wr.P50Us), micros(wr.P99Us)))
+				}
+			}
+			if len(parts) > 0 {
+				fmt.Fprintf(w, "%s: %s pass queue waits: %s\n", s.Name, p.Name, strings.Join(parts, ", "))
+			}
+		}
 		store := ""
 		if s.StoreDiskBytes > 0 {
 			store = ", store on disk " + units.Bytes(s.StoreDiskBytes)
@@ -311,6 +328,14 @@ func (r *Report) WriteText(w io.Writer) {
 		"RSS < 1 GiB "+mark(t.RSSUnder1GiB),
 		fmt.Sprintf("run < 1 min %s (%.1f s%s)", mark(t.UnderOneMinute), r.TotalSeconds-r.BaselineSeconds, baselineNote(r)))
 	fmt.Fprintf(w, "targets: %s\n", strings.Join(parts, ", "))
+}
+
+// micros prints a wait given in microseconds.
+func micros(us float64) string {
+	if us >= 1000 {
+		return trimZeroFloat(us/1000) + " ms"
+	}
+	return trimZeroFloat(us) + " µs"
 }
 
 // keyValues renders m as "k=v" pairs sorted by key, for the text summary

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/capsengine/capsengine"
 )
 
 // latency summarizes the time to resolve cold keys: from the moment the
@@ -169,4 +171,31 @@ func upper(bounds []float64, i int) float64 {
 		u = bounds[i]
 	}
 	return round3(u * 1000)
+}
+
+// waitReport summarises one kind of queued work over a phase: how many
+// items, and quantiles of their wait (the upper bound of their bucket).
+type waitReport struct {
+	Count uint64  `json:"count"`
+	P50Us float64 `json:"p50_us"`
+	P99Us float64 `json:"p99_us"`
+}
+
+// waitDelta is the waits between two snapshots of the engine's
+// histograms: the phase's own.
+func waitDelta(before, after map[string]capsengine.Histogram) map[string]waitReport {
+	out := make(map[string]waitReport, len(after))
+	for kind, h := range after {
+		d := capsengine.Histogram{Bounds: h.Bounds, Counts: slices.Clone(h.Counts), Count: h.Count, Sum: h.Sum}
+		if b, ok := before[kind]; ok && len(b.Counts) == len(d.Counts) {
+			for i := range d.Counts {
+				d.Counts[i] -= b.Counts[i]
+			}
+			d.Count -= b.Count
+			d.Sum -= b.Sum
+		}
+		us := func(q float64) float64 { return float64(d.Quantile(q)) / float64(time.Microsecond) }
+		out[kind] = waitReport{Count: d.Count, P50Us: us(0.5), P99Us: us(0.99)}
+	}
+	return out
 }
