@@ -319,8 +319,16 @@ func TestStats(t *testing.T) {
 	if s.Resolve.P50MS <= 0 {
 		t.Errorf("resolve p50 %v", s.Resolve.P50MS)
 	}
+	// Two presences, one lookup request for the unknown key, one query
+	// and its answer: each queue saw its work.
+	for kind, atLeast := range map[string]uint64{"ingest": 2, "route": 1, "lookup": 1, "query": 1, "answer": 1} {
+		if w := s.Waits[kind]; w.Count < atLeast {
+			t.Errorf("%s waits: %d samples, want at least %d", kind, w.Count, atLeast)
+		}
+	}
 	for _, want := range []string{"capsengine_resolve_latency_seconds_count 1", "capsengine_query_latency_seconds_count 1",
-		`capsengine_resolve_latency_seconds_bucket{le="+Inf"} 1`, "capsengine_store_committed_total 1"} {
+		`capsengine_resolve_latency_seconds_bucket{le="+Inf"} 1`, "capsengine_store_committed_total 1",
+		`capsengine_queue_wait_seconds_count{kind="query"} 1`} {
 		name, val, _ := strings.Cut(want, " ")
 		if got := metric(t, f.srv.URL, name); got != val {
 			t.Errorf("%s: %q, want %s", name, got, val)

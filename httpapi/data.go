@@ -184,14 +184,19 @@ func (c *storeCounts) get(ctx context.Context, db *storage.DB, every time.Durati
 // stats", which cannot open a store the engine holds) and the engine's
 // live counters, levels and latencies.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	lat := s.eng.Latencies()
 	out := Stats{
 		JIDs:      s.eng.JIDs(),
 		Counters:  s.eng.Counters(),
 		Gauges:    gaugeMap(s.eng.Gauges()),
-		Resolve:   newLatency(s.eng.Latencies().Resolve),
-		Query:     newLatency(s.eng.Latencies().Query),
+		Resolve:   newLatency(lat.Resolve),
+		Query:     newLatency(lat.Query),
+		Waits:     map[string]Latency{},
 		Time:      time.Now().UTC(),
 		LiveSince: s.started,
+	}
+	for kind, h := range lat.Waits {
+		out.Waits[kind] = newLatency(h)
 	}
 	if db := s.eng.Storage(); db != nil {
 		out.Store = newStoreStats(db.Stats())

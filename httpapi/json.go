@@ -152,14 +152,15 @@ type StoredKey struct {
 // totals and Gauges its levels, by the names of capsengine.Engine.Counters
 // and capsengine.Gauges; Store is null for an engine without a store.
 type Stats struct {
-	Time      time.Time         `json:"time"`
-	LiveSince time.Time         `json:"live_since"`
-	JIDs      int               `json:"jids"`
-	Counters  map[string]uint64 `json:"counters"`
-	Gauges    map[string]int64  `json:"gauges"`
-	Resolve   Latency           `json:"resolve_latency"`
-	Query     Latency           `json:"query_latency"`
-	Store     *StoreStats       `json:"store"`
+	Time      time.Time          `json:"time"`
+	LiveSince time.Time          `json:"live_since"`
+	JIDs      int                `json:"jids"`
+	Counters  map[string]uint64  `json:"counters"`
+	Gauges    map[string]int64   `json:"gauges"`
+	Resolve   Latency            `json:"resolve_latency"`
+	Query     Latency            `json:"query_latency"`
+	Waits     map[string]Latency `json:"queue_waits"`
+	Store     *StoreStats        `json:"store"`
 }
 
 // StoreStats are the store's figures: those of storage.Stats, and the

@@ -125,8 +125,8 @@ func (m *httpMetrics) Collect(ch chan<- prometheus.Metric) {
 // latencyCollector exposes the engine's latency histograms as Prometheus
 // histograms, read at every scrape.
 type latencyCollector struct {
-	eng            *capsengine.Engine
-	resolve, query *prometheus.Desc
+	eng                  *capsengine.Engine
+	resolve, query, wait *prometheus.Desc
 }
 
 func newLatencyCollector(eng *capsengine.Engine) *latencyCollector {
@@ -136,26 +136,35 @@ func newLatencyCollector(eng *capsengine.Engine) *latencyCollector {
 			"From the first presence announcing an unknown key to its verified answer.", nil, nil),
 		query: prometheus.NewDesc("capsengine_query_latency_seconds",
 			"disco#info round trips that were answered (timeouts excluded).", nil, nil),
+		wait: prometheus.NewDesc("capsengine_queue_wait_seconds",
+			"How long the engine's work waited in its queue, by kind: ingest, route, lookup, query, answer.", []string{"kind"}, nil),
 	}
 }
 
-func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.resolve; ch <- c.query }
+func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.resolve
+	ch <- c.query
+	ch <- c.wait
+}
 
 func (c *latencyCollector) Collect(ch chan<- prometheus.Metric) {
 	l := c.eng.Latencies()
 	ch <- constHistogram(c.resolve, l.Resolve)
 	ch <- constHistogram(c.query, l.Query)
+	for kind, h := range l.Waits {
+		ch <- constHistogram(c.wait, h, kind)
+	}
 }
 
 // constHistogram converts a snapshot: Prometheus buckets are cumulative.
-func constHistogram(d *prometheus.Desc, h capsengine.Histogram) prometheus.Metric {
+func constHistogram(d *prometheus.Desc, h capsengine.Histogram, labels ...string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(h.Bounds))
 	var cum uint64
 	for i, b := range h.Bounds {
 		cum += h.Counts[i]
 		buckets[b.Seconds()] = cum
 	}
-	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets)
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets, labels...)
 }
 
 // storeCollector exposes the store's figures (storage.Stats).
