@@ -279,6 +279,40 @@ func (e *Engine) Software() []SoftwareCount {
 	return out
 }
 
+// ResourceCaps is one online resource of a user: its full JID, the key
+// it announced, and its caps (Info) or why they are not known (Err, as
+// Caps returns it: ErrPending while its lookup is under way).
+type ResourceCaps struct {
+	JID  string
+	Key  hashing.Key
+	Info *hashing.Info
+	Err  error
+}
+
+// Resources returns the online resources of the bare JID user (each full
+// JID user/…) with their caps, sorted by JID: what each of a user's
+// devices can do. It walks every online JID, like Entities.
+func (e *Engine) Resources(user string) []ResourceCaps {
+	prefix := user + "/"
+	var jids []string
+	e.rt.Entities(func(hashing.Key) bool { return true }, func(jid string, _ hashing.Key) {
+		if strings.HasPrefix(jid, prefix) {
+			jids = append(jids, jid)
+		}
+	})
+	slices.Sort(jids)
+	out := make([]ResourceCaps, 0, len(jids))
+	for _, jid := range jids {
+		k, err := e.Key(jid)
+		if err != nil { // gone since the walk
+			continue
+		}
+		info, err := e.Caps(jid)
+		out = append(out, ResourceCaps{JID: jid, Key: k, Info: info, Err: err})
+	}
+	return out
+}
+
 // FeatureCount is one feature and how many online JIDs with verified caps
 // list it.
 type FeatureCount struct {

@@ -353,3 +353,23 @@ func TestDashboardAssets(t *testing.T) {
 		}
 	}
 }
+
+func TestUsers(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	resolve(t, f, "juliet@capulet.lit/balcony", "romeo@montague.lit/orchard", "juliet@capulet.lit.evil/x")
+	// Her phone announces a ver its answer does not hash to.
+	_ = f.eng.Ingest(context.Background(), &messages.Presence{From: "juliet@capulet.lit/phone",
+		Caps: &messages.Caps{Hash: "sha-1", Node: "n", Ver: "BBBBBBBBBBBBBBBBBBBBBBBBBBA="}})
+	_, _ = f.eng.Wait(context.Background(), "juliet@capulet.lit/phone")
+	var u httpapi.User
+	if code := getJSON(t, f.srv.URL+"/users/juliet@capulet.lit", &u); code != 200 {
+		t.Fatalf("%d %+v", code, u)
+	}
+	if len(u.Resources) != 2 || u.Resources[0].JID != "juliet@capulet.lit/balcony" || u.Resources[0].Status != "resolved" ||
+		u.Resources[0].Info == nil || u.Resources[1].JID != "juliet@capulet.lit/phone" || u.Resources[1].Status != "failed" {
+		t.Errorf("got %+v", u)
+	}
+	if code := getJSON(t, f.srv.URL+"/users/nobody@capulet.lit", &u); code != 404 || u.Resources == nil || len(u.Resources) != 0 {
+		t.Errorf("nobody online: %d %+v", code, u)
+	}
+}

@@ -12,6 +12,8 @@
 //	GET /caps/{jid}            the verified caps of a full JID (Caps):
 //	                           200 resolved, 202 pending, 404 unknown JID,
 //	                           502 failed; ?wait=5s waits for a lookup
+//	GET /users/{bare}          the caps of each online resource of a user
+//	                           (User); 404 when none is online
 //	GET /entities?feature=F    online JIDs whose caps list F (Entities) —
 //	                           the PEP +notify question — a page at a time
 //	                           (?limit, ?cursor=next_cursor)

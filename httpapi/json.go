@@ -109,6 +109,13 @@ type Caps struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// User is the answer of GET /users/{bare}: the caps of each online
+// resource of a user, sorted by JID.
+type User struct {
+	JID       string `json:"jid"`
+	Resources []Caps `json:"resources"`
+}
+
 // Entities is the answer of GET /entities?feature=F: one page of the
 // online JIDs whose verified caps list Feature, sorted. Total counts them
 // all; NextCursor, when set, is the cursor of the next page.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -148,6 +149,7 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	s.mux.Handle("GET /caps/{jid...}", s.guard(routeWait, http.HandlerFunc(s.caps)))
+	s.mux.Handle("GET /users/{bare}", s.guard(routeData, http.HandlerFunc(s.users)))
 	s.mux.Handle("GET /entities", s.guard(routeData, http.HandlerFunc(s.entities)))
 	s.mux.Handle("GET /software", s.guard(routeData, http.HandlerFunc(s.software)))
 	s.mux.Handle("GET /features", s.guard(routeData, http.HandlerFunc(s.features)))
@@ -185,7 +187,6 @@ func (s *Server) caps(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusBadRequest, map[string]string{"error": "missing JID"})
 		return
 	}
-	out := Caps{JID: jid}
 	if v := r.URL.Query().Get("wait"); v != "" {
 		d, perr := time.ParseDuration(v)
 		if perr != nil || d < 0 {
@@ -198,9 +199,17 @@ func (s *Server) caps(w http.ResponseWriter, r *http.Request) {
 	}
 	k, kerr := s.eng.Key(jid)
 	info, err := s.eng.Caps(jid)
-	if kerr == nil {
-		out.Key = NewKey(k)
+	if kerr != nil {
+		k = hashing.Key{}
 	}
+	out, code := newCaps(jid, k, info, err)
+	s.writeJSON(w, code, out)
+}
+
+// newCaps is a JID's caps as JSON, and the status code that says the
+// same: 200 resolved, 202 pending, 404 unknown, 502 failed.
+func newCaps(jid string, k hashing.Key, info *hashing.Info, err error) (Caps, int) {
+	out := Caps{JID: jid, Key: NewKey(k)}
 	code := http.StatusOK
 	switch {
 	case err == nil:
@@ -211,6 +220,26 @@ func (s *Server) caps(w http.ResponseWriter, r *http.Request) {
 		out.Status, code = "pending", http.StatusAccepted
 	default:
 		out.Status, out.Error, code = "failed", err.Error(), http.StatusBadGateway
+	}
+	return out, code
+}
+
+// users answers GET /users/{bare}: the caps of each online resource of a
+// user, 404 when none is online.
+func (s *Server) users(w http.ResponseWriter, r *http.Request) {
+	bare := r.PathValue("bare")
+	if bare == "" || strings.Contains(bare, "/") {
+		s.writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want a bare JID (user@domain)"})
+		return
+	}
+	out := User{JID: bare, Resources: []Caps{}}
+	for _, rc := range s.eng.Resources(bare) {
+		c, _ := newCaps(rc.JID, rc.Key, rc.Info, rc.Err)
+		out.Resources = append(out.Resources, c)
+	}
+	code := http.StatusOK
+	if len(out.Resources) == 0 {
+		code = http.StatusNotFound
 	}
 	s.writeJSON(w, code, out)
 }
