@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -166,5 +167,47 @@ func TestWatchErrors(t *testing.T) {
 				t.Errorf("exit %d, want %d: %s", code, tc.want, errOut)
 			}
 		})
+	}
+}
+
+// TestWatchResumes: a stream cut after some events is reopened with
+// Last-Event-ID, so watch prints every event once; a server that keeps
+// failing ends it with status 1 after --retries.
+func TestWatchResumes(t *testing.T) {
+	var mu sync.Mutex
+	var lastIDs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
+		n := len(lastIDs)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch n {
+		case 1: // two events, then the connection drops
+			fmt.Fprint(w, ": subscribed\n\nid: 1\nevent: EntityGone\ndata: {\"kind\":\"EntityGone\",\"jid\":\"a@x/1\"}\n\n"+
+				"id: 2\nevent: EntityGone\ndata: {\"kind\":\"EntityGone\",\"jid\":\"a@x/2\"}\n\n")
+		case 2:
+			fmt.Fprint(w, ": subscribed\n\nevent: EventsLost\ndata: {\"kind\":\"EventsLost\",\"lost\":4}\n\n"+
+				"id: 7\nevent: EntityGone\ndata: {\"kind\":\"EntityGone\",\"jid\":\"a@x/7\"}\n\n")
+		default:
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	code, out, errOut := runCmd(t, "", "watch", "--http", srv.URL, "--retries", "2", "--timeout", "30s")
+	if code != 1 {
+		t.Errorf("exit %d, want 1 once the retries are spent: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[1], "a@x/2") || !strings.Contains(lines[2], `"lost":4`) || !strings.Contains(lines[3], "a@x/7") {
+		t.Errorf("printed:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The second connection resumes after id 2; the third after id 7
+	// (the EventsLost line carries no id); the fourth is past --retries 2
+	// counted from the last connection that delivered.
+	if len(lastIDs) != 4 || lastIDs[0] != "" || lastIDs[1] != "2" || lastIDs[2] != "7" || lastIDs[3] != "7" {
+		t.Errorf("Last-Event-ID per connection: %q", lastIDs)
 	}
 }
