@@ -245,10 +245,18 @@ func (s *Server) users(w http.ResponseWriter, r *http.Request) {
 }
 
 // software answers the distribution of client software among online JIDs
-// (Engine.Software).
-func (s *Server) software(w http.ResponseWriter, _ *http.Request) {
+// (Engine.Software), most used first, at most ?limit entries (default and
+// maximum MaxPage): a crawler meets thousands of versions.
+func (s *Server) software(w http.ResponseWriter, r *http.Request) {
+	limit, _, ok := s.page(w, r)
+	if !ok {
+		return
+	}
 	out := []Software{}
 	for _, c := range s.eng.Software() {
+		if len(out) == limit {
+			break
+		}
 		out = append(out, Software{Name: c.Name, Version: c.Version, FromForm: c.FromForm, JIDs: c.JIDs})
 	}
 	s.writeJSON(w, http.StatusOK, out)

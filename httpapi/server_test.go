@@ -214,6 +214,10 @@ func TestSoftware(t *testing.T) {
 	if !slices.Equal(sw, want) {
 		t.Errorf("got %+v, want %+v", sw, want)
 	}
+	var m map[string]string
+	if code := getJSON(t, f.srv.URL+"/software?limit=0", &m); code != http.StatusBadRequest {
+		t.Errorf("limit=0: %d, want 400", code)
+	}
 }
 
 func TestHealthz(t *testing.T) {
