@@ -90,7 +90,7 @@ function drawLatency(l) {
 }
 
 async function refreshSoftware() {
-  const { body: list } = await api("software");
+  const { body: list } = await api("software?limit=50");
   const tb = $("software").tBodies[0];
   tb.replaceChildren(...list.map((s) => row([s.name || "(unnamed)", s.version || "", fmt.format(s.jids)], [2])));
 }
