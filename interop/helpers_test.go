@@ -40,7 +40,7 @@ type observerOpts struct {
 
 // startObserver opens an in-memory engine, connects it and waits for the
 // session.
-func startObserver(t testing.TB, srv *xmpptest.Prosody, user string, o observerOpts) *observer {
+func startObserver(t testing.TB, srv *xmpptest.Server, user string, o observerOpts) *observer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := transport.Config{

@@ -342,7 +342,7 @@ func allQueries(from string, ps ...*xmpptest.Peers) []xmpptest.Event {
 // startPrivileged starts capsengine observe as the privileged component
 // on dataDir and waits for its session and HTTP API; nil (with the test
 // failed) when it cannot.
-func startPrivileged(t *testing.T, ctx context.Context, bin func() (string, error), srv *xmpptest.Prosody, dataDir string) *dumpObserver {
+func startPrivileged(t *testing.T, ctx context.Context, bin func() (string, error), srv *xmpptest.Server, dataDir string) *dumpObserver {
 	t.Helper()
 	path, err := bin()
 	if err != nil {
