@@ -133,7 +133,9 @@ func StartEjabberd(t testing.TB, opts Options) *Server {
 		// granted at all, ejabberd sends no advertisement.
 		privilege = "  mod_privilege:\n    presence:\n      managed_entity: none\n"
 	default:
-		privilege = fmt.Sprintf("  mod_privilege:\n    presence:\n      %s: all\n", opts.Privilege)
+		// caps_service: the access rule allowing the component's address
+		// (the ACL of the same name, below).
+		privilege = fmt.Sprintf("  mod_privilege:\n    presence:\n      %s: caps_service\n", opts.Privilege)
 	}
 	level := "info"
 	if os.Getenv("XMPPTEST_EJABBERD_DEBUG") != "" {
@@ -162,11 +164,15 @@ auth_password_format: plain
 acl:
   local:
     user_regexp: ""
+  caps_service:
+    server: %q
 access_rules:
   local:
     allow: local
   c2s:
     allow: all
+  caps_service:
+    allow: caps_service
 api_permissions:
   "console commands":
     from:
@@ -177,7 +183,7 @@ modules:
   mod_roster: {}
   mod_disco: {}
   mod_ping: {}
-%s`, level, s.Domain, c2sPort, compPort, s.Component, s.ComponentSecret, privilege)
+%s`, level, s.Domain, c2sPort, compPort, s.Component, s.ComponentSecret, s.Component, privilege)
 	ctl := fmt.Sprintf(`# written by internal/xmpptest
 ERL_OPTIONS="-setcookie %s -kernel inet_dist_use_interface {127,0,0,1}"
 ERL_DIST_PORT=%s
