@@ -172,8 +172,16 @@ func testPrivilegedComponent(t *testing.T, bin func() (string, error), kind xmpp
 		evs := map[string]xmpptest.Event{}
 		since := func(xmpptest.Event) time.Time { return connected }
 		if !sendsOnline {
-			// The server did not send them: they are seen at their next
-			// presence, from which their latency counts.
+			// The server did not send them (docs/server.md says so: a
+			// server that starts to must fail here)...
+			time.Sleep(time.Second)
+			for _, s := range append(append([]xmpptest.PeerSpec{}, slix[:half]...), aio[:half]...) {
+				if _, err := ob.eng.Key(announced[s.Name].JID); err == nil {
+					t.Errorf("%s, online before the component, seen without a new presence", s.Name)
+				}
+			}
+			// ...they are seen at their next presence, from which their
+			// latency counts.
 			for k, v := range reannounce(sp1, early(slix, slixLiar)) {
 				evs[k] = v
 			}
@@ -328,6 +336,9 @@ func testPrivilegedComponent(t *testing.T, bin func() (string, error), kind xmpp
 				// online announce again: the restarted service sees them
 				// then.
 				healthz(func() bool { return h.Privileges != nil })
+				if h.JIDs != 0 {
+					t.Errorf("round %d: %d JIDs online before anyone announced again", round, h.JIDs)
+				}
 				for _, g := range onlineGroups {
 					reannounce(g.p, g.specs)
 				}
