@@ -1,6 +1,7 @@
 // Package interop holds the end-to-end tests of capsengine against real
 // XMPP software: a Prosody server (from Debian) run as a child process on
-// 127.0.0.1, and peers written with slixmpp and aioxmpp (Debian's
+// 127.0.0.1 — and, for the privileged component, an ejabberd too — and
+// peers written with slixmpp and aioxmpp (Debian's
 // python3-slixmpp and python3-aioxmpp), whose caps ver is computed by their
 // own library. It has no API; see interop_test.go.
 //
@@ -27,9 +28,10 @@
 // print JSON lines: online, ready, announced (with the ver, the XEP-0390
 // hashes and the disco#info exactly as the library serves it), query (every
 // disco#info request received, with its sender: the tests count them),
-// flooded, joined, error. They read commands as JSON lines: announce,
-// unavailable, flood (n presences with random vers), join (a MUC room),
-// quit. internal/xmpptest drives both and Prosody.
+// flooded, joined, error. They read commands as JSON lines: announce
+// (again: the presence is sent again), unavailable, flood (n presences
+// with random vers), join (a MUC room), quit. internal/xmpptest drives
+// both and the servers.
 //
 // # What the tests prove
 //
@@ -61,6 +63,19 @@
 //     reconnects, finishes every lookup and keeps its cache.
 //   - As a component, the engine resolves its contacts, and a fresh engine
 //     sees already-online contacts through presence probes alone.
+//   - As a XEP-0356 privileged component (privileged_test.go), on Prosody
+//     0.12 with prosody-modules' mod_privilege and on ejabberd 23.01 with
+//     its own: 50 slixmpp and 50 aioxmpp users who subscribed to nothing,
+//     half online before the component connects, are each resolved and
+//     verified within 5 s of their presence, with one query per distinct
+//     ver; liars are rejected, users going offline give EntityGone, and
+//     "capsengine observe --privileged" killed with SIGKILL and restarted
+//     resolves everyone online from its store without a query. ejabberd
+//     sends no presence of the users already online to a component that
+//     connects (XEP-0356 says it must): there they announce once more,
+//     and /healthz must carry the warning that says so (and Prosody's
+//     none). A server granting no presence permission makes observe exit
+//     1 with a clear error, on both.
 //
-// Prosody missing: the tests skip, unless CI is set, where they fail.
+// A server missing: its tests skip, unless CI is set, where they fail.
 package interop

@@ -175,7 +175,7 @@ func (j *journal) describe(jid string, since time.Time) string {
 
 // faultEnv is what the fault scenario needs from TestInterop.
 type faultEnv struct {
-	srv      *xmpptest.Prosody
+	srv      *xmpptest.Server
 	ob       *observer
 	password string // the observer account's, for capsengine observe
 	peers    map[xmpptest.Library]*xmpptest.Peers

@@ -17,7 +17,7 @@ import (
 	"github.com/capsengine/capsengine/transport"
 )
 
-// observer is an engine connected to Prosody through a transport.Conn.
+// observer is an engine connected to a server through a transport.Conn.
 type observer struct {
 	t    testing.TB
 	eng  *capsengine.Engine
@@ -29,8 +29,8 @@ type observer struct {
 
 type observerOpts struct {
 	component bool
-	// privileged: a XEP-0356 privileged component (Prosody with
-	// mod_privilege).
+	// privileged: a XEP-0356 privileged component (mod_privilege on
+	// Prosody or ejabberd).
 	privileged bool
 	tuning     capsengine.Tuning
 	rooms      []string
@@ -40,7 +40,7 @@ type observerOpts struct {
 
 // startObserver opens an in-memory engine, connects it and waits for the
 // session.
-func startObserver(t testing.TB, srv *xmpptest.Prosody, user string, o observerOpts) *observer {
+func startObserver(t testing.TB, srv *xmpptest.Server, user string, o observerOpts) *observer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := transport.Config{

@@ -1,11 +1,17 @@
-// Package xmpptest runs real XMPP software for tests: a Prosody server as a
-// child process with its own configuration, data, log and pid files on
+// Package xmpptest runs real XMPP software for tests: a Prosody or an
+// ejabberd server (Server, from StartProsody or StartEjabberd) as a child
+// process with its own configuration, data, log and pid files on
 // 127.0.0.1 and free ports, and peers written with slixmpp and aioxmpp
 // (the Python scripts in interop/peers), driven over JSON lines.
 //
-// Tests call Require first: it skips the test when Prosody is not
-// installed, except under CI (CI set), where a missing Prosody fails it —
-// scripts/test installs Prosody and the Python libraries from Debian.
+// Tests call Require (Prosody) or RequireEjabberd first — the Start
+// functions do too: they skip the test when the server is not installed,
+// except under CI (CI set), where a missing server fails it. scripts/test
+// installs both servers and the Python libraries from Debian.
+//
+// ejabberd's ejabberdctl runs only as root or as the ejabberd user; run
+// as root, the tests run it as the ejabberd user, with a node name, a
+// cookie and an Erlang distribution port of its own for each server.
 //
 // # Example
 //

@@ -135,7 +135,7 @@ func PeersDir() string {
 // StartPeers starts the script of lib with specs. Every peer logs in to p,
 // pre-approves subscribeTo's subscription and asks for one (see
 // interop/doc.go). The process is stopped when the test ends.
-func StartPeers(t testing.TB, lib Library, p *Prosody, subscribeTo string, specs []PeerSpec) *Peers {
+func StartPeers(t testing.TB, lib Library, p *Server, subscribeTo string, specs []PeerSpec) *Peers {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(p.C2S)
 	portN, _ := strconv.Atoi(port)

@@ -1,27 +1,14 @@
 package xmpptest
 
 import (
-	"bytes"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	crand "crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // Python is the interpreter with Debian's python3-slixmpp and
@@ -66,58 +53,30 @@ func requirePrivilege(t testing.TB) {
 	t.Skip(msg)
 }
 
-// Options configure StartProsody.
-type Options struct {
-	// TLS gives the server a fresh self-signed certificate for its domain
-	// and offers STARTTLS (optional: peers may still log in in plaintext);
-	// Prosody.ClientTLS trusts it.
-	TLS bool
-	// Privilege, when set, loads prosody-modules' mod_privilege and makes
-	// the external component a XEP-0356 privileged entity with this
-	// presence permission ("managed_entity", "roster", or "none").
-	Privilege string
-}
-
 // privilegeModule is where Debian's prosody-modules installs mod_privilege.
 const privilegeModule = "/usr/lib/prosody/modules/mod_privilege/mod_privilege.lua"
-
-// Prosody is one running Prosody server.
-type Prosody struct {
-	Dir             string // configuration, data, log and pid files
-	Domain          string // the virtual host: "localhost"
-	C2S             string // client address, 127.0.0.1:port
-	ComponentAddr   string // XEP-0114 address, 127.0.0.1:port
-	Component       string // the external component's domain
-	ComponentSecret string
-	MUC             string // the MUC service's domain
-	// ClientTLS trusts the server's certificate (Options.TLS), else nil.
-	ClientTLS *tls.Config
-
-	config string
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
 
 // StartProsody writes a configuration into a temporary directory, starts
 // Prosody in the foreground and waits until it accepts connections. It is
 // killed when the test ends.
-func StartProsody(t testing.TB, opts Options) *Prosody {
+func StartProsody(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)
 	if opts.Privilege != "" {
 		requirePrivilege(t)
 	}
 	dir := t.TempDir()
-	p := &Prosody{
+	b := &prosody{config: filepath.Join(dir, "prosody.cfg.lua"), domain: "localhost"}
+	p := &Server{
+		Kind:            Prosody,
 		Dir:             dir,
-		Domain:          "localhost",
+		Domain:          b.domain,
 		C2S:             freeAddr(t),
 		ComponentAddr:   freeAddr(t),
 		Component:       "caps.localhost",
 		ComponentSecret: "component-secret",
 		MUC:             "conference.localhost",
-		config:          filepath.Join(dir, "prosody.cfg.lua"),
+		impl:            b,
 	}
 	modules := `"roster"; "saslauth"; "disco"; "ping"; "presence"; "iq"; "message"`
 	tlsConf := ""
@@ -174,15 +133,10 @@ Component %q
 	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p.config, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(b.config, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			p.dumpLog(t)
-		}
-	})
+	p.cleanup(t)
 	p.Start(t)
 	return p
 }
@@ -195,8 +149,20 @@ func logLevel() string {
 	return "info"
 }
 
-// Register creates accounts (user, password pairs) with prosodyctl.
-func (p *Prosody) Register(t testing.TB, accounts map[string]string) {
+// prosody is the Prosody backend of a Server.
+type prosody struct {
+	config string // prosody.cfg.lua
+	domain string
+}
+
+func (b *prosody) command() *exec.Cmd {
+	return exec.Command("prosody", "--config", b.config, "-F") // -F: foreground
+}
+
+func (b *prosody) logs() []string { return []string{"prosody.log"} }
+
+// register runs prosodyctl register for each account.
+func (b *prosody) register(t testing.TB, accounts map[string]string) {
 	t.Helper()
 	errs := make(chan error, len(accounts))
 	sem := make(chan struct{}, 4)
@@ -207,7 +173,7 @@ func (p *Prosody) Register(t testing.TB, accounts map[string]string) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out, err := exec.Command("prosodyctl", "--config", p.config, "register", user, p.Domain, pw).CombinedOutput()
+			out, err := exec.Command("prosodyctl", "--config", b.config, "register", user, b.domain, pw).CombinedOutput()
 			if err != nil {
 				errs <- fmt.Errorf("prosodyctl register %s: %v\n%s", user, err, out)
 			}
@@ -218,150 +184,4 @@ func (p *Prosody) Register(t testing.TB, accounts map[string]string) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-}
-
-// Start starts the server (again, after Kill) and waits until both its
-// client and component ports accept connections.
-func (p *Prosody) Start(t testing.TB) {
-	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil {
-		t.Fatal("xmpptest: Prosody already running")
-	}
-	out, err := os.OpenFile(filepath.Join(p.Dir, "prosody.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("prosody", "--config", p.config, "-F") // -F: foreground
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		t.Fatalf("start prosody: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(exited)
-	}()
-	p.cmd, p.exited = cmd, exited
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, addr := range []string{p.C2S, p.ComponentAddr} {
-		if err := waitPort(ctx, addr, exited); err != nil {
-			t.Fatalf("prosody did not come up on %s: %v\n%s", addr, err, p.tail())
-		}
-	}
-}
-
-// Kill stops the server abruptly (SIGKILL), as a crash would, and waits
-// for it to exit. Its data stays for the next Start.
-func (p *Prosody) Kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.exited
-	p.cmd, p.exited = nil, nil
-}
-
-func waitPort(ctx context.Context, addr string, exited <-chan struct{}) error {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var d net.Dialer
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := d.DialContext(dctx, "tcp", addr)
-		cancel()
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-exited:
-			return errors.New("prosody exited")
-		case <-tick.C:
-		}
-	}
-}
-
-// tail is the end of the server's output and log, for failure messages.
-func (p *Prosody) tail() string {
-	var b bytes.Buffer
-	for _, f := range []string{"prosody.out", "prosody.log"} {
-		data, _ := os.ReadFile(filepath.Join(p.Dir, f))
-		if len(data) > 4000 {
-			data = data[len(data)-4000:]
-		}
-		fmt.Fprintf(&b, "--- %s\n%s\n", f, data)
-	}
-	return b.String()
-}
-
-func (p *Prosody) dumpLog(t testing.TB) { t.Logf("prosody output:\n%s", p.tail()) }
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// writeCert writes a self-signed certificate for domain into dir/certs and
-// returns a client configuration that trusts it.
-func writeCert(t testing.TB, dir, domain string) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: domain},
-		DNSNames:              []string{domain},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs := filepath.Join(dir, "certs")
-	if err := os.MkdirAll(certs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(filepath.Join(certs, domain+".crt"), certPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(certs, domain+".key"),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{RootCAs: pool, ServerName: domain, MinVersion: tls.VersionTLS12}
 }

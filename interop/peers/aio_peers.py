@@ -203,7 +203,10 @@ class Peer:
             caps2 = {}
             for key in caps390.Implementation(aioxmpp.hashes.default_hash_algorithms).calculate_keys(info):
                 caps2[key.algo] = key.node.split(".", 1)[1]
-            self.presence.set_presence(aioxmpp.PresenceState(True))
+            if self.presence.set_presence(aioxmpp.PresenceState(True)) is None:
+                # Already available: aioxmpp sends nothing for an unchanged
+                # presence, but an announce must reach the server.
+                self.presence.resend_presence()
             emit("announced", peer=self.name, jid=str(self.client.local_jid),
                  node=aioxmpp.EntityCapsService.NODE, ver=ver, hash="sha-1", caps2=caps2,
                  info=info_dict(info))
