@@ -141,6 +141,8 @@ func (s *Server) caps(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		out.Status, out.Info = "resolved", NewInfo(info)
+		// Only an unhashed JID's answer comes without a key.
+		out.Unverified = kerr == nil && k.IsZero()
 	case errors.Is(err, capsengine.ErrUnknownJID):
 		out.Status, code = "unknown", http.StatusNotFound
 	case errors.Is(err, capsengine.ErrPending):
