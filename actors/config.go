@@ -78,8 +78,9 @@ type Config struct {
 	MaxTrackedAnnouncers int
 
 	// QueryUnhashed asks entities whose presence has no verifiable hash
-	// (no caps, legacy XEP-0115 v1.0 caps, an unknown algorithm) one
-	// disco#info each, to their full JID, and keeps each answer for that
+	// (no caps, legacy XEP-0115 v1.0 caps, an unknown algorithm, a hash
+	// that does not decode) one disco#info each, to their full JID
+	// without a node (unhashed.go says why), and keeps each answer for that
 	// JID alone, in memory: never in the store, never for another JID,
 	// dropped when the JID goes offline. Caps, Supports and Wait serve
 	// it; its CapsResolved is marked Unverified. Off by default: such a

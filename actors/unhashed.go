@@ -21,16 +21,19 @@ import (
 // shared infos, and forgotten when the JID goes offline (Conversations
 // #1643 and dino #259 asked for exactly this).
 //
-// Which node is asked: none. A disco#info query to the full JID without
-// a node is answered (XEP-0030) with everything the entity supports now.
-// XEP-0115's legacy format instead has the receiver ask node#ver for the
-// base set and node#ext for each extension bundle (§A.1 of the 1.6 text,
-// §4 of the 1.0 text) and take the union; those bundles exist so that
-// answers can be cached across entities running the same software, which
-// is exactly what an unverifiable answer must not be. The node-less query
-// gives the same union in one round trip, where the bundle route costs
-// 1 + len(ext) queries and many old clients no longer answer the bundle
-// nodes. Legacy ext is therefore not queried; the answer is per JID.
+// Which node is asked: none. XEP-0115 1.6's "Legacy Format" section gives
+// two ways with caps that have no hash attribute: an application that
+// supports the legacy format checks the node#ver and node#ext
+// combinations of the archived version 1.3 (one query for the base set
+// and one per ext bundle, the union being the entity's features); one
+// that does not SHOULD ignore ver and SHOULD NOT cache it. The engine
+// takes the second way, and asks the full JID a disco#info without a
+// node, which XEP-0030 answers with everything the entity supports now:
+// the same union in one round trip, where the bundle route costs
+// 1 + len(ext) queries. Bundles exist so that answers can be cached
+// across entities running the same software — exactly what an answer no
+// hash checks must never be — so they buy nothing here. ver and ext are
+// therefore not queried; the answer is the JID's alone.
 //
 // A JID that has announced a verifiable hash keeps it: a later presence
 // without one (some clients leave caps out of presences after the first)
