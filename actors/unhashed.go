@@ -262,8 +262,9 @@ func (d *core) unhashedOutcomeLocked(t *table, e *unhashedEntry, info *hashing.I
 		e.exp = now.Add(d.cfg.UnhashedTTL)
 	case errors.Is(err, ErrRateLimited) || errors.Is(err, ErrOverloaded):
 		// About when the bucket has a token again: Caps polling a
-		// dropped JID asks no faster than the bucket refills.
-		e.exp = now.Add(time.Duration(float64(time.Second) / d.cfg.UnhashedRate))
+		// dropped JID asks no faster than the bucket refills. (The float
+		// is clamped before its conversion, which could overflow.)
+		e.exp = now.Add(time.Duration(min(float64(time.Second)/d.cfg.UnhashedRate, float64(d.cfg.FailureTTL))))
 	default:
 		e.exp = now.Add(d.cfg.FailureTTL)
 	}

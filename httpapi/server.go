@@ -86,6 +86,10 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 			Help: "Online JIDs with caps in the engine's table.",
 		}, func() float64 { return float64(eng.JIDs()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "capsengine", Name: "unhashed_jids",
+			Help: "Online JIDs without a verifiable hash kept with their own, unverified, answer (Tuning.QueryUnhashed).",
+		}, func() float64 { return float64(eng.Gauges().UnhashedJIDs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "capsengine", Name: "cluster_members",
 			Help: "Cluster members this engine sees, itself included; 0 outside cluster mode.",
 		}, func() float64 { return float64(eng.ClusterMembers()) }),
