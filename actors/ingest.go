@@ -257,7 +257,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 	s, ok := a.sh.table.state(m.jid)
 	if !ok {
-		if !a.waitUnhashed(m) {
+		if !a.d.cfg.QueryUnhashed || !a.waitUnhashed(m) {
 			m.reply <- waitResult{err: ErrUnknownJID}
 		}
 		return

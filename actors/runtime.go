@@ -339,6 +339,9 @@ func (r *Runtime) Caps(jid string) (hashing.Key, *hashing.Info, error) {
 	sh := r.shardFor(jid)
 	s, ok := sh.table.state(jid)
 	if !ok {
+		if !r.d.cfg.QueryUnhashed {
+			return s.key, nil, ErrUnknownJID
+		}
 		if info, found, err := r.unhashedState(sh, jid); found {
 			return hashing.Key{}, info, err
 		}
