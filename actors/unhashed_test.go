@@ -397,9 +397,19 @@ func TestUnhashedTTL(t *testing.T) {
 	// Every answer is stale at once: Caps asks again, through the shard.
 	r := start(t, Config{QueryUnhashed: true, UnhashedTTL: 1}, newMemStore(), q)
 	_ = r.Ingest(waitCtx(t), &messages.Presence{From: "a@x/1"})
-	until(t, "the first answer", func() bool { return r.Counters().UnhashedAnswers.Load() == 1 })
-	if _, _, err := r.Caps("a@x/1"); !errors.Is(err, ErrPending) {
-		t.Errorf("Caps of a stale answer = %v, want ErrPending", err)
+	if err := r.Sync(waitCtx(t)); err != nil {
+		t.Fatal(err)
 	}
-	until(t, "the second query", func() bool { return len(q.asked("a@x/1")) == 2 })
+	// Pending, then stale at once: Caps says ErrPending throughout, and
+	// once the first answer is recorded it has the shard ask again.
+	until(t, "a second query", func() bool {
+		if _, _, err := r.Caps("a@x/1"); !errors.Is(err, ErrPending) {
+			t.Fatalf("Caps of a stale answer = %v, want ErrPending", err)
+		}
+		return len(q.asked("a@x/1")) == 2
+	})
+	// Wait hears the new answer.
+	if _, info, err := r.Wait(waitCtx(t), "a@x/1"); err != nil || !info.HasFeature("http://jabber.org/protocol/disco#info") {
+		t.Errorf("Wait after a refresh = %v, %v", info, err)
+	}
 }
