@@ -89,8 +89,9 @@ type Config struct {
 	// UnhashedTTL is how long such an answer is served before the JID is
 	// asked again (on its next presence, Caps or Wait). Default 1h.
 	UnhashedTTL time.Duration
-	// MaxUnhashed bounds the unhashed JIDs kept (spread over the shards);
-	// beyond it a new one is not asked, counted (UnhashedDropFull).
+	// MaxUnhashed bounds the unhashed JIDs kept (spread over the shards).
+	// A full shard forgets a stale entry to make room; with none, a new
+	// JID is not asked and stays unknown, counted (UnhashedDropFull).
 	// Default 100,000.
 	MaxUnhashed int
 	// UnhashedRate and UnhashedBurst are the engine-wide token bucket of
