@@ -190,12 +190,17 @@ func (e *Engine) Sync(ctx context.Context) error { return facadeError(e.rt.Sync(
 // Caps returns the verified disco#info of the caps jid announced last,
 // without waiting: ErrUnknownJID, ErrPending, or why the lookup failed.
 // The Info is shared: do not modify it.
+//
+// With Tuning.QueryUnhashed, a JID whose presence carried no verifiable
+// hash gets its own answer to one disco#info query: unverified, kept for
+// that JID only and never stored (Key returns the zero key for it).
 func (e *Engine) Caps(jid string) (*hashing.Info, error) {
 	_, info, err := e.rt.Caps(jid)
 	return info, facadeError(err)
 }
 
-// Key returns the hash jid announced last.
+// Key returns the hash jid announced last: the zero Key for a JID
+// without a verifiable hash that Tuning.QueryUnhashed keeps.
 func (e *Engine) Key(jid string) (hashing.Key, error) {
 	k, _, err := e.rt.Caps(jid)
 	if errors.Is(err, actors.ErrUnknownJID) {
@@ -211,8 +216,9 @@ func (e *Engine) Wait(ctx context.Context, jid string) (*hashing.Info, error) {
 	return info, facadeError(err)
 }
 
-// Supports reports whether jid's verified caps list feature. An error means
-// the caps are not known (yet): see Caps.
+// Supports reports whether jid's verified caps list feature (or, with
+// Tuning.QueryUnhashed, its own unverified answer: see Caps). An error
+// means the caps are not known (yet).
 func (e *Engine) Supports(jid, feature string) (bool, error) {
 	info, err := e.Caps(jid)
 	if err != nil {

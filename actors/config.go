@@ -77,6 +77,32 @@ type Config struct {
 	// Default 1,000,000.
 	MaxTrackedAnnouncers int
 
+	// QueryUnhashed asks entities whose presence has no verifiable hash
+	// (no caps, legacy XEP-0115 v1.0 caps, an unknown algorithm, a hash
+	// that does not decode) one disco#info each, to their full JID
+	// without a node (unhashed.go says why), and keeps each answer for that
+	// JID alone, in memory: never in the store, never for another JID,
+	// dropped when the JID goes offline. Caps, Supports and Wait serve
+	// it; its CapsResolved is marked Unverified. Off by default: such a
+	// query costs a round trip per JID, not per client version.
+	QueryUnhashed bool
+	// UnhashedTTL is how long such an answer is served before the JID is
+	// asked again (on its next presence, Caps or Wait). Default 1h.
+	UnhashedTTL time.Duration
+	// MaxUnhashed bounds the unhashed JIDs kept (spread over the shards).
+	// A full shard forgets a stale entry to make room; with none, a new
+	// JID is not asked and stays unknown, counted (UnhashedDropFull).
+	// Default 100,000.
+	MaxUnhashed int
+	// UnhashedRate and UnhashedBurst are the engine-wide token bucket of
+	// unhashed queries, per second; MaxUnhashedInFlight bounds those
+	// unanswered at once. A JID over either is not asked, counted, and
+	// told ErrRateLimited or ErrOverloaded until its next presence.
+	// Defaults 20/s, 50 and 64.
+	UnhashedRate        float64
+	UnhashedBurst       int
+	MaxUnhashedInFlight int
+
 	// SkipMUC drops presences of MUC occupants (those carrying
 	// muc#user), counted, for crawlers that only want direct contacts.
 	SkipMUC bool
@@ -127,6 +153,15 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.AnnouncerBurst, 10)
 	def(&c.MaxTrackedAnnouncers, 1_000_000)
+	if c.UnhashedTTL <= 0 {
+		c.UnhashedTTL = time.Hour
+	}
+	def(&c.MaxUnhashed, 100_000)
+	if c.UnhashedRate <= 0 {
+		c.UnhashedRate = 20
+	}
+	def(&c.UnhashedBurst, 50)
+	def(&c.MaxUnhashedInFlight, 64)
 	defD(&c.Debounce, 25*time.Millisecond)
 	if c.Debounce < 0 {
 		c.Debounce = 0

@@ -31,15 +31,20 @@ type core struct {
 	bad      *expiring[badKey, struct{}]   // (announcer, key) pairs not to ask again
 	failures *expiring[hashing.Key, error] // keys whose last lookup failed
 	limiter  *rateLimiter                  // queries per announcer
-	queries  *queryQueue                   // queued queries and their workers
-	answers  *answerTimes                  // recent answer times: the hedge delay
-	latency  latencies                     // resolve and query latency histograms
-	inflight chan struct{}                 // cluster mode: the member's query slots
-	backlog  atomic.Int64                  // requests queued for the router
-	live     atomic.Int64                  // live lookup actors (Gauges)
-	looking  *keySet                       // keys with a live lookup or a request on its way to the router
-	infos    *infoSet                      // the verified infos the tables keep, one copy each
-	writes   *storeWrites                  // store writes per bucket of keys: misses that still hold
+	// Unhashed entities (unhashed.go): the engine-wide query bucket, the
+	// in-flight slots, and the entries one shard may keep.
+	unhashedRate     *rateLimiter
+	unhashedSlots    chan struct{}
+	unhashedPerShard int
+	queries          *queryQueue   // queued queries and their workers
+	answers          *answerTimes  // recent answer times: the hedge delay
+	latency          latencies     // latency and queue-wait histograms
+	inflight         chan struct{} // cluster mode: the member's query slots
+	backlog          atomic.Int64  // requests queued for the router
+	live             atomic.Int64  // live lookup actors (Gauges)
+	looking          *keySet       // keys with a live lookup or a request on its way to the router
+	infos            *infoSet      // the verified infos the tables keep, one copy each
+	writes           *storeWrites  // store writes per bucket of keys: misses that still hold
 	// dispatcher runs the shards', router's and lookups' mailboxes.
 	dispatcher *workerDispatcher
 	queued     atomic.Int64 // queries waiting for a worker (Gauges)

@@ -36,6 +36,16 @@ type Counters struct {
 	LenientOK        atomic.Uint64 // answers verified only under Config.Verify leniencies
 	Malformed        atomic.Uint64 // stanzas that did not decode, or bad caps (unknown alg, bad base64)
 	NoCaps           atomic.Uint64 // available presences without verifiable caps (none, or legacy)
+	// Config.QueryUnhashed: disco#info queries to JIDs without a
+	// verifiable hash, their usable answers, their failures (error,
+	// timeout, oversized or missing answer), and the JIDs not asked:
+	// over UnhashedRate, MaxUnhashedInFlight reached, MaxUnhashed reached.
+	UnhashedQueries  atomic.Uint64
+	UnhashedAnswers  atomic.Uint64
+	UnhashedFailures atomic.Uint64
+	UnhashedDropRate atomic.Uint64
+	UnhashedDropBusy atomic.Uint64
+	UnhashedDropFull atomic.Uint64
 	DropMUC          atomic.Uint64 // MUC occupant presences skipped (SkipMUC)
 	DropLookups      atomic.Uint64 // presences dropped: MaxLookups reached
 	DropAnnounce     atomic.Uint64 // announcers not remembered: MaxAnnouncersPerKey reached

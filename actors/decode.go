@@ -55,7 +55,13 @@ func (r *Runtime) fill(it *item, jid string, typ presenceType, muc bool, ks []ha
 	}
 	if !it.setKeys(ks) {
 		c.NoCaps.Add(1)
-		return false
+		if !r.d.cfg.QueryUnhashed {
+			return false
+		}
+		// Asked per JID (unhashed.go); the query needs no node.
+		it.key, it.others, it.node = hashing.Key{}, nil, ""
+		it.kind = itemUnhashed
+		return true
 	}
 	it.node = node
 	it.kind = itemAvailable

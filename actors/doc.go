@@ -25,6 +25,9 @@
 //   - settle.go: telling JIDs how their key went, whatever route verified
 //     it; hub.go publishes the events to subscribers, each with its own
 //     bounded buffer.
+//   - unhashed.go: with Config.QueryUnhashed, presences without a
+//     verifiable hash: one query per full JID, its answer kept in the
+//     shard's table for that JID alone, never stored or shared.
 //   - local.go: our own identity and ver, and VerChanged.
 //   - cluster.go: the same lookups across a protoactor cluster —
 //     configuration, joining and leaving; cluster_request.go, a member

@@ -13,6 +13,17 @@ type Gauges struct {
 	WaitingJIDs     int64 // JIDs held by lookups to be told how they end
 	RouterBacklog   int64 // lookup requests queued for the router
 	JIDs            int64 // online JIDs with caps
+	// UnhashedJIDs are the online JIDs without a verifiable hash kept
+	// with their own answer (Config.QueryUnhashed; not in JIDs).
+	UnhashedJIDs int64
+}
+
+func (r *Runtime) unhashedJIDs() int {
+	n := 0
+	for _, sh := range r.shards {
+		n += sh.table.unhashedLen()
+	}
+	return n
 }
 
 // Gauges reads the engine's levels. Each is read atomically on its own;
@@ -28,5 +39,6 @@ func (r *Runtime) Gauges() Gauges {
 		WaitingJIDs:     d.waiting.Load(),
 		RouterBacklog:   d.backlog.Load(),
 		JIDs:            int64(r.JIDs()),
+		UnhashedJIDs:    int64(r.unhashedJIDs()),
 	}
 }

@@ -23,6 +23,7 @@ type itemKind uint8
 const (
 	itemAvailable itemKind = iota + 1
 	itemUnavailable
+	itemUnhashed // available, with no verifiable hash (Config.QueryUnhashed)
 )
 
 // item is one presence reduced to what the ingest shard needs. It is kept
@@ -115,6 +116,9 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	case *barrier:
 		close(m.done)
 		return
+	case *refreshUnhashed:
+		a.refreshUnhashed(m.jid)
+		return
 	default:
 		return
 	}
@@ -149,16 +153,39 @@ func (a *shardActor) Receive(ctx actor.Context) {
 // if any, to misses.
 func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*lookupReq {
 	d, t := a.d, a.sh.table
-	if it.kind == itemUnavailable {
+	switch it.kind {
+	case itemUnavailable:
 		t.mu.Lock()
-		if t.removeLocked(it.jid) && d.hub.Wants(messages.KindEntityGone) {
+		gone := t.removeLocked(it.jid)
+		if waiters, ok := t.removeUnhashedLocked(it.jid); ok {
+			gone = true
+			for _, w := range waiters {
+				w <- waitResult{err: ErrUnknownJID}
+			}
+		}
+		if gone && d.hub.Wants(messages.KindEntityGone) {
 			t.emitLocked(&messages.EntityGone{JID: strings.Clone(it.jid)})
 		}
+		t.mu.Unlock()
+		return misses
+	case itemUnhashed:
+		t.mu.Lock()
+		d.applyUnhashedLocked(t, it.jid)
 		t.mu.Unlock()
 		return misses
 	}
 	k := it.key
 	t.mu.Lock()
+	if len(t.unhashed) > 0 {
+		// A verifiable hash replaces the JID's unverified answer; Waits
+		// held for that answer are asked again, after this batch, and
+		// then see the key.
+		if waiters, ok := t.removeUnhashedLocked(it.jid); ok {
+			for _, w := range waiters {
+				d.system.Root.Send(a.sh.pid, &waitJID{jid: strings.Clone(it.jid), reply: w})
+			}
+		}
+	}
 	slot, r := t.setLocked(it.jid, k, it.node)
 	known, jid := t.slots[slot].info, t.rows[r].jid
 	if known != nil {
@@ -233,7 +260,9 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 	s, ok := a.sh.table.state(m.jid)
 	if !ok {
-		m.reply <- waitResult{err: ErrUnknownJID}
+		if !a.d.cfg.QueryUnhashed || !a.waitUnhashed(m) {
+			m.reply <- waitResult{err: ErrUnknownJID}
+		}
 		return
 	}
 	// A key with a lookup or a request under way goes to the router

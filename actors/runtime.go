@@ -103,6 +103,10 @@ func Start(cfg Config, p Ports) (*Runtime, error) {
 	// Failures are per key and a lookup's worth: bound them like lookups.
 	d.failures = newExpiring[hashing.Key, error](max(cfg.MaxLookups, 1024), cfg.FailureTTL, d.now)
 	d.limiter = newRateLimiter(cfg.AnnouncerRate, cfg.AnnouncerBurst, cfg.MaxTrackedAnnouncers, d.now)
+	// One bucket for the whole engine: its only key is "".
+	d.unhashedRate = newRateLimiter(cfg.UnhashedRate, cfg.UnhashedBurst, 1, d.now)
+	d.unhashedSlots = make(chan struct{}, cfg.MaxUnhashedInFlight)
+	d.unhashedPerShard = (cfg.MaxUnhashed + cfg.Shards - 1) / cfg.Shards
 
 	if p.Cluster != nil {
 		if err := startCluster(d, p.Cluster); err != nil {
@@ -323,16 +327,26 @@ func (r *Runtime) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Caps returns the key jid announced last and what it resolved to. The
-// error is ErrUnknownJID for a JID with no available presence with caps,
+// Caps returns the key jid announced last and what it resolved to. A JID
+// whose presence had no verifiable hash (Config.QueryUnhashed) has the
+// zero key and its own, unverified, answer. The error is ErrUnknownJID
+// for a JID with no available presence with caps (or, with
+// QueryUnhashed, with none at all),
 // ErrOverloaded when its presence was dropped under load, the lookup's
 // failure for Config.FailureTTL after it, or ErrPending while a lookup
 // runs. A JID told of a failure that has since expired is looked up again
 // (from that JID) by this call, so ErrPending is never a state nothing
 // will end.
 func (r *Runtime) Caps(jid string) (hashing.Key, *hashing.Info, error) {
-	s, ok := r.shardFor(jid).table.state(jid)
+	sh := r.shardFor(jid)
+	s, ok := sh.table.state(jid)
 	if !ok {
+		if !r.d.cfg.QueryUnhashed {
+			return s.key, nil, ErrUnknownJID
+		}
+		if info, found, err := r.unhashedState(sh, jid); found {
+			return hashing.Key{}, info, err
+		}
 		return s.key, nil, ErrUnknownJID
 	}
 	if res, known := r.d.known(s, true); known {

@@ -51,6 +51,13 @@ type table struct {
 	// events keep the order of the table's changes.
 	hub     *Hub
 	pending []messages.Event
+
+	// unhashed are the JIDs without a verifiable hash, each with its own
+	// answer (unhashed.go); nil unless Config.QueryUnhashed. Under mu, so
+	// that their events keep the table's order too.
+	unhashed        map[string]*unhashedEntry
+	unhashedGen     uint64
+	unhashedDeletes int
 }
 
 // emitLocked queues ev for publication. Callers build events only when

@@ -107,6 +107,10 @@ type Caps struct {
 	Key    *Key   `json:"key,omitempty"`
 	Info   *Info  `json:"info,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Unverified: the JID announced no verifiable hash and Info is its
+	// own answer to a disco#info query (Tuning.QueryUnhashed); there is
+	// no key.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // User is the answer of GET /users/{bare}: the caps of each online
@@ -268,16 +272,19 @@ type Health struct {
 // "EventsLost" when the client fell behind and Lost events of its kinds
 // were lost just before this point in the stream.
 type Event struct {
-	Kind   string        `json:"kind"`
-	Time   time.Time     `json:"time"`
-	JID    string        `json:"jid,omitempty"`
-	Key    *Key          `json:"key,omitempty"`
-	Cached bool          `json:"cached,omitempty"`
-	Info   *Info         `json:"info,omitempty"`
-	Error  string        `json:"error,omitempty"`
-	Old    *Announcement `json:"old,omitempty"`
-	New    *Announcement `json:"new,omitempty"`
-	Lost   uint64        `json:"lost,omitempty"`
+	Kind   string    `json:"kind"`
+	Time   time.Time `json:"time"`
+	JID    string    `json:"jid,omitempty"`
+	Key    *Key      `json:"key,omitempty"`
+	Cached bool      `json:"cached,omitempty"`
+	// Unverified: a CapsResolved of a JID without a verifiable hash
+	// (messages.CapsResolved.Unverified); Key is absent.
+	Unverified bool          `json:"unverified,omitempty"`
+	Info       *Info         `json:"info,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	Old        *Announcement `json:"old,omitempty"`
+	New        *Announcement `json:"new,omitempty"`
+	Lost       uint64        `json:"lost,omitempty"`
 }
 
 // Announcement is what our presence carries (VerChanged).
@@ -300,6 +307,7 @@ func NewEvent(ev messages.Event, t time.Time) Event {
 	switch e := ev.(type) {
 	case *messages.CapsResolved:
 		out.JID, out.Key, out.Cached, out.Info = e.JID, NewKey(e.Key), e.Cached, NewInfo(e.Info)
+		out.Unverified = e.Unverified
 	case *messages.CapsFailed:
 		out.JID, out.Key = e.JID, NewKey(e.Key)
 		if e.Err != nil {

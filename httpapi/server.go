@@ -135,6 +135,10 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 			Help: "Online JIDs with caps in the engine's table.",
 		}, func() float64 { return float64(eng.JIDs()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "capsengine", Name: "unhashed_jids",
+			Help: "Online JIDs without a verifiable hash kept with their own, unverified, answer (Tuning.QueryUnhashed).",
+		}, func() float64 { return float64(eng.Gauges().UnhashedJIDs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "capsengine", Name: "cluster_members",
 			Help: "Cluster members this engine sees, itself included; 0 outside cluster mode.",
 		}, func() float64 { return float64(eng.ClusterMembers()) }),
@@ -214,6 +218,8 @@ func newCaps(jid string, k hashing.Key, info *hashing.Info, err error) (Caps, in
 	switch {
 	case err == nil:
 		out.Status, out.Info = "resolved", NewInfo(info)
+		// Only an unhashed JID's answer comes without a key.
+		out.Unverified = k.IsZero()
 	case errors.Is(err, capsengine.ErrUnknownJID):
 		out.Status, code = "unknown", http.StatusNotFound
 	case errors.Is(err, capsengine.ErrPending):

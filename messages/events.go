@@ -45,11 +45,16 @@ func (k EventKind) String() string {
 // CapsResolved: the entity JID announced Key, and Key is now known to mean
 // Info — verified by a disco#info answer, or found in the cache or the
 // trusted database (Cached).
+//
+// Unverified marks the answer of an entity that announced no verifiable
+// hash (the engine's QueryUnhashed option): Key is zero and Info is what
+// JID itself answered, true of that JID alone and checked by nothing.
 type CapsResolved struct {
-	JID    string
-	Key    hashing.Key
-	Info   *hashing.Info
-	Cached bool
+	JID        string
+	Key        hashing.Key
+	Info       *hashing.Info
+	Cached     bool
+	Unverified bool
 }
 
 // CapsFailed: what JID announced could not be resolved. Err matches the

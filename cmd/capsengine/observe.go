@@ -45,7 +45,12 @@ ejabberd configuration). --join room@service crawls a MUC room's occupants
 
 Every announced hash is looked up once (disco#info to the first announcer,
 the next one when that fails), verified, and kept in --data (unless
---in-memory), where "capsengine db" finds them. observe answers disco#info for its own caps, and
+--in-memory), where "capsengine db" finds them. With --query-unhashed,
+an entity whose presence has no verifiable hash (no caps, legacy caps
+with ext and no hash, an unknown algorithm) is asked one disco#info of
+its own, to its full JID, rate-limited; its answer is kept in memory for
+that JID only, never in --data, and marked unverified in events, GET
+/caps and the dump. observe answers disco#info for its own caps, and
 reconnects with backoff when the connection drops. What it announces is
 --identity (category/type/name; default client/bot/capsengine, or
 component/generic/capsengine) under the caps node --node (a URI naming
@@ -86,6 +91,7 @@ type observeOptions struct {
 	exitAfter                                          int
 	queryTimeout, timeout, dialTimeout                 time.Duration
 	insecureNoTLS, acceptSubscriptions, skipMUC        bool
+	queryUnhashed                                      bool
 	privileged, allowUnprivileged                      bool
 	privilegeServer                                    string
 	privilegeWait                                      time.Duration
@@ -130,6 +136,7 @@ func newObserveCmd() *cobra.Command {
 	f.StringArrayVar(&o.join, "join", nil, "join this MUC room (room@service) to observe its occupants (repeatable)")
 	f.StringVar(&o.nick, "nick", "", "MUC nickname (default: the JID's localpart, or capsengine)")
 	f.BoolVar(&o.skipMUC, "skip-muc-occupants", false, "ignore the presence of MUC occupants")
+	f.BoolVar(&o.queryUnhashed, "query-unhashed", false, "ask entities without a verifiable hash (no caps, legacy ext caps, unknown algorithm) one disco#info each, kept per JID in memory and marked unverified")
 	f.StringArrayVar(&o.probe, "probe", nil, "component: send presence and a probe to this JID on connect (repeatable)")
 	f.BoolVar(&o.privileged, "privileged", false, "component: be the server's XEP-0356 privileged entity and see every presence of its users (docs/server.md)")
 	f.StringVar(&o.privilegeServer, "privilege-server", "", "the server JID whose privilege advertisement counts (default: --jid without its first label)")
@@ -198,6 +205,7 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	defer stop(nil)
 
 	tr := newTracker(o.exitAfter, func() { stop(errEnough) })
+	tr.unhashed = o.queryUnhashed
 	probe := append([]string(nil), o.probe...)
 	contactsFile := ""
 	if o.inMemory {
@@ -256,8 +264,9 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		InMemory:   o.data == "",
 		Querier:    conn,
 		Logger:     logger.With("lib", "engine"),
-		Tuning:     capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC, LocalNode: o.node},
-		Cluster:    cluster,
+		Tuning: capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC, LocalNode: o.node,
+			QueryUnhashed: o.queryUnhashed},
+		Cluster: cluster,
 	})
 	if err != nil {
 		return err
@@ -445,6 +454,9 @@ type tracker struct {
 	exitAfter int
 	enough    func()
 	fired     bool
+	// unhashed: --query-unhashed, so JIDs without a verifiable hash are
+	// entities too.
+	unhashed bool
 }
 
 // entity is one full JID in the dump.
@@ -453,7 +465,9 @@ type entity struct {
 	Ver        string             `json:"ver"`
 	Hash       string             `json:"hash"`
 	Caps2      []messages.Hash    `json:"caps2,omitempty"`
+	Ext        string             `json:"ext,omitempty"` // legacy XEP-0115 v1.0 caps
 	Verified   bool               `json:"verified"`
+	Unverified bool               `json:"unverified,omitempty"` // no verifiable hash: the JID's own answer (--query-unhashed)
 	Resolved   *httpapi.Key       `json:"resolved_key,omitempty"`
 	Identities []httpapi.Identity `json:"identities"`
 	Features   []string           `json:"features"`
@@ -487,7 +501,25 @@ func (t *tracker) presence(p *messages.Presence) {
 	}
 	keys, _ := p.AppendKeys(nil)
 	if len(keys) == 0 {
-		return // no verifiable caps: not an entity the engine tracks
+		// The engine keeps a JID's verifiable hash over a later presence
+		// without one, and asks the others only with --query-unhashed.
+		if !t.unhashed {
+			return
+		}
+		if e != nil && e.Online {
+			return // the engine keeps what it has for an online JID
+		}
+		first := now
+		if e != nil {
+			first = e.FirstSeen
+		}
+		e = &entity{FirstSeen: first, Online: true, seen: now,
+			Identities: []httpapi.Identity{}, Features: []string{}, Forms: []httpapi.Form{}}
+		if p.Caps != nil {
+			e.Node, e.Ver, e.Hash, e.Ext = p.Caps.Node, p.Caps.Ver, p.Caps.Hash, p.Caps.Ext
+		}
+		t.entities[p.From] = e
+		return
 	}
 	if e == nil {
 		e = &entity{FirstSeen: now}
@@ -527,11 +559,11 @@ func (t *tracker) event(ev messages.Event) {
 	switch ev := ev.(type) {
 	case *messages.CapsResolved:
 		e := t.entities[ev.JID]
-		if e == nil || !slices.Contains(e.keys, ev.Key) {
+		if e == nil || !ev.Unverified && !slices.Contains(e.keys, ev.Key) || ev.Unverified && len(e.keys) > 0 {
 			return // an older announcement, or a JID we did not see
 		}
 		info := httpapi.NewInfo(ev.Info)
-		e.Verified, e.Error, e.Resolved = true, "", httpapi.NewKey(ev.Key)
+		e.Verified, e.Unverified, e.Error, e.Resolved = !ev.Unverified, ev.Unverified, "", httpapi.NewKey(ev.Key)
 		e.Identities, e.Features, e.Forms = info.Identities, info.Features, info.Forms
 		if e.ResolvedAt == nil {
 			at := now.UTC()
@@ -544,7 +576,9 @@ func (t *tracker) event(ev messages.Event) {
 			t.enough()
 		}
 	case *messages.CapsFailed:
-		if e := t.entities[ev.JID]; e != nil && slices.Contains(e.keys, ev.Key) && !e.Verified {
+		// An unhashed JID's failure has the zero key and no keys.
+		if e := t.entities[ev.JID]; e != nil && !e.Verified && !e.Unverified &&
+			(slices.Contains(e.keys, ev.Key) || ev.Key.IsZero() && len(e.keys) == 0) {
 			e.Error = ev.Err.Error()
 		}
 	case *messages.EntityGone:
