@@ -133,7 +133,7 @@ function describe(ev) {
   switch (ev.kind) {
     case "CapsResolved": {
       const n = ev.info ? ev.info.features.length : 0;
-      return `${ev.jid} — ${n} features${ev.cached ? " (known)" : ""}`;
+      return `${ev.jid} — ${n} features${ev.cached ? " (known)" : ""}${ev.unverified ? " (unverified: no hash)" : ""}`;
     }
     case "CapsFailed": return `${ev.jid} — ${ev.error}`;
     case "EntityGone": return ev.jid;
