@@ -138,14 +138,14 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 type storeAdapter struct{ db *storage.DB }
 
 func (s storeAdapter) Get(k hashing.Key) (*hashing.Info, error) {
-	e, err := s.db.Get(k)
+	info, err := s.db.Info(k)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, actors.ErrNotFound
 		}
 		return nil, err
 	}
-	return &e.Info, nil
+	return info, nil
 }
 
 func (s storeAdapter) Put(ctx context.Context, k hashing.Key, info *hashing.Info, v actors.Verified) error {
