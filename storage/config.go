@@ -64,6 +64,13 @@ type Config struct {
 	// means slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 
+	// Repair lets Open start from a damaged user store: instead of failing
+	// with ErrCorrupt, it runs Repair (keep every entry that verifies, move
+	// the damaged store aside) and opens the result. The trusted store is
+	// never repaired. Off by default: losing entries is for an operator to
+	// decide.
+	Repair bool
+
 	// Now stamps FirstSeen and LastSeen of entries given to Put without
 	// them. Nil means time.Now.
 	Now func() time.Time

@@ -46,6 +46,9 @@ type DB struct {
 	closeErr  error
 	closeDone chan struct{}
 
+	// repaired is what Open's repair did, or nil.
+	repaired *RepairReport
+
 	trustedHits, userHits, misses atomic.Uint64
 	commits, committed            atomic.Uint64
 }
@@ -55,8 +58,12 @@ type DB struct {
 //
 // It fails with an error wrapping ErrLocked when another process has a
 // store open, fs.ErrNotExist when TrustedDir does not exist, ErrFormat for
-// a directory that is not a capsengine store, ErrCorrupt when pebble finds
-// its files damaged.
+// a directory that is not a capsengine store, and ErrCorrupt (through a
+// *CorruptError naming the file and what is lost) when a store's
+// write-ahead log or tables are damaged or acknowledged commits are
+// missing. With Config.Repair a damaged user store is repaired instead
+// (see Repair and DB.Repaired); a damaged trusted store is always an
+// error.
 func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("storage: Config.Dir is empty")
@@ -77,12 +84,20 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if c.TrustedDir != "" {
 		ro := so
 		ro.readOnly = true
-		if db.trusted, err = openStore(Trusted, c.TrustedDir, ro); err != nil {
+		if db.trusted, err = openStore(ctx, Trusted, c.TrustedDir, ro); err != nil {
 			return nil, err
 		}
 	}
-	if db.user, err = openStore(User, c.Dir, so); err != nil {
-		return nil, err
+	if db.user, err = openStore(ctx, User, c.Dir, so); err != nil {
+		if !c.Repair || !errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		if db.repaired, err = Repair(ctx, c); err != nil {
+			return nil, err
+		}
+		if db.user, err = openStore(ctx, User, c.Dir, so); err != nil {
+			return nil, err
+		}
 	}
 	if err = db.dropTrustedFromUser(ctx); err != nil {
 		return nil, err
@@ -102,6 +117,10 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	db.writer = db.system.Root.SpawnPrefix(props, "storage-writer-")
 	return db, nil
 }
+
+// Repaired reports the repair Open ran (Config.Repair), or nil when the
+// user store opened intact.
+func (db *DB) Repaired() *RepairReport { return db.repaired }
 
 // dropTrustedFromUser deletes from the user store every key the trusted
 // store holds: trusted wins, and a copy in user is dead weight. It walks

@@ -122,9 +122,21 @@ func (w *writer) commit() {
 			_ = b.Merge(kb.of(r.key), r.enc, nil)
 		}
 	}
+	// The commit mark rides in the batch; once the batch is synced it is
+	// copied to the AckFile, which Open compares with the store to find
+	// acknowledged commits a damaged WAL lost.
+	next := commitMark{Commits: db.user.mark.Commits + 1, Writes: db.user.mark.Writes + uint64(len(w.pending))}
+	var mb [commitMarkSize]byte
+	_ = b.Set(commitKey, next.append(mb[:0]), nil)
 	if err := w.apply(b); err != nil {
 		w.answer(err)
 		return
+	}
+	db.user.mark = next
+	if err := db.user.ack.write(next); err != nil {
+		// Only the next Open's check is weaker for it; the commit is
+		// durable.
+		db.log.Warn("storage: writing the acknowledgement record", "err", err)
 	}
 	db.commits.Add(1)
 	db.committed.Add(uint64(len(w.pending)))
