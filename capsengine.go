@@ -66,6 +66,11 @@ type Config struct {
 	// CacheBytes is the hot cache's size in bytes; 0 means 64 MiB, a
 	// negative value disables it. See storage.Config.CacheBytes.
 	CacheBytes int64
+	// Repair lets Open start from a damaged user database: it keeps every
+	// entry that verifies and moves the damaged one aside, instead of
+	// failing with an error wrapping storage.ErrCorrupt. See
+	// storage.Config.Repair. The trusted database is never repaired.
+	Repair bool
 	// Querier asks peers for disco#info. Required.
 	Querier Querier
 	// Logger receives the engine's logs, protoactor's and pebble's. Nil
@@ -102,6 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		CacheBytes: cfg.CacheBytes,
 		Verify:     cfg.Tuning.Verify,
 		Logger:     logger,
+		Repair:     cfg.Repair,
 	}
 	if cfg.InMemory {
 		scfg.FS, scfg.Dir = vfs.NewMem(), "user"

@@ -87,7 +87,7 @@ type observeOptions struct {
 	privileged, allowUnprivileged                      bool
 	privilegeServer                                    string
 	privilegeWait                                      time.Duration
-	inMemory                                           bool
+	inMemory, repair                                   bool
 	verbose                                            bool
 	join, probe                                        []string
 	cluster                                            clusterFlags
@@ -113,6 +113,7 @@ func newObserveCmd() *cobra.Command {
 	f.StringVar(&o.componentSecret, "component-secret", "", "connect as a XEP-0114 component with this secret (or $CAPSENGINE_COMPONENT_SECRET)")
 	f.StringVar(&o.data, "data", defaultDataDir(), "directory of the caps stores (DATA/user, DATA/trusted: capsengine db's layout)")
 	f.BoolVar(&o.inMemory, "in-memory", false, "keep verified caps in memory only, instead of --data")
+	f.BoolVar(&o.repair, "repair", false, "start from a damaged user store: keep every entry that verifies, move the damaged store aside")
 	f.StringVar(&o.trusted, "trusted", "", "read-only trusted store (default DATA/trusted when it exists)")
 	f.StringVar(&o.http, "http", "", "serve the HTTP API on this address (host:port)")
 	f.StringVar(&o.dump, "dump", "", "write every observed entity as JSON to this file at exit")
@@ -248,6 +249,7 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		DataDir:    userDir,
 		TrustedDir: trustedDir,
 		InMemory:   o.data == "",
+		Repair:     o.repair,
 		Querier:    conn,
 		Logger:     logger.With("lib", "engine"),
 		Tuning:     capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC, LocalNode: o.node},
@@ -263,6 +265,9 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 			logger.Error("close engine", "err", err)
 		}
 	}()
+	if rep := eng.Storage().Repaired(); rep != nil {
+		fmt.Fprintf(c.ErrOrStderr(), "%s: the user store was damaged (%v)\n%s: %s\n", c.CommandPath(), rep.Problem, c.CommandPath(), rep)
+	}
 	if err := eng.SetLocal(local); err != nil {
 		return err
 	}
