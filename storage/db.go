@@ -51,6 +51,15 @@ type DB struct {
 
 	trustedHits, userHits, misses atomic.Uint64
 	commits, committed            atomic.Uint64
+
+	// Retention (prune.go). pruneMu serialises passes; the pruner
+	// goroutine, when Config.PruneEvery is positive, stops when
+	// prunerStop is closed and closes prunerDone.
+	pruneMu                    chan struct{}
+	pruneKick                  chan struct{}
+	prunerStop, prunerDone     chan struct{}
+	sinceCheck                 atomic.Int64
+	prunedEntries, prunedBytes atomic.Uint64
 }
 
 // Open opens the stores cfg names, removes from the user store every key
@@ -74,6 +83,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 		log:        c.Logger,
 		writerDone: make(chan struct{}),
 		closeDone:  make(chan struct{}),
+		pruneMu:    make(chan struct{}, 1),
 	}
 	defer func() {
 		if err != nil {
@@ -115,6 +125,11 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	props := actor.PropsFromProducer(func() actor.Actor { return w },
 		actor.WithGuardian(supervise.Strategy(c.Logger, "storage")))
 	db.writer = db.system.Root.SpawnPrefix(props, "storage-writer-")
+	if c.PruneEvery > 0 {
+		db.pruneKick = make(chan struct{}, 1)
+		db.prunerStop, db.prunerDone = make(chan struct{}), make(chan struct{})
+		go db.pruner(db.prunerStop)
+	}
 	return db, nil
 }
 
@@ -362,6 +377,9 @@ type Stats struct {
 	Commits, Committed uint64
 	// TrustedDiskBytes and UserDiskBytes are the stores' sizes on disk.
 	TrustedDiskBytes, UserDiskBytes uint64
+	// PrunedEntries and PrunedBytes count what prune passes deleted from
+	// the user store (keys and values), since Open.
+	PrunedEntries, PrunedBytes uint64
 }
 
 // CacheHitRatio is CacheHits over all hot cache lookups, or 0.
@@ -382,6 +400,9 @@ func (db *DB) Stats() Stats {
 		Misses:      db.misses.Load(),
 		Commits:     db.commits.Load(),
 		Committed:   db.committed.Load(),
+
+		PrunedEntries: db.prunedEntries.Load(),
+		PrunedBytes:   db.prunedBytes.Load(),
 	}
 	if db.closed {
 		return s
@@ -405,6 +426,12 @@ func (db *DB) Stats() Stats {
 // the remaining steps finish in the background once the writer stops.
 func (db *DB) Close(ctx context.Context) error {
 	db.closeOnce.Do(func() {
+		if db.prunerStop != nil {
+			// A running pass is cancelled; its deletes already handed to
+			// the writer are committed with everything else.
+			close(db.prunerStop)
+			<-db.prunerDone
+		}
 		db.mu.Lock()
 		db.closed = true
 		db.mu.Unlock()

@@ -256,6 +256,15 @@ func (s *store) has(kk []byte) (bool, error) {
 // scan calls fn for every entry in key order, over a consistent snapshot.
 // With keysOnly the values are not decoded (Record.Entry is nil).
 func (s *store) scan(ctx context.Context, keysOnly bool, fn func(Record) error) error {
+	return s.scanWith(ctx, keysOnly, func(r Record, _ int64) error { return fn(r) })
+}
+
+// scanSized is scan that also gives each record's key and value size.
+func (s *store) scanSized(ctx context.Context, fn func(Record, int64) error) error {
+	return s.scanWith(ctx, false, fn)
+}
+
+func (s *store) scanWith(ctx context.Context, keysOnly bool, fn func(Record, int64) error) error {
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: entryLower, UpperBound: entryUpper})
 	if err != nil {
 		return fmt.Errorf("storage: scan %s store: %w", s.src, translate(err))
@@ -269,6 +278,7 @@ func (s *store) scan(ctx context.Context, keysOnly bool, fn func(Record) error) 
 			}
 		}
 		var r Record
+		size := int64(len(it.Key()))
 		r.Key, r.Err = decodeKey(it.Key())
 		if r.Err == nil && !keysOnly {
 			var v []byte
@@ -277,8 +287,9 @@ func (s *store) scan(ctx context.Context, keysOnly bool, fn func(Record) error) 
 			} else if r.Entry, r.Err = DecodeEntry(v); r.Err != nil {
 				r.Err = fmt.Errorf("key %s: %w", r.Key, r.Err)
 			}
+			size += int64(len(v))
 		}
-		if err := fn(r); err != nil {
+		if err := fn(r, size); err != nil {
 			it.Close()
 			return err
 		}
