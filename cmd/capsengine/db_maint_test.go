@@ -1,10 +1,12 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDBVerifyDamagedStore cuts the user store's write-ahead log short
@@ -49,4 +51,46 @@ func TestDBVerifyDamagedStore(t *testing.T) {
 		t.Errorf("verify after --repair: exit %d, want 0\n%s%s", code, out, errOut)
 	}
 	t.Logf("%s", out)
+}
+
+// TestDBPrune imports entries of which half were last seen two years ago
+// (file modification times): prune --dry-run counts them and deletes
+// nothing, prune deletes them, --max-bytes prunes down under a cap, and
+// bad flags are usage errors.
+func TestDBPrune(t *testing.T) {
+	data := t.TempDir()
+	src := t.TempDir()
+	writeCaps2Fixture(t, src, 40)
+	old := time.Now().AddDate(-2, 0, 0)
+	i := 0
+	filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if i%2 == 0 {
+				os.Chtimes(path, old, old)
+			}
+			i++
+		}
+		return nil
+	})
+	if code, out, errOut := runCmd(t, "", "db", "--data", data, "import", src); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := runCmd(t, "", "db", "--data", data, "prune", "--dry-run")
+	if code != 0 || !strings.Contains(out, "scanned 40 user entries") || !strings.Contains(out, "would prune 20 not seen") {
+		t.Errorf("prune --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, "", "db", "--data", data, "prune", "--retain", "180d")
+	if code != 0 || !strings.Contains(out, "pruned 20 not seen") {
+		t.Errorf("prune: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, "", "db", "--data", data, "prune", "--max-bytes", "2KiB")
+	if code != 0 || !strings.Contains(out, "scanned 20 user entries") || strings.Contains(out, "and 0 over the size cap") {
+		t.Errorf("prune --max-bytes: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("%s", out)
+	for _, args := range [][]string{{"--retain", "-3d"}, {"--retain", "soon"}, {"--max-bytes", "lots"}} {
+		if code, _, errOut := runCmd(t, "", append([]string{"db", "--data", data, "prune"}, args...)...); code != 2 {
+			t.Errorf("prune %v: exit %d, want 2\n%s", args, code, errOut)
+		}
+	}
 }
