@@ -22,6 +22,7 @@ import (
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/httpapi"
+	"github.com/capsengine/capsengine/internal/units"
 	"github.com/capsengine/capsengine/messages"
 	"github.com/capsengine/capsengine/storage"
 	"github.com/capsengine/capsengine/transport"
@@ -88,6 +89,7 @@ type observeOptions struct {
 	privilegeServer                                    string
 	privilegeWait                                      time.Duration
 	inMemory, repair                                   bool
+	retain, maxStoreBytes                              string
 	verbose                                            bool
 	join, probe                                        []string
 	cluster                                            clusterFlags
@@ -113,6 +115,8 @@ func newObserveCmd() *cobra.Command {
 	f.StringVar(&o.componentSecret, "component-secret", "", "connect as a XEP-0114 component with this secret (or $CAPSENGINE_COMPONENT_SECRET)")
 	f.StringVar(&o.data, "data", defaultDataDir(), "directory of the caps stores (DATA/user, DATA/trusted: capsengine db's layout)")
 	f.BoolVar(&o.inMemory, "in-memory", false, "keep verified caps in memory only, instead of --data")
+	f.StringVar(&o.retain, "retain", "180d", "prune verified caps no online JID announced for this long (days or a Go duration)")
+	f.StringVar(&o.maxStoreBytes, "max-store-bytes", "0", "cap on the user store's live entries, e.g. 500MiB; the least recently seen go first (0: no cap)")
 	f.BoolVar(&o.repair, "repair", false, "start from a damaged user store: keep every entry that verifies, move the damaged store aside")
 	f.StringVar(&o.trusted, "trusted", "", "read-only trusted store (default DATA/trusted when it exists)")
 	f.StringVar(&o.http, "http", "", "serve the HTTP API on this address (host:port)")
@@ -145,6 +149,14 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	}
 	if o.exitAfter < 0 || o.queryTimeout <= 0 || o.timeout < 0 || o.dialTimeout <= 0 {
 		return usageError(c, errors.New("--exit-after and --timeout must not be negative, --query-timeout and --dial-timeout must be positive"))
+	}
+	retain, err := units.ParseDuration(o.retain)
+	if err != nil || retain <= 0 {
+		return usageError(c, fmt.Errorf("--retain %q: want a positive duration like 180d", o.retain))
+	}
+	maxStoreBytes, err := units.ParseBytes(o.maxStoreBytes)
+	if err != nil {
+		return usageError(c, fmt.Errorf("--max-store-bytes: %w", err))
 	}
 	cluster, err := o.cluster.config()
 	if err != nil {
@@ -246,14 +258,16 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		}
 	}
 	eng, err := capsengine.Open(ctx, capsengine.Config{
-		DataDir:    userDir,
-		TrustedDir: trustedDir,
-		InMemory:   o.data == "",
-		Repair:     o.repair,
-		Querier:    conn,
-		Logger:     logger.With("lib", "engine"),
-		Tuning:     capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC, LocalNode: o.node},
-		Cluster:    cluster,
+		DataDir:       userDir,
+		TrustedDir:    trustedDir,
+		InMemory:      o.data == "",
+		Repair:        o.repair,
+		Retain:        retain,
+		MaxStoreBytes: maxStoreBytes,
+		Querier:       conn,
+		Logger:        logger.With("lib", "engine"),
+		Tuning:        capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC, LocalNode: o.node},
+		Cluster:       cluster,
 	})
 	if err != nil {
 		return err
