@@ -94,3 +94,46 @@ func TestDBPrune(t *testing.T) {
 		}
 	}
 }
+
+// TestDBImportDBJSON seeds a trusted store from capsdb's db.json, the file
+// or its directory alone: every entry verifies (leniently: the corpus has
+// clients that hash a duplicated feature), and the stats count them.
+func TestDBImportDBJSON(t *testing.T) {
+	file := filepath.Join(capsdbDir(t), "db.json")
+	data := t.TempDir()
+	code, out, errOut := runCmd(t, "", "db", "--data", data, "import", "--into", "trusted", "--lenient", file)
+	if code != 0 || !strings.Contains(out, "1567 files: 1567 imported into the trusted store") {
+		t.Fatalf("import db.json: exit %d\n%s%s", code, out, errOut)
+	}
+	// The seed makes the hashes/ import of the same corpus redundant.
+	_, out, _ = runCmd(t, "", "db", "--data", data, "import", capsdbDir(t))
+	if !strings.Contains(out, "already trusted: 15") {
+		t.Errorf("importing capsdb's hashes/ over the seed:\n%s", out)
+	}
+	t.Logf("%s", out)
+	code, out, _ = runCmd(t, "", "db", "--data", data, "stats")
+	if code != 0 || !strings.Contains(out, "trusted  1567 entries") {
+		t.Errorf("stats after seeding: exit %d\n%s", code, out)
+	}
+	// A directory holding db.json alone imports it too; strictly, the
+	// duplicated features are refused by rule.
+	dir := t.TempDir()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCmd(t, "", "db", "--data", t.TempDir(), "import", dir)
+	if code != 1 || !strings.Contains(out, "1567 files: ") || !strings.Contains(out, "duplicate-feature") {
+		t.Errorf("strict import of a db.json directory: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("%s", out)
+	// Not JSON: an error about the file, exit 2.
+	bad := filepath.Join(t.TempDir(), "db.json")
+	os.WriteFile(bad, []byte("<xml/>"), 0o644)
+	if code, _, errOut := runCmd(t, "", "db", "--data", t.TempDir(), "import", bad); code != 2 || !strings.Contains(errOut, "db.json") {
+		t.Errorf("import of a db.json that is not JSON: exit %d %q", code, errOut)
+	}
+}
