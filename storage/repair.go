@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/record"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -219,69 +218,40 @@ func (rc *recovered) readTable(ctx context.Context, fsys vfs.FS, path string, ro
 	return fmt.Sprintf("damaged: read %d records before the damage and %d after it (%v)", n, back, ferr)
 }
 
-// walBlock is pebble's WAL block size: a record reader can restart at any
-// multiple of it.
-const walBlock = 32 << 10
-
-// readWAL reads one write-ahead log's batches. At a damaged record it
-// skips to the next block and goes on, so the records after the damage
-// are kept.
+// readWAL reads one write-ahead log's batches, past any damage (see
+// scanWAL).
 func (rc *recovered) readWAL(fsys vfs.FS, path string, num uint64, name string) []string {
 	f, err := fsys.Open(path)
 	if err != nil {
 		return []string{name + ": unreadable: " + err.Error()}
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	b, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return []string{name + ": unreadable: " + err.Error()}
 	}
-	size := st.Size()
-	logNum := asFileNum(pebble.SSTableInfo{}.BackingSSTNum, num)
+	records, damaged := scanWAL(b, uint32(num))
 	var skipped []string
-	for start := int64(0); start < size; {
-		r := record.NewReader(io.NewSectionReader(f, start, size-start), logNum)
-		var at int64
-		var rerr error
-		for {
-			at = start + r.Offset()
-			rr, err := r.Next()
-			var data []byte
-			if err == nil {
-				data, err = io.ReadAll(rr)
-			}
-			if err != nil {
-				rerr = err
+	for _, off := range damaged {
+		skipped = append(skipped, fmt.Sprintf("%s: damaged at offset %d; read on from the next intact record", name, off))
+	}
+	for _, data := range records {
+		var b pebble.Batch
+		if b.SetRepr(data) != nil {
+			continue
+		}
+		seq := uint64(b.SeqNum())
+		br := b.Reader()
+		for i := uint64(0); ; i++ {
+			kind, k, v, ok, err := br.Next()
+			if err != nil || !ok {
 				break
 			}
-			var b pebble.Batch
-			if b.SetRepr(data) != nil {
-				continue
-			}
-			seq := uint64(b.SeqNum())
-			br := b.Reader()
-			for i := uint64(0); ; i++ {
-				kind, k, v, ok, err := br.Next()
-				if err != nil || !ok {
-					break
-				}
-				rc.add(kind, seq+i, k, v)
-			}
+			rc.add(kind, seq+i, k, v)
 		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, record.ErrUnexpectedEOF) {
-			// The end of the log, or its torn tail: nothing follows that
-			// can be read.
-			break
-		}
-		skipped = append(skipped, fmt.Sprintf("%s: damaged record at offset %d (%v); skipped to the next block", name, at, rerr))
-		start = (at/walBlock + 1) * walBlock
 	}
 	return skipped
 }
-
-// asFileNum converts n to pebble's file number type, which is internal:
-// its zero value, taken from an exported struct, names it.
-func asFileNum[T ~uint64](_ T, n uint64) T { return T(n) }
 
 // write merges each key's live values (newer than its newest deletion),
 // keeping those that decode and verify, into s.
