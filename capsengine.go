@@ -20,6 +20,9 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -72,6 +75,20 @@ type Config struct {
 	// CacheBytes is the hot cache's size in bytes; 0 means 64 MiB, a
 	// negative value disables it. See storage.Config.CacheBytes.
 	CacheBytes int64
+	// Retain is how long a verified entry no JID announced stays in the
+	// user database; 0 means 180 days, a negative value forever. See
+	// storage.Config.Retain.
+	Retain time.Duration
+	// MaxStoreBytes caps the user database's live entries; past it the
+	// least recently seen are pruned. 0: no cap. See
+	// storage.Config.MaxBytes. Neither retention nor the cap ever prunes
+	// an entry an online JID announces, or the trusted database.
+	MaxStoreBytes int64
+	// Repair lets Open start from a damaged user database: it keeps every
+	// entry that verifies and moves the damaged one aside, instead of
+	// failing with an error wrapping storage.ErrCorrupt. See
+	// storage.Config.Repair. The trusted database is never repaired.
+	Repair bool
 	// Querier asks peers for disco#info. Required.
 	Querier Querier
 	// Logger receives the engine's logs, protoactor's and pebble's. Nil
@@ -108,7 +125,14 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		CacheBytes: cfg.CacheBytes,
 		Verify:     cfg.Tuning.Verify,
 		Logger:     logger,
+		Repair:     cfg.Repair,
+		Retain:     cfg.Retain,
+		MaxBytes:   cfg.MaxStoreBytes,
 	}
+	// Prune passes keep what online JIDs announce. The runtime that knows
+	// them starts after the store, so the hook learns it once it exists.
+	live := &liveKeys{}
+	scfg.InUse = live.has
 	if cfg.InMemory {
 		scfg.FS, scfg.Dir = vfs.NewMem(), "user"
 	} else if cfg.DataDir == "" {
@@ -131,7 +155,34 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		system.Shutdown()
 		return nil, err
 	}
+	live.rt.Store(rt)
 	return &Engine{rt: rt, db: db}, nil
+}
+
+// liveKeys is storage.Config.InUse for the engine: the keys online JIDs
+// announce, from a snapshot of the runtime's tables taken at most once a
+// minute, since a prune pass asks once per candidate.
+type liveKeys struct {
+	rt   atomic.Pointer[actors.Runtime]
+	mu   sync.Mutex
+	at   time.Time
+	keys map[hashing.Key]struct{}
+}
+
+func (l *liveKeys) has(k hashing.Key) bool {
+	rt := l.rt.Load()
+	if rt == nil {
+		return true // not started yet: who is online is unknown, keep all
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.keys == nil || time.Since(l.at) > time.Minute {
+		keys := make(map[hashing.Key]struct{}, len(l.keys))
+		rt.Entities(func(hashing.Key) bool { return true }, func(_ string, k hashing.Key) { keys[k] = struct{}{} })
+		l.keys, l.at = keys, time.Now()
+	}
+	_, ok := l.keys[k]
+	return ok
 }
 
 // storeAdapter lets the actors use storage.DB.

@@ -130,6 +130,12 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		CountersCollector("capsengine", "", "engine counter", eng.Counters),
+		// Retention's work: capsengine_store_pruned_entries_total and
+		// capsengine_store_pruned_bytes_total.
+		CountersCollector("capsengine", "store", "user store counter", func() map[string]uint64 {
+			st := eng.Storage().Stats()
+			return map[string]uint64{"PrunedEntries": st.PrunedEntries, "PrunedBytes": st.PrunedBytes}
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "capsengine", Name: "online_jids",
 			Help: "Online JIDs with caps in the engine's table.",

@@ -251,6 +251,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		"capsengine_queries_total 1", "capsengine_resolved_total 1", "capsengine_drop_muc_total 0",
 		"capsengine_online_jids 1", "capsengine_transport_queries_total 7", "go_goroutines",
+		"capsengine_store_pruned_entries_total 0", "capsengine_store_pruned_bytes_total 0",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

@@ -153,6 +153,9 @@ func TestDamagedDirectory(t *testing.T) {
 				if !strings.Contains(err.Error(), "user store user") {
 					t.Errorf("Open error does not name the store: %v", err)
 				}
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("Open error does not wrap ErrCorrupt: %v", err)
+				}
 				t.Logf("Open: %v", err)
 				return
 			}
@@ -188,8 +191,10 @@ func flip(mem *vfs.MemFS, name string, from, to float64) {
 	w.Close()
 }
 
-// TestTruncatedWAL cuts the write-ahead log in the middle: pebble recovers
-// the intact prefix, and the store opens.
+// TestTruncatedWAL cuts the write-ahead log in the middle. pebble alone
+// would recover the intact prefix and open the store without a word about
+// the acknowledged entries cut off; Open now fails with ErrCorrupt, and
+// Open with Repair recovers the intact prefix.
 func TestTruncatedWAL(t *testing.T) {
 	ctx := context.Background()
 	mem := vfs.NewMem()
@@ -212,7 +217,10 @@ func TestTruncatedWAL(t *testing.T) {
 			w.Close()
 		}
 	}
-	db = openTest(t, mem, Config{CacheBytes: -1})
+	if _, err := Open(ctx, Config{Dir: "user", FS: mem, System: newSystem(t)}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open of a store whose WAL lost acknowledged entries: %v, want ErrCorrupt", err)
+	}
+	db = openTest(t, mem, Config{CacheBytes: -1, Repair: true})
 	found := 0
 	for i := range 50 {
 		k, e := testEntry(t, i)

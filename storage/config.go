@@ -64,6 +64,38 @@ type Config struct {
 	// means slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 
+	// Repair lets Open start from a damaged user store: instead of failing
+	// with ErrCorrupt, it runs Repair (keep every entry that verifies, move
+	// the damaged store aside) and opens the result. The trusted store is
+	// never repaired. Off by default: losing entries is for an operator to
+	// decide.
+	Repair bool
+
+	// Retain is how long an entry not seen again stays in the user store:
+	// prune passes delete entries whose LastSeen is older. 0 means
+	// DefaultRetain (180 days); a negative value keeps entries forever.
+	Retain time.Duration
+
+	// MaxBytes caps the user store's live entries (keys and values, what
+	// the store holds once compacted): past it, prune passes delete the
+	// least recently seen entries down to 90% of it. 0 means no cap. Disk
+	// use runs above it by pebble's overhead (write-ahead log, tables not
+	// yet compacted).
+	MaxBytes int64
+
+	// PruneEvery is how often a prune pass runs while the DB is open; a
+	// pass also runs when MaxBytes/8 were written since the last one. 0
+	// means DefaultPruneEvery (1 hour); a negative value runs no passes
+	// (DB.Prune still does one on demand).
+	PruneEvery time.Duration
+
+	// InUse reports keys that prune passes must keep whatever their age or
+	// the store's size: the vers live JIDs announce now. It is called from
+	// the pass's goroutine, once per candidate, and must be safe for
+	// concurrent use and quick. Nil keeps nothing back. The trusted store
+	// is never pruned.
+	InUse func(hashing.Key) bool
+
 	// Now stamps FirstSeen and LastSeen of entries given to Put without
 	// them. Nil means time.Now.
 	Now func() time.Time
@@ -85,6 +117,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.Retain == 0 {
+		out.Retain = DefaultRetain
+	}
+	if out.PruneEvery == 0 {
+		out.PruneEvery = DefaultPruneEvery
 	}
 	if out.Now == nil {
 		out.Now = time.Now

@@ -46,8 +46,20 @@ type DB struct {
 	closeErr  error
 	closeDone chan struct{}
 
+	// repaired is what Open's repair did, or nil.
+	repaired *RepairReport
+
 	trustedHits, userHits, misses atomic.Uint64
 	commits, committed            atomic.Uint64
+
+	// Retention (prune.go). pruneMu serialises passes; the pruner
+	// goroutine, when Config.PruneEvery is positive, stops when
+	// prunerStop is closed and closes prunerDone.
+	pruneMu                    chan struct{}
+	pruneKick                  chan struct{}
+	prunerStop, prunerDone     chan struct{}
+	sinceCheck                 atomic.Int64
+	prunedEntries, prunedBytes atomic.Uint64
 }
 
 // Open opens the stores cfg names, removes from the user store every key
@@ -55,8 +67,12 @@ type DB struct {
 //
 // It fails with an error wrapping ErrLocked when another process has a
 // store open, fs.ErrNotExist when TrustedDir does not exist, ErrFormat for
-// a directory that is not a capsengine store, ErrCorrupt when pebble finds
-// its files damaged.
+// a directory that is not a capsengine store, and ErrCorrupt (through a
+// *CorruptError naming the file and what is lost) when a store's
+// write-ahead log or tables are damaged or acknowledged commits are
+// missing. With Config.Repair a damaged user store is repaired instead
+// (see Repair and DB.Repaired); a damaged trusted store is always an
+// error.
 func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("storage: Config.Dir is empty")
@@ -67,6 +83,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 		log:        c.Logger,
 		writerDone: make(chan struct{}),
 		closeDone:  make(chan struct{}),
+		pruneMu:    make(chan struct{}, 1),
 	}
 	defer func() {
 		if err != nil {
@@ -77,12 +94,20 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if c.TrustedDir != "" {
 		ro := so
 		ro.readOnly = true
-		if db.trusted, err = openStore(Trusted, c.TrustedDir, ro); err != nil {
+		if db.trusted, err = openStore(ctx, Trusted, c.TrustedDir, ro); err != nil {
 			return nil, err
 		}
 	}
-	if db.user, err = openStore(User, c.Dir, so); err != nil {
-		return nil, err
+	if db.user, err = openStore(ctx, User, c.Dir, so); err != nil {
+		if !c.Repair || !errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		if db.repaired, err = Repair(ctx, c); err != nil {
+			return nil, err
+		}
+		if db.user, err = openStore(ctx, User, c.Dir, so); err != nil {
+			return nil, err
+		}
 	}
 	if err = db.dropTrustedFromUser(ctx); err != nil {
 		return nil, err
@@ -100,8 +125,17 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	props := actor.PropsFromProducer(func() actor.Actor { return w },
 		actor.WithGuardian(supervise.Strategy(c.Logger, "storage")))
 	db.writer = db.system.Root.SpawnPrefix(props, "storage-writer-")
+	if c.PruneEvery > 0 {
+		db.pruneKick = make(chan struct{}, 1)
+		db.prunerStop, db.prunerDone = make(chan struct{}), make(chan struct{})
+		go db.pruner(db.prunerStop)
+	}
 	return db, nil
 }
+
+// Repaired reports the repair Open ran (Config.Repair), or nil when the
+// user store opened intact.
+func (db *DB) Repaired() *RepairReport { return db.repaired }
 
 // dropTrustedFromUser deletes from the user store every key the trusted
 // store holds: trusted wins, and a copy in user is dead weight. It walks
@@ -367,6 +401,9 @@ type Stats struct {
 	Commits, Committed uint64
 	// TrustedDiskBytes and UserDiskBytes are the stores' sizes on disk.
 	TrustedDiskBytes, UserDiskBytes uint64
+	// PrunedEntries and PrunedBytes count what prune passes deleted from
+	// the user store (keys and values), since Open.
+	PrunedEntries, PrunedBytes uint64
 }
 
 // CacheHitRatio is CacheHits over all hot cache lookups, or 0.
@@ -387,6 +424,9 @@ func (db *DB) Stats() Stats {
 		Misses:      db.misses.Load(),
 		Commits:     db.commits.Load(),
 		Committed:   db.committed.Load(),
+
+		PrunedEntries: db.prunedEntries.Load(),
+		PrunedBytes:   db.prunedBytes.Load(),
 	}
 	if db.closed {
 		return s
@@ -410,6 +450,12 @@ func (db *DB) Stats() Stats {
 // the remaining steps finish in the background once the writer stops.
 func (db *DB) Close(ctx context.Context) error {
 	db.closeOnce.Do(func() {
+		if db.prunerStop != nil {
+			// A running pass is cancelled; its deletes already handed to
+			// the writer are committed with everything else.
+			close(db.prunerStop)
+			<-db.prunerDone
+		}
 		db.mu.Lock()
 		db.closed = true
 		db.mu.Unlock()

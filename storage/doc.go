@@ -35,6 +35,34 @@
 // fails further writes with ErrFailed until it is reopened; nothing
 // acknowledged is lost.
 //
+// # Damage is never silent
+//
+// pebble replays a write-ahead log up to its first bad record and takes
+// the rest for a torn tail, so damage in the middle of a WAL, or a WAL cut
+// short, would drop acknowledged entries without a word. Open prevents
+// that three ways (integrity.go): the user store is written in pebble's
+// FormatWALSyncChunks format, whose chunks let pebble prove mid-log
+// damage; every group commit stores a commit mark that the writer copies,
+// after the sync, to the AckFile, so a store whose mark is behind it lost
+// acknowledged commits (a crash never causes that: the copy is written
+// after the data is durable); and every table's block checksums are read.
+// The checks run on a read-only open, so a damaged store is left as it was
+// found. Open then fails with a *CorruptError (wrapping ErrCorrupt) that
+// names the file and what is lost, unless Config.Repair is set: Repair
+// rebuilds the user store from every record it can still read, keeping
+// each entry that verifies, and moves the damaged store aside. The trusted
+// store is checked too, and never repaired.
+//
+// # Retention
+//
+// A prune pass (prune.go) deletes from the user store the entries not seen
+// for Config.Retain (180 days by default) and, past Config.MaxBytes, the
+// least recently seen; it keeps what Config.InUse reports (the engine
+// supplies the vers online JIDs announce) and never touches the trusted
+// store. A goroutine runs passes every Config.PruneEvery and when MaxBytes/8
+// were written since the last; DB.Prune runs one on demand ("capsengine db
+// prune"). Stats counts what was pruned.
+//
 // # Hot cache
 //
 // Lookups run on the caller's goroutine, never through an actor: hot cache,
@@ -61,6 +89,8 @@
 // # Errors
 //
 // Dependency errors are translated at this package's boundary: pebble's
-// not-found becomes ErrNotFound, its corruption errors ErrCorrupt, a held
-// directory lock ErrLocked. Match with errors.Is.
+// not-found becomes ErrNotFound, its corruption errors ErrCorrupt (a
+// missing or resized table, which pebble reports in words only, too), a
+// held directory lock ErrLocked. Match with errors.Is; errors.As gives the
+// *OpenError (which store) and the *CorruptError (which file, what is lost).
 package storage

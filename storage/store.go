@@ -64,6 +64,10 @@ type store struct {
 	src Source
 	dir string
 	db  *pebble.DB
+	// ack and mark are the user store's AckFile and the commit mark of
+	// its last commit; only the writer uses them after Open.
+	ack  *ackWriter
+	mark commitMark
 }
 
 // memTableBytes is each writable store's pebble memtable size.
@@ -79,15 +83,15 @@ type storeOptions struct {
 
 // openStore opens one store. Every error is an *OpenError naming the
 // store and its directory.
-func openStore(src Source, dir string, o storeOptions) (*store, error) {
-	s, err := openPebble(src, dir, o)
+func openStore(ctx context.Context, src Source, dir string, o storeOptions) (*store, error) {
+	s, err := openPebble(ctx, src, dir, o)
 	if err != nil {
 		return nil, &OpenError{Source: src, Dir: dir, Err: err}
 	}
 	return s, nil
 }
 
-func openPebble(src Source, dir string, o storeOptions) (*store, error) {
+func openPebble(ctx context.Context, src Source, dir string, o storeOptions) (*store, error) {
 	plog := o.log.With("lib", "pebble", "store", src.String())
 	fsys := o.fs
 	if o.readOnly {
@@ -114,6 +118,12 @@ func openPebble(src Source, dir string, o storeOptions) (*store, error) {
 		// 32 MiB to 4%, but cost 100 MiB more peak RSS in that run.
 		MemTableSize: memTableBytes,
 	}
+	if !o.readOnly {
+		// WAL chunks that record how far the log was synced let pebble
+		// tell damage in the middle of a WAL from a torn tail (see
+		// integrity.go). Opening an older store upgrades it.
+		opts.FormatMajorVersion = pebble.FormatWALSyncChunks
+	}
 	// Bloom filters make the common negative lookups (a key not yet
 	// stored, a user key absent from trusted) skip the data blocks.
 	for i := range opts.Levels {
@@ -126,24 +136,50 @@ func openPebble(src Source, dir string, o storeOptions) (*store, error) {
 			return nil, fs.ErrNotExist
 		}
 	}
+	if !o.readOnly {
+		if err := probeUser(ctx, dir, opts); err != nil {
+			return nil, err
+		}
+	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
-		if errors.Is(err, pebble.ErrDBDoesNotExist) {
-			return nil, fs.ErrNotExist
-		}
-		if strings.Contains(err.Error(), "merger name from file") {
-			// A pebble store written without our merge operator: not
-			// ours. pebble has no sentinel for this.
-			return nil, fmt.Errorf("%w: not a capsengine store: %w", ErrFormat, err)
-		}
-		return nil, translate(err)
+		return nil, openErr(err)
 	}
 	s := &store{src: src, dir: dir, db: db}
 	if err := s.checkFormat(o.readOnly); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	if o.readOnly {
+		// A writable store was checked by its probe; a read-only one
+		// (trusted) is checked here, and never repaired.
+		err = checkStore(ctx, db, opts, dir, false)
+	} else if src == User {
+		if s.mark, err = readCommitMark(db); err == nil {
+			s.ack, err = openAckWriter(o.fs, dir)
+		}
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// openErr translates an error of pebble.Open.
+func openErr(err error) error {
+	if errors.Is(err, pebble.ErrDBDoesNotExist) {
+		return fs.ErrNotExist
+	}
+	if strings.Contains(err.Error(), "merger name from file") {
+		// A pebble store written without our merge operator: not
+		// ours. pebble has no sentinel for this.
+		return fmt.Errorf("%w: not a capsengine store: %w", ErrFormat, err)
+	}
+	if ce := classifyOpen(err); ce != err {
+		return ce
+	}
+	return translate(err)
 }
 
 // checkFormat reads the format marker, writing it into a new writable
@@ -220,6 +256,15 @@ func (s *store) has(kk []byte) (bool, error) {
 // scan calls fn for every entry in key order, over a consistent snapshot.
 // With keysOnly the values are not decoded (Record.Entry is nil).
 func (s *store) scan(ctx context.Context, keysOnly bool, fn func(Record) error) error {
+	return s.scanWith(ctx, keysOnly, func(r Record, _ int64) error { return fn(r) })
+}
+
+// scanSized is scan that also gives each record's key and value size.
+func (s *store) scanSized(ctx context.Context, fn func(Record, int64) error) error {
+	return s.scanWith(ctx, false, fn)
+}
+
+func (s *store) scanWith(ctx context.Context, keysOnly bool, fn func(Record, int64) error) error {
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: entryLower, UpperBound: entryUpper})
 	if err != nil {
 		return fmt.Errorf("storage: scan %s store: %w", s.src, translate(err))
@@ -233,6 +278,7 @@ func (s *store) scan(ctx context.Context, keysOnly bool, fn func(Record) error) 
 			}
 		}
 		var r Record
+		size := int64(len(it.Key()))
 		r.Key, r.Err = decodeKey(it.Key())
 		if r.Err == nil && !keysOnly {
 			var v []byte
@@ -241,8 +287,9 @@ func (s *store) scan(ctx context.Context, keysOnly bool, fn func(Record) error) 
 			} else if r.Entry, r.Err = DecodeEntry(v); r.Err != nil {
 				r.Err = fmt.Errorf("key %s: %w", r.Key, r.Err)
 			}
+			size += int64(len(v))
 		}
-		if err := fn(r); err != nil {
+		if err := fn(r, size); err != nil {
 			it.Close()
 			return err
 		}
@@ -268,6 +315,12 @@ func (s *store) count(ctx context.Context) (map[Kind]int, error) {
 func (s *store) diskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
 
 func (s *store) close() error {
+	if err := s.ack.close(); err != nil {
+		s.ack = nil
+		_ = s.db.Close()
+		return fmt.Errorf("storage: close %s store %s: %w", s.src, s.dir, err)
+	}
+	s.ack = nil
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("storage: close %s store %s: %w", s.src, s.dir, translate(err))
 	}

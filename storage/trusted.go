@@ -35,7 +35,7 @@ func OpenTrustedWriter(cfg Config) (*TrustedWriter, error) {
 		return nil, errors.New("storage: Config.TrustedDir is empty")
 	}
 	c := cfg.withDefaults()
-	s, err := openStore(Trusted, c.TrustedDir, storeOptions{fs: c.FS, log: c.Logger, blockCache: c.BlockCacheBytes})
+	s, err := openStore(context.Background(), Trusted, c.TrustedDir, storeOptions{fs: c.FS, log: c.Logger, blockCache: c.BlockCacheBytes})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/pebble/v2"
@@ -14,10 +15,14 @@ import (
 // writeRequest is one insert or delete on its way to the writer. The
 // writer answers on done (buffered) exactly once.
 type writeRequest struct {
-	key  hashing.Key
-	del  bool
-	enc  []byte // the encoded, verified entry of a put
-	done chan error
+	key hashing.Key
+	del bool
+	// seenBefore makes a delete conditional (a prune): it is skipped, and
+	// answered with errSeenAgain, when the entry was seen after this time.
+	seenBefore time.Time
+	enc        []byte // the encoded, verified entry of a put
+	done       chan error
+	skip       bool // the writer skipped this conditional delete
 }
 
 func (r *writeRequest) op() string {
@@ -93,10 +98,15 @@ func (w *writer) Receive(c actor.Context) {
 	}
 }
 
-// answer sends err to every pending request and empties the batch.
+// answer sends err to every pending request and empties the batch; a
+// skipped conditional delete gets errSeenAgain instead of success.
 func (w *writer) answer(err error) {
 	for i, r := range w.pending {
-		r.done <- err
+		if err == nil && r.skip {
+			r.done <- errSeenAgain
+		} else {
+			r.done <- err
+		}
 		w.pending[i] = nil
 	}
 	w.pending = w.pending[:0]
@@ -115,25 +125,63 @@ func (w *writer) commit() {
 	b := db.user.db.NewBatch()
 	defer b.Close()
 	var kb keyBuf
+	var written int64
 	for _, r := range w.pending {
-		if r.del {
+		switch {
+		case r.del && !r.seenBefore.IsZero() && w.seenAgain(r):
+			r.skip = true
+		case r.del:
 			_ = b.Delete(kb.of(r.key), nil)
-		} else {
+		default:
 			_ = b.Merge(kb.of(r.key), r.enc, nil)
+			written += int64(len(r.enc)) + maxKeyLen
 		}
 	}
+	// The commit mark rides in the batch; once the batch is synced it is
+	// copied to the AckFile, which Open compares with the store to find
+	// acknowledged commits a damaged WAL lost.
+	next := commitMark{Commits: db.user.mark.Commits + 1, Writes: db.user.mark.Writes + uint64(len(w.pending))}
+	var mb [commitMarkSize]byte
+	_ = b.Set(commitKey, next.append(mb[:0]), nil)
 	if err := w.apply(b); err != nil {
 		w.answer(err)
 		return
 	}
+	db.user.mark = next
+	if err := db.user.ack.write(next); err != nil {
+		// Only the next Open's check is weaker for it; the commit is
+		// durable.
+		db.log.Warn("storage: writing the acknowledgement record", "err", err)
+	}
 	db.commits.Add(1)
 	db.committed.Add(uint64(len(w.pending)))
+	db.wrote(written)
 	for _, r := range w.pending {
 		if r.del {
 			db.cache.del(r.key)
 		}
 	}
 	w.answer(nil)
+}
+
+// seenAgain reports whether a prune's delete must be skipped: a put of
+// the same key waits in this batch, or the stored entry was seen after
+// the prune pass read it. This is the writer's only read, and only
+// prunes pay for it.
+func (w *writer) seenAgain(r *writeRequest) bool {
+	for _, p := range w.pending {
+		if !p.del && p.key == r.key {
+			return true
+		}
+	}
+	var kb keyBuf
+	e, _, err := w.db.user.get(kb.of(r.key))
+	if err != nil {
+		// Absent: nothing to delete. Unreadable: deleting a damaged
+		// value loses nothing that verifies.
+		return errors.Is(err, ErrNotFound)
+	}
+	return e.LastSeen.After(r.seenBefore)
 }
 
 // apply commits b with Sync. pebble reports a failed WAL write through

@@ -35,13 +35,15 @@ a --data directory that does not exist is an error. The trusted store is
 opened read-only and left as it was found, without a LOCK file.
 
 Exit status: 0 on success, 1 when an entry was rejected, is missing or failed
-verification, 2 for a usage error or a store that cannot be opened, 130 (143)
+verification, or a store is damaged (verify), 2 for a usage error or a store that cannot be opened, 130 (143)
 when SIGINT (SIGTERM) stopped it.`
 
 // dbOptions are the flags every db subcommand shares.
 type dbOptions struct {
 	data    string
 	trusted string
+	// repair lets open rebuild a damaged user store (verify --repair).
+	repair bool
 }
 
 func newDBCmd() *cobra.Command {
@@ -52,13 +54,13 @@ func newDBCmd() *cobra.Command {
 		Long:  dbLong,
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			return usageError(c, errors.New("missing subcommand (import, export, stats, verify, lookup)"))
+			return usageError(c, errors.New("missing subcommand (import, export, stats, verify, lookup, prune)"))
 		},
 	}
 	pf := c.PersistentFlags()
 	pf.StringVar(&o.data, "data", defaultDataDir(), "directory of the stores; the user store is DATA/user")
 	pf.StringVar(&o.trusted, "trusted", "", "trusted store directory (default DATA/trusted)")
-	c.AddCommand(newDBImportCmd(o), newDBExportCmd(o), newDBStatsCmd(o), newDBVerifyCmd(o), newDBLookupCmd(o))
+	c.AddCommand(newDBImportCmd(o), newDBExportCmd(o), newDBStatsCmd(o), newDBVerifyCmd(o), newDBLookupCmd(o), newDBPruneCmd(o))
 	return c
 }
 
@@ -86,7 +88,9 @@ func (o *dbOptions) trustedDir() string {
 // creating it when missing. The trusted store takes part when its
 // directory exists; --trusted naming a missing one is an error.
 func (o *dbOptions) open(ctx context.Context, verify hashing.Options) (*storage.DB, error) {
-	cfg := storage.Config{Dir: o.userDir(), Verify: verify}
+	// No pruner: a db command prunes only when asked ("db prune"); an
+	// import of old corpus files must not be pruned as it goes.
+	cfg := storage.Config{Dir: o.userDir(), Verify: verify, Repair: o.repair, PruneEvery: -1}
 	if _, err := os.Stat(o.trustedDir()); err == nil || o.trusted != "" {
 		cfg.TrustedDir = o.trustedDir()
 	}

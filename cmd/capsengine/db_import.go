@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +26,9 @@ import (
 const importLong = `Import disco#info documents into a store, verifying every one.
 
 SRC is a directory in the layout above (a capsdb checkout, an aioxmpp cache, a
-previous export), or a directory of <algo>_<urlquote(node#ver)>.xml files. Each
+previous export), a directory of <algo>_<urlquote(node#ver)>.xml files, or
+capsdb's db.json (the file, or a directory holding it without hashes/): one
+JSON object of ver → {hash, node, identities, features, forms}. Each
 document must hash to the key its file name gives; one that does not is
 counted as mismatched, one that breaks a XEP-0115 §5.4 rule or is not a
 disco#info document as rejected with the rule's name, and neither is stored.
@@ -73,6 +76,10 @@ type importFile struct {
 	node    string // "" for XEP-0390 keys: their path names no node
 	keyErr  error  // the path does not name a key
 	readErr error  // a directory on the way could not be listed
+	// info is set for an entry of a db.json, parsed already; seen is then
+	// the file's modification time.
+	info *hashing.Info
+	seen time.Time
 }
 
 // importSummary counts the outcomes.
@@ -269,6 +276,13 @@ func importOne(f importFile, put func(hashing.Key, *storage.Entry) error) (strin
 	if f.keyErr != nil {
 		return "malformed", f.keyErr
 	}
+	if f.info != nil {
+		e := &storage.Entry{Info: *f.info, FirstSeen: f.seen, LastSeen: f.seen}
+		if f.node != "" {
+			e.Nodes = []string{f.node}
+		}
+		return putOutcome(put(f.key, e))
+	}
 	data, err := readLimited(nil, f.path, int64(messages.DefaultLimits().MaxDiscoInfoBytes))
 	if errors.Is(err, messages.ErrTooLarge) {
 		return "malformed", err
@@ -287,7 +301,11 @@ func importOne(f importFile, put func(hashing.Key, *storage.Entry) error) (strin
 	if st, err := os.Stat(f.path); err == nil {
 		e.FirstSeen, e.LastSeen = st.ModTime(), st.ModTime()
 	}
-	err = put(f.key, e)
+	return putOutcome(put(f.key, e))
+}
+
+// putOutcome classifies a put's error as importOne reports it.
+func putOutcome(err error) (string, error) {
 	var re *hashing.RuleError
 	var mm *hashing.MismatchError
 	switch {
@@ -315,17 +333,28 @@ func collectImport(ctx context.Context, src string) ([]importFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", displayName(src))
-	}
 	var out []importFile
+	if !st.IsDir() {
+		if strings.HasSuffix(src, ".json") {
+			err := collectDBJSON(src, &out)
+			return out, err
+		}
+		return nil, fmt.Errorf("%s is neither a directory nor a capsdb db.json", displayName(src))
+	}
 	hashes, caps2 := filepath.Join(src, capsfiles.HashesDir), filepath.Join(src, capsfiles.Caps2Dir)
 	_, herr := os.Lstat(hashes)
 	_, cerr := os.Lstat(caps2)
 	if errors.Is(herr, fs.ErrNotExist) && errors.Is(cerr, fs.ErrNotExist) {
-		// A bare directory of <algo>_<node#ver>.xml files.
+		// A bare directory of <algo>_<node#ver>.xml files, or of a db.json
+		// alone. (Next to hashes/, db.json holds the same entries: a
+		// checkout imports from hashes/, which keeps every node seen.)
 		if err := collectHashes(src, &out); err != nil {
 			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(src, capsfiles.DBJSON)); err == nil {
+			if err := collectDBJSON(filepath.Join(src, capsfiles.DBJSON), &out); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		if err := collectHashes(hashes, &out); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -337,6 +366,30 @@ func collectImport(ctx context.Context, src string) ([]importFile, error) {
 	}
 	slices.SortFunc(out, func(a, b importFile) int { return strings.Compare(a.path, b.path) })
 	return out, nil
+}
+
+// maxDBJSON bounds the db.json read into memory; capsdb's is 1.5 MB.
+const maxDBJSON = 256 << 20
+
+// collectDBJSON lists the entries of a capsdb db.json, parsed; an entry
+// that does not parse is listed with keyErr, to be counted as malformed.
+func collectDBJSON(path string, out *[]importFile) error {
+	data, err := readLimited(nil, path, maxDBJSON)
+	if err != nil {
+		return err
+	}
+	var seen time.Time
+	if st, err := os.Stat(path); err == nil {
+		seen = st.ModTime()
+	}
+	entries, err := capsfiles.ParseDBJSON(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", displayName(path), err)
+	}
+	for _, e := range entries {
+		*out = append(*out, importFile{path: path + ": " + e.Ver, key: e.Key, node: e.Node, keyErr: e.Err, info: e.Info, seen: seen})
+	}
+	return nil
 }
 
 // collectHashes lists the .xml files of dir. Anything that is not a

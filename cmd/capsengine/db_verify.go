@@ -12,26 +12,47 @@ import (
 )
 
 func newDBVerifyCmd(o *dbOptions) *cobra.Command {
-	var remove bool
+	var remove, repair bool
 	c := &cobra.Command{
-		Use:   "verify [--remove]",
-		Short: "Re-verify every stored entry against its key",
-		Long: `Re-verify every entry of both stores against its key, under the leniency it
-was stored with, and report those that are unreadable or no longer verify.
-With --remove they are deleted (from the trusted store too, which must then
-not be in use).`,
+		Use:   "verify [--remove] [--repair]",
+		Short: "Check the stores' files and re-verify every stored entry against its key",
+		Long: `Check both stores' files (write-ahead logs, tables, and that no acknowledged
+write is missing), then re-verify every entry against its key, under the
+leniency it was stored with, and report those that are unreadable or no
+longer verify. With --remove they are deleted (from the trusted store too,
+which must then not be in use).
+
+A damaged store is reported with the file and what is lost, and the exit
+status is 1. With --repair a damaged user store is rebuilt from what can still
+be read: every entry that verifies is kept, the damaged store is moved aside
+to USER.damaged-TIME, and the counts are printed. The trusted store is never
+repaired; rebuild it with "import --into trusted".`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, args []string) error { return runVerify(c, o, remove) },
+		RunE: func(c *cobra.Command, args []string) error { return runVerify(c, o, remove, repair) },
 	}
 	c.Flags().BoolVar(&remove, "remove", false, "delete the entries that fail")
+	c.Flags().BoolVar(&repair, "repair", false, "rebuild a damaged user store, keeping every entry that verifies")
 	return c
 }
 
-func runVerify(c *cobra.Command, o *dbOptions, remove bool) error {
+func runVerify(c *cobra.Command, o *dbOptions, remove, repair bool) error {
 	ctx := c.Context()
+	o.repair = repair
 	db, err := o.openExisting(ctx)
+	if errors.Is(err, storage.ErrCorrupt) && !interrupted(ctx) {
+		// Damage is a finding of verify, like an entry that fails: exit 1.
+		fmt.Fprintf(c.OutOrStdout(), "damaged: %s\n", explain(err))
+		if !repair {
+			fmt.Fprintln(c.OutOrStdout(), `run "capsengine db verify --repair" to keep what verifies and move the damaged store aside`)
+		}
+		return exitError{1}
+	}
 	if err != nil {
 		return storeError(c, err)
+	}
+	repaired := db.Repaired()
+	if repaired != nil {
+		fmt.Fprintf(c.OutOrStdout(), "damaged: %s\n%s\n", explain(repaired.Problem), repaired)
 	}
 	bad := map[storage.Source][]hashing.Key{}
 	checked := map[storage.Source]int{}
@@ -91,7 +112,8 @@ func runVerify(c *cobra.Command, o *dbOptions, remove bool) error {
 		fmt.Fprintf(c.OutOrStdout(), ", %d removed", len(bad[storage.Trusted])+len(bad[storage.User]))
 	}
 	fmt.Fprintln(c.OutOrStdout())
-	if nbad > 0 {
+	if nbad > 0 || repaired != nil {
+		// A repair lost what it could not read: still a finding.
 		return exitError{1}
 	}
 	return nil

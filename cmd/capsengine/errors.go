@@ -110,6 +110,18 @@ func explainOpen(oe *storage.OpenError) string {
 	case errors.Is(oe.Err, storage.ErrFormat):
 		return displayName(oe.Dir) + " is not a capsengine store, or was written by a newer version of capsengine"
 	case errors.Is(oe.Err, storage.ErrCorrupt):
+		var ce *storage.CorruptError
+		if errors.As(oe.Err, &ce) {
+			s := store + " is damaged: "
+			if ce.File != "" {
+				s += ce.File + ": "
+			}
+			s += ce.Problem
+			if ce.Lost != "" {
+				s += "; lost: " + ce.Lost
+			}
+			return s
+		}
 		return store + " is damaged: its files fail their checksums"
 	}
 	return "cannot open " + store + ": " + explain(oe.Err)

@@ -19,6 +19,7 @@ import (
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/httpapi"
+	"github.com/capsengine/capsengine/internal/units"
 	"github.com/capsengine/capsengine/messages"
 	"github.com/capsengine/capsengine/storage"
 	"github.com/capsengine/capsengine/transport"
@@ -95,7 +96,8 @@ type observeOptions struct {
 	privileged, allowUnprivileged                      bool
 	privilegeServer                                    string
 	privilegeWait                                      time.Duration
-	inMemory                                           bool
+	inMemory, repair                                   bool
+	retain, maxStoreBytes                              string
 	verbose                                            bool
 	join, probe                                        []string
 	cluster                                            clusterFlags
@@ -122,6 +124,9 @@ func newObserveCmd() *cobra.Command {
 	f.StringVar(&o.componentSecret, "component-secret", "", "connect as a XEP-0114 component with this secret (or $CAPSENGINE_COMPONENT_SECRET)")
 	f.StringVar(&o.data, "data", defaultDataDir(), "directory of the caps stores (DATA/user, DATA/trusted: capsengine db's layout)")
 	f.BoolVar(&o.inMemory, "in-memory", false, "keep verified caps in memory only, instead of --data")
+	f.StringVar(&o.retain, "retain", "180d", "prune verified caps no online JID announced for this long (days or a Go duration)")
+	f.StringVar(&o.maxStoreBytes, "max-store-bytes", "0", "cap on the user store's live entries, e.g. 500MiB; the least recently seen go first (0: no cap)")
+	f.BoolVar(&o.repair, "repair", false, "start from a damaged user store: keep every entry that verifies, move the damaged store aside")
 	f.StringVar(&o.trusted, "trusted", "", "read-only trusted store (default DATA/trusted when it exists)")
 	o.web.flags(f)
 	f.StringVar(&o.dump, "dump", "", "write every observed entity as JSON to this file at exit")
@@ -154,6 +159,14 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	}
 	if o.exitAfter < 0 || o.queryTimeout <= 0 || o.timeout < 0 || o.dialTimeout <= 0 {
 		return usageError(c, errors.New("--exit-after and --timeout must not be negative, --query-timeout and --dial-timeout must be positive"))
+	}
+	retain, err := units.ParseDuration(o.retain)
+	if err != nil || retain <= 0 {
+		return usageError(c, fmt.Errorf("--retain %q: want a positive duration like 180d", o.retain))
+	}
+	maxStoreBytes, err := units.ParseBytes(o.maxStoreBytes)
+	if err != nil {
+		return usageError(c, fmt.Errorf("--max-store-bytes: %w", err))
 	}
 	cluster, err := o.cluster.config()
 	if err != nil {
@@ -259,11 +272,14 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 		}
 	}
 	eng, err := capsengine.Open(ctx, capsengine.Config{
-		DataDir:    userDir,
-		TrustedDir: trustedDir,
-		InMemory:   o.data == "",
-		Querier:    conn,
-		Logger:     logger.With("lib", "engine"),
+		DataDir:       userDir,
+		TrustedDir:    trustedDir,
+		InMemory:      o.data == "",
+		Repair:        o.repair,
+		Retain:        retain,
+		MaxStoreBytes: maxStoreBytes,
+		Querier:       conn,
+		Logger:        logger.With("lib", "engine"),
 		Tuning: capsengine.Tuning{QueryTimeout: o.queryTimeout, SkipMUC: o.skipMUC, LocalNode: o.node,
 			QueryUnhashed: o.queryUnhashed},
 		Cluster: cluster,
@@ -278,6 +294,9 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 			logger.Error("close engine", "err", err)
 		}
 	}()
+	if rep := eng.Storage().Repaired(); rep != nil {
+		fmt.Fprintf(c.ErrOrStderr(), "%s: the user store was damaged (%v)\n%s: %s\n", c.CommandPath(), rep.Problem, c.CommandPath(), rep)
+	}
 	if err := eng.SetLocal(local); err != nil {
 		return err
 	}
