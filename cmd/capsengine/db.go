@@ -60,7 +60,7 @@ func newDBCmd() *cobra.Command {
 	pf := c.PersistentFlags()
 	pf.StringVar(&o.data, "data", defaultDataDir(), "directory of the stores; the user store is DATA/user")
 	pf.StringVar(&o.trusted, "trusted", "", "trusted store directory (default DATA/trusted)")
-	c.AddCommand(newDBImportCmd(o), newDBExportCmd(o), newDBStatsCmd(o), newDBVerifyCmd(o), newDBLookupCmd(o), newDBPruneCmd(o))
+	c.AddCommand(newDBImportCmd(o), newDBExportCmd(o), newDBStatsCmd(o), newDBVerifyCmd(o), newDBLookupCmd(o), newDBPruneCmd(o), newDBSeedCmd(o))
 	return c
 }
 

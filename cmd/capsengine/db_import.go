@@ -123,6 +123,12 @@ func runImport(c *cobra.Command, o *dbOptions, opt importOptions, srcs []string)
 		}
 		return storeError(c, fmt.Errorf("no documents found in %s", strings.Join(names, ", ")))
 	}
+	return importInto(c, o, opt, files)
+}
+
+// importInto verifies files into the store opt.into names, prints the
+// summary and returns the exit status.
+func importInto(c *cobra.Command, o *dbOptions, opt importOptions, files []importFile) error {
 	var verify hashing.Options
 	if opt.lenient {
 		verify = hashing.Options{DuplicateFeatures: true, EscapedS: true}
