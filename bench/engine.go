@@ -22,6 +22,8 @@ type engineRun struct {
 	w     *workload
 	peers *peers
 	dir   string // data directory; "" in memory
+	// trusted is the trusted store Options.SeedTrusted filled; "" none.
+	trusted string
 }
 
 func (o *Options) tuning() capsengine.Tuning {
@@ -41,7 +43,8 @@ func (o *Options) tuning() capsengine.Tuning {
 }
 
 func (e *engineRun) open(ctx context.Context) (*capsengine.Engine, error) {
-	cfg := capsengine.Config{Querier: e.peers, Tuning: e.o.tuning(), Logger: e.o.Logger, CacheBytes: e.o.CacheBytes, Cluster: e.o.Cluster}
+	cfg := capsengine.Config{Querier: e.peers, Tuning: e.o.tuning(), Logger: e.o.Logger, CacheBytes: e.o.CacheBytes, Cluster: e.o.Cluster,
+		TrustedDir: e.trusted}
 	if e.dir == "" {
 		cfg.InMemory = true
 	} else {
@@ -173,6 +176,14 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, 
 		if e.dir, err = os.MkdirTemp(o.tmpDir, "store-"); err != nil {
 			return nil, err
 		}
+	}
+	if o.SeedTrusted > 0 {
+		e.trusted = e.dir + "-trusted"
+		seeded, err := writeSeed(e.trusted, e.peers.ans, o.SeedTrusted)
+		if err != nil {
+			return nil, err
+		}
+		rep.seed(e.w.Meta.Keys, seeded)
 	}
 	w := e.w
 	w.releaseAll()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/internal/units"
 )
 
@@ -85,6 +86,13 @@ type systemReport struct {
 	HedgedQueries  int64 `json:"hedged_queries"`
 	UniqueKeys     int   `json:"unique_keys"`
 	ResolvableKeys int   `json:"resolvable_keys"`
+	// SeededKeys are the workload's keys the trusted seed holds
+	// (Options.SeedTrusted): they resolve without a query, resolvable
+	// or not, and are left out of the one-query-per-key count.
+	SeededKeys int `json:"seeded_keys,omitempty"`
+	// seededResolvable and seededOther split SeededKeys by whether an
+	// honest announcer announces them.
+	seededResolvable, seededOther int
 	ResolvedKeys   int   `json:"resolved_keys"` // keys with a verified entry after the warm pass
 	// QueriesEqualUniqueKeys: exactly one verified query per resolvable
 	// key, every resolvable key resolved, and no query beyond those and
@@ -266,6 +274,9 @@ func (r *Report) WriteText(w io.Writer) {
 		l := &s.ResolveLatency
 		fmt.Fprintf(w, "%s: queries %d = %d verified + %d failed (unique keys %d, resolvable %d, resolved %d, duplicates %d, hedged %d) → one query per key: %v\n",
 			s.Name, s.Queries, s.VerifiedQueries, s.FailedQueries, s.UniqueKeys, s.ResolvableKeys, s.ResolvedKeys, s.DuplicateQueries, s.HedgedQueries, yes(s.QueriesEqualUniqueKeys))
+		if s.SeededKeys > 0 {
+			fmt.Fprintf(w, "%s: %d of the workload's keys were in the trusted seed, resolved without a query\n", s.Name, s.SeededKeys)
+		}
 		fmt.Fprintf(w, "%s: liars caught %d of %d (accepted %d); dedup joins %d; hangs %d\n",
 			s.Name, s.Liars.Caught, s.Liars.Answers, s.Liars.Accepted, s.DedupJoins, s.Hangs)
 		fmt.Fprintf(w, "%s: cold-key resolve p50 %.2f ms, p99 %.2f ms, p999 %.2f ms, max %.2f ms (%d keys, %d failed first lookups); first query after p50 %.2f ms, p99 %.2f ms\n",
@@ -409,6 +420,21 @@ func splitHedged(dups int64, counters map[string]uint64) (duplicate, hedged int6
 	return dups - hedged, hedged
 }
 
+// seed records which of the workload's keys the trusted seed holds.
+func (rep *systemReport) seed(keys []keyStat, seeded map[hashing.Key]bool) {
+	for i := range keys {
+		if !seeded[keys[i].Key] {
+			continue
+		}
+		rep.SeededKeys++
+		if keys[i].Honest {
+			rep.seededResolvable++
+		} else {
+			rep.seededOther++
+		}
+	}
+}
+
 // settle fills what every system's report takes from the peers and the
 // final counters: query accounting, the dedup verdict, liars caught, and
 // peak RSS. ResolvableKeys and ResolvedKeys must be set before.
@@ -422,8 +448,8 @@ func (rep *systemReport) settle(p *peers, total map[string]uint64) {
 	rep.DuplicateQueries, rep.HedgedQueries = splitHedged(dups, total)
 	rep.DedupJoins = int64(total["dedup_joins"])
 	rep.QueriesEqualUniqueKeys = rep.DuplicateQueries == 0 &&
-		rep.VerifiedQueries-rep.HedgedQueries == int64(rep.ResolvableKeys) &&
-		rep.ResolvedKeys == rep.ResolvableKeys &&
+		rep.VerifiedQueries-rep.HedgedQueries == int64(rep.ResolvableKeys-rep.seededResolvable) &&
+		rep.ResolvedKeys == rep.ResolvableKeys+rep.seededOther &&
 		rep.Queries == rep.VerifiedQueries+rep.FailedQueries
 	caught := int64(total["mismatches"] + total["rejected"])
 	rep.Liars = liarReport{Answers: p.LiarAnswers.Load(), Caught: caught, Accepted: p.LiarAnswers.Load() - caught}

@@ -43,6 +43,11 @@ type Options struct {
 
 	Restart  bool // a third pass after reopening the store
 	Baseline bool // run the baseline on the same stream
+	// SeedTrusted pre-loads the engine's trusted store with the answers
+	// of this many of the workload's most popular documents — the seed a
+	// release ships of popular clients — so that a run with and one
+	// without show what it saves in the cold pass. 0: none.
+	SeedTrusted int
 	InMemory bool // keep the engine's store in memory (no restart pass, no store size)
 
 	// CacheBytes and Tuning are passed to the engine; zero values are the
@@ -177,6 +182,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 func (o *Options) validate() error {
 	if err := o.Peers.validate(); err != nil {
 		return err
+	}
+	if o.SeedTrusted < 0 || o.SeedTrusted > 0 && (o.InMemory || o.Cluster != nil) {
+		return errors.New("bench: a trusted seed needs the store on disk and one process")
 	}
 	if o.Input == "" {
 		return o.Spec.validate()

@@ -188,3 +188,36 @@ func checkHTMLReport(t testing.TB, page []byte, plots int) {
 		}
 	}
 }
+
+// TestRunTrustedSeed: with the most popular documents in a trusted seed,
+// the engine resolves every key with one query per key the seed lacks,
+// and none for the seeded ones.
+func TestRunTrustedSeed(t *testing.T) {
+	base := smallOptions(t)
+	base.Baseline, base.Restart = false, false
+	without, err := Run(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := base
+	o.TmpDir = t.TempDir()
+	o.SeedTrusted = 40
+	with, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := with.Engine
+	if e.SeededKeys < 20 || !e.QueriesEqualUniqueKeys || !with.Targets.Correct() {
+		t.Fatalf("seeded %d keys; one query per key: %v", e.SeededKeys, e.QueriesEqualUniqueKeys)
+	}
+	if e.ResolvedKeys < e.ResolvableKeys {
+		t.Errorf("resolved %d of %d", e.ResolvedKeys, e.ResolvableKeys)
+	}
+	if saved := without.Engine.VerifiedQueries - e.VerifiedQueries; saved < int64(e.SeededKeys)/2 {
+		t.Errorf("the seed of %d keys saved %d verified queries (%d → %d)", e.SeededKeys, saved,
+			without.Engine.VerifiedQueries, e.VerifiedQueries)
+	}
+	if _, err := Run(context.Background(), Options{SeedTrusted: 5, InMemory: true, Spec: base.Spec, Peers: base.Peers}); err == nil {
+		t.Error("a seed with an in-memory store: no error")
+	}
+}

@@ -146,6 +146,7 @@ func newBenchCmd() *cobra.Command {
 	f.Float64Var(&o.WarmTarget, "target-warm", o.WarmTarget, "warm-pass target: engine presences/s ÷ the baseline's")
 	f.Float64Var(&o.ColdTarget, "target-cold", o.ColdTarget, "cold-pass target: engine presences/s ÷ the baseline's")
 	f.BoolVar(&o.InMemory, "in-memory", false, "keep the engine's store in memory (no --restart, no store size)")
+	f.IntVar(&o.SeedTrusted, "trusted-seed", 0, "pre-load the engine's trusted store with the answers of the `N` most popular documents of the workload (a release's seed of popular clients), to compare the cold pass with and without one")
 	f.StringVar(&o.Input, "input", "", "read the stream from `FILE` (one stanza per line; answers from FILE.disco)")
 	f.StringVar(&bo.gen, "gen", "", "write the generated stream to `FILE` (and its answers to FILE.disco), then exit")
 	f.StringVar(&o.TmpDir, "tmpdir", "", "directory for the workload file and the store (default the system's)")

@@ -23,7 +23,7 @@ var sweepPassed = map[string]bool{
 	"liars": true, "errors": true, "timeouts": true, "latency": true, "jitter": true,
 	"query-timeout": true, "workers": true, "batch": true, "max-lookups": true, "shards": true,
 	"shard-queue": true, "router-queue": true, "cache-bytes": true, "in-memory": true,
-	"tmpdir": true, "lookup-timeout": true, "lookup-idle": true, "verbose": true,
+	"tmpdir": true, "lookup-timeout": true, "lookup-idle": true, "verbose": true, "trusted-seed": true,
 }
 
 // runSweep is bench --sweep: each size runs in a child "capsengine bench
