@@ -86,6 +86,7 @@ type systemReport struct {
 	HedgedQueries  int64 `json:"hedged_queries"`
 	UniqueKeys     int   `json:"unique_keys"`
 	ResolvableKeys int   `json:"resolvable_keys"`
+	ResolvedKeys   int   `json:"resolved_keys"` // keys with a verified entry after the warm pass
 	// SeededKeys are the workload's keys the trusted seed holds
 	// (Options.SeedTrusted): they resolve without a query, resolvable
 	// or not, and are left out of the one-query-per-key count.
@@ -93,7 +94,6 @@ type systemReport struct {
 	// seededResolvable and seededOther split SeededKeys by whether an
 	// honest announcer announces them.
 	seededResolvable, seededOther int
-	ResolvedKeys   int   `json:"resolved_keys"` // keys with a verified entry after the warm pass
 	// QueriesEqualUniqueKeys: exactly one verified query per resolvable
 	// key, every resolvable key resolved, and no query beyond those and
 	// the failed ones. With no liars, errors or timeouts it is queries ==

@@ -43,12 +43,13 @@ type Options struct {
 
 	Restart  bool // a third pass after reopening the store
 	Baseline bool // run the baseline on the same stream
+	InMemory bool // keep the engine's store in memory (no restart pass, no store size)
+
 	// SeedTrusted pre-loads the engine's trusted store with the answers
 	// of this many of the workload's most popular documents — the seed a
 	// release ships of popular clients — so that a run with and one
 	// without show what it saves in the cold pass. 0: none.
 	SeedTrusted int
-	InMemory bool // keep the engine's store in memory (no restart pass, no store size)
 
 	// CacheBytes and Tuning are passed to the engine; zero values are the
 	// engine's defaults, except that the benchmark sets QueryTimeout and
