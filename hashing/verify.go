@@ -45,6 +45,18 @@ func (m Method) String() string {
 	return fmt.Sprintf("method(%d)", uint8(m))
 }
 
+// Options are the leniencies an answer verified by m needs to verify
+// again: a stored entry is re-checked under the method it was stored by.
+func (m Method) Options() Options {
+	switch m {
+	case AsSentDuplicates:
+		return Options{DuplicateFeatures: true}
+	case Escaped:
+		return Options{DuplicateFeatures: true, EscapedS: true}
+	}
+	return Options{}
+}
+
 // Compute hashes in under scheme and alg and returns the resulting Key.
 func Compute(scheme Scheme, alg Algorithm, in *Info) (Key, error) {
 	if !scheme.Emittable(alg) {

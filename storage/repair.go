@@ -277,7 +277,7 @@ func (rc *recovered) write(s *store) (kept, rejected int, err error) {
 				if err != nil {
 					continue
 				}
-				if _, err := hashing.Verify(k, &e.Info, methodOptions(e.Method)); err != nil {
+				if _, err := hashing.Verify(k, &e.Info, e.Method.Options()); err != nil {
 					continue
 				}
 				if out == nil {
@@ -320,15 +320,4 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-// methodOptions is the leniency an entry was verified under.
-func methodOptions(m hashing.Method) hashing.Options {
-	switch m {
-	case hashing.AsSentDuplicates:
-		return hashing.Options{DuplicateFeatures: true}
-	case hashing.Escaped:
-		return hashing.Options{DuplicateFeatures: true, EscapedS: true}
-	}
-	return hashing.Options{}
 }

@@ -62,7 +62,7 @@ func runVerify(c *cobra.Command, o *dbOptions, remove, repair bool) error {
 			checked[src]++
 			err := r.Err
 			if err == nil {
-				_, err = hashing.Verify(r.Key, &r.Entry.Info, optionsFor(r.Entry.Method))
+				_, err = hashing.Verify(r.Key, &r.Entry.Info, r.Entry.Method.Options())
 			}
 			if err == nil {
 				return nil
@@ -117,17 +117,6 @@ func runVerify(c *cobra.Command, o *dbOptions, remove, repair bool) error {
 		return exitError{1}
 	}
 	return nil
-}
-
-// optionsFor is the leniency an entry was verified under.
-func optionsFor(m hashing.Method) hashing.Options {
-	switch m {
-	case hashing.AsSentDuplicates:
-		return hashing.Options{DuplicateFeatures: true}
-	case hashing.Escaped:
-		return hashing.Options{DuplicateFeatures: true, EscapedS: true}
-	}
-	return hashing.Options{}
 }
 
 func verifyRule(err error) string {
