@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -279,22 +280,8 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	if err != nil {
 		return err
 	}
-	if bo.report != "" {
-		if err := bench.WriteHTMLFile(bo.report, rep); err != nil {
-			return err
-		}
-		if !bo.quiet {
-			fmt.Fprintf(stderr, "report: %s\n", bo.report)
-		}
-	}
-	out := c.OutOrStdout()
-	if bo.json {
-		enc := json.NewEncoder(out)
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		rep.WriteText(out)
+	if err := emitReport(c, bo, rep, func(path string) error { return bench.WriteHTMLFile(path, rep) }, rep.WriteText); err != nil {
+		return err
 	}
 	failed := false
 	if bo.check {
@@ -310,6 +297,25 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	if failed {
 		return exitError{1}
 	}
+	return nil
+}
+
+// emitReport writes rep: its HTML page to --report (when given), and to
+// standard output as JSON with --json, else as text.
+func emitReport(c *cobra.Command, bo *benchOptions, rep any, writeHTML func(path string) error, writeText func(io.Writer)) error {
+	if bo.report != "" {
+		if err := writeHTML(bo.report); err != nil {
+			return err
+		}
+		if !bo.quiet {
+			fmt.Fprintf(c.ErrOrStderr(), "report: %s\n", bo.report)
+		}
+	}
+	out := c.OutOrStdout()
+	if bo.json {
+		return json.NewEncoder(out).Encode(rep)
+	}
+	writeText(out)
 	return nil
 }
 
@@ -353,21 +359,8 @@ func runSoak(c *cobra.Command, bo *benchOptions, o bench.Options) error {
 	if err != nil {
 		return err
 	}
-	if bo.report != "" {
-		if err := bench.WriteSoakHTMLFile(bo.report, rep); err != nil {
-			return err
-		}
-		if !bo.quiet {
-			fmt.Fprintf(c.ErrOrStderr(), "report: %s\n", bo.report)
-		}
-	}
-	out := c.OutOrStdout()
-	if bo.json {
-		if err := json.NewEncoder(out).Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		rep.WriteText(out)
+	if err := emitReport(c, bo, rep, func(path string) error { return bench.WriteSoakHTMLFile(path, rep) }, rep.WriteText); err != nil {
+		return err
 	}
 	if !rep.OK {
 		for _, v := range rep.Violations {

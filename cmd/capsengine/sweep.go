@@ -71,21 +71,8 @@ func runSweep(c *cobra.Command, bo *benchOptions, o bench.Options) error {
 	if err != nil {
 		return err
 	}
-	if bo.report != "" {
-		if err := bench.WriteSweepHTMLFile(bo.report, rep); err != nil {
-			return err
-		}
-		if !bo.quiet {
-			fmt.Fprintf(stderr, "report: %s\n", bo.report)
-		}
-	}
-	out := c.OutOrStdout()
-	if bo.json {
-		if err := json.NewEncoder(out).Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		rep.WriteText(out)
+	if err := emitReport(c, bo, rep, func(path string) error { return bench.WriteSweepHTMLFile(path, rep) }, rep.WriteText); err != nil {
+		return err
 	}
 	if !rep.Correct {
 		fmt.Fprintln(stderr, "capsengine bench:", bench.ErrIncorrect)
