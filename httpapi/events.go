@@ -95,8 +95,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 				return
-			case <-s.done:
-				return
 			case <-beat.C:
 				fmt.Fprint(bw, ": ping\n\n")
 				if !flush() {

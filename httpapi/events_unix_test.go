@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -330,4 +331,44 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestEventsCloseDrains: a server closed right after the engine published
+// events still writes them to its clients before ending their streams.
+func TestEventsCloseDrains(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	var jids []string
+	for i := range 20 {
+		jids = append(jids, fmt.Sprintf("u%02d@example.org/r", i))
+	}
+	resolve(t, f, jids...)
+	api := httpapi.New(f.eng, httpapi.Options{})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	r, stop := openEvents(t, srv.URL+"/events?kinds=EntityGone")
+	defer stop()
+	gone(t, f.eng, jids...)
+	if err := f.eng.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	api.Close()
+	got := readEvents(t, r, len(jids))
+	seen := map[string]bool{}
+	for _, ev := range got {
+		seen[jidOf(t, ev)] = true
+	}
+	if len(seen) != len(jids) {
+		t.Errorf("%d of %d EntityGone events before the stream ended", len(seen), len(jids))
+	}
+	if _, err := r.ReadString('\n'); err == nil {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				break
+			}
+			if strings.HasPrefix(line, "data:") {
+				t.Errorf("an event after the drain: %q", line)
+			}
+		}
+	}
 }

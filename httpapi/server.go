@@ -110,7 +110,6 @@ type Server struct {
 	metrics *httpMetrics
 	counts  storeCounts // GET /stats: the stores' entries, recounted every StatsEvery
 	started time.Time
-	done    chan struct{} // closed by Close: ends event streams
 	once    sync.Once
 }
 
@@ -119,7 +118,7 @@ type Server struct {
 // coexist.
 func New(eng *capsengine.Engine, opts Options) *Server {
 	opts.defaults()
-	s := &Server{eng: eng, opts: opts, log: opts.Logger, mux: http.NewServeMux(), done: make(chan struct{}),
+	s := &Server{eng: eng, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
 		started: time.Now().UTC()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -180,7 +179,7 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 // idempotent.
 func (s *Server) Close() {
 	s.once.Do(func() {
-		close(s.done)
+		// Its clients get what was published before Close, then end.
 		s.stream.close()
 	})
 }

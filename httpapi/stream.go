@@ -151,12 +151,34 @@ func (s *stream) append(at time.Time, evs ...messages.Event) {
 	s.mu.Unlock()
 }
 
-// close ends the subscription; clients see their wake channel closed and
-// the stream stopped.
+// drainWait bounds how long close lets the feeder take the events the
+// engine published before it: a server shutting down tells its clients
+// what happened up to that point, but does not wait for a busy engine.
+const drainWait = 500 * time.Millisecond
+
+// close ends the subscription once the feeder has taken what was already
+// published (at most drainWait); clients are woken, write what the ring
+// holds past their cursors, and end.
 func (s *stream) close() {
 	s.mu.Lock()
-	s.stopped = true
 	sub := s.sub
+	s.mu.Unlock()
+	if sub != nil {
+		for deadline := time.Now().Add(drainWait); time.Now().Before(deadline); {
+			s.mu.Lock()
+			head := s.head
+			s.mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+			s.mu.Lock()
+			still := head == s.head
+			s.mu.Unlock()
+			if still && len(sub.Events()) == 0 {
+				break
+			}
+		}
+	}
+	s.mu.Lock()
+	s.stopped = true
 	close(s.wake)
 	s.wake, s.waiting = make(chan struct{}), false
 	s.mu.Unlock()
@@ -219,13 +241,11 @@ func (s *stream) cumAtLocked(id uint64, kinds messages.EventKind) uint64 {
 // read copies up to max events of c's kinds at or after c.next into out
 // and advances c. lost is the number of its kinds overwritten before it
 // read them. With nothing to read, it returns the channel that is closed
-// on the next append; stopped says the stream ended.
+// on the next append, or stopped once the stream ended: a stopped
+// stream's events are still read first.
 func (s *stream) read(c *cursor, out []record, max int) (_ []record, lost uint64, wake <-chan struct{}, stopped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped {
-		return out, 0, nil, true
-	}
 	if oldest := s.oldestLocked(); c.next < oldest {
 		now := s.cumAtLocked(oldest, c.kinds)
 		lost = now - c.seen
@@ -241,6 +261,9 @@ func (s *stream) read(c *cursor, out []record, max int) (_ []record, lost uint64
 		}
 	}
 	if len(out) == 0 && lost == 0 {
+		if s.stopped {
+			return out, 0, nil, true
+		}
 		s.waiting = true
 		return out, 0, s.wake, false
 	}

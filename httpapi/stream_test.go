@@ -81,8 +81,13 @@ func TestStreamCursor(t *testing.T) {
 	if got, _, _, _ := s.read(&c, nil, 2); !slices.Equal(ids(got), []uint64{6, 7}) {
 		t.Fatalf("max 2: %v", ids(got))
 	}
+	// Closed, the stream still gives a client what it holds past its
+	// cursor, then says it stopped.
 	s.close()
-	if _, _, _, stopped := s.read(&c, nil, 2); !stopped {
-		t.Fatal("read after close")
+	if got, _, _, stopped := s.read(&c, nil, 10); stopped || !slices.Equal(ids(got), []uint64{8, 9}) {
+		t.Fatalf("after close: %v stopped %v, want [8 9] first", ids(got), stopped)
+	}
+	if _, _, wake, stopped := s.read(&c, nil, 10); !stopped || wake != nil {
+		t.Fatal("read after close and drain: not stopped")
 	}
 }
