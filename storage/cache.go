@@ -2,7 +2,6 @@ package storage
 
 import (
 	"hash/maphash"
-	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
 
@@ -22,10 +21,6 @@ import (
 type hotCache struct {
 	seed maphash.Seed
 	c    *ristretto.Cache[uint64, *cached]
-	// hits and misses count lookups as DB sees them: a hash collision,
-	// or an entry Put wrote when the caller wants pebble's merged
-	// metadata, is a hit for ristretto and a miss here.
-	hits, misses atomic.Uint64
 }
 
 type cached struct {
@@ -68,18 +63,6 @@ func (h *hotCache) get(k hashing.Key) (*cached, bool) {
 		return nil, false
 	}
 	return v, true
-}
-
-// count records a lookup's outcome (see hotCache.hits).
-func (h *hotCache) count(hit bool) {
-	if h == nil {
-		return
-	}
-	if hit {
-		h.hits.Add(1)
-	} else {
-		h.misses.Add(1)
-	}
 }
 
 // set offers an entry whose encoding is n bytes long. It may be dropped.
@@ -127,9 +110,10 @@ func (h *hotCache) stats() cacheStats {
 	if h == nil {
 		return cacheStats{}
 	}
+	m := h.c.Metrics
 	return cacheStats{
-		hits:    h.hits.Load(),
-		misses:  h.misses.Load(),
+		hits:    m.Hits(),
+		misses:  m.Misses(),
 		used:    h.c.MaxCost() - h.c.RemainingCost(),
 		maxCost: h.c.MaxCost(),
 	}

@@ -206,10 +206,8 @@ func (db *DB) lookup(k hashing.Key, infoOnly bool) (*Entry, Source, error) {
 		return nil, 0, ErrClosed
 	}
 	if c, ok := db.cache.get(k); ok && (infoOnly || !c.written) {
-		db.cache.count(true)
 		return c.entry, c.src, nil
 	}
-	db.cache.count(false)
 	var kb keyBuf
 	kk := kb.of(k)
 	if db.trusted != nil {
