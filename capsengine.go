@@ -189,14 +189,14 @@ func (l *liveKeys) has(k hashing.Key) bool {
 type storeAdapter struct{ db *storage.DB }
 
 func (s storeAdapter) Get(k hashing.Key) (*hashing.Info, error) {
-	info, err := s.db.Info(k)
+	e, err := s.db.Get(k)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, actors.ErrNotFound
 		}
 		return nil, err
 	}
-	return info, nil
+	return &e.Info, nil
 }
 
 func (s storeAdapter) Put(ctx context.Context, k hashing.Key, info *hashing.Info, v actors.Verified) error {

@@ -27,10 +27,6 @@ type cached struct {
 	key   hashing.Key
 	entry *Entry
 	src   Source
-	// written: set by Put from the entry it wrote, whose metadata may
-	// lack what pebble merged into it (nodes seen, the seen window). Its
-	// Info is the stored one: DB.Info serves it, Lookup reads pebble.
-	written bool
 }
 
 func newHotCache(maxCost int64) (*hotCache, error) {
@@ -71,14 +67,6 @@ func (h *hotCache) set(k hashing.Key, e *Entry, src Source, n int) {
 		return
 	}
 	h.c.Set(h.hash(k), &cached{key: k, entry: e, src: src}, cost(n))
-}
-
-// setWritten offers an entry Put wrote (see cached.written).
-func (h *hotCache) setWritten(k hashing.Key, e *Entry, n int) {
-	if h == nil {
-		return
-	}
-	h.c.Set(h.hash(k), &cached{key: k, entry: e, src: User, written: true}, cost(n))
 }
 
 func (h *hotCache) del(k hashing.Key) {

@@ -185,27 +185,12 @@ func (db *DB) Get(k hashing.Key) (*Entry, error) {
 // Lookup is Get that also says which store the entry came from (a hot
 // cache hit reports the store it was read from first).
 func (db *DB) Lookup(k hashing.Key) (*Entry, Source, error) {
-	return db.lookup(k, false)
-}
-
-// Info returns the disco#info stored for k, like Get but for the Info
-// alone: it is also served from what Put cached, whose other fields may
-// lag behind pebble's merge. The engine's reads go here.
-func (db *DB) Info(k hashing.Key) (*hashing.Info, error) {
-	e, _, err := db.lookup(k, true)
-	if err != nil {
-		return nil, err
-	}
-	return &e.Info, nil
-}
-
-func (db *DB) lookup(k hashing.Key, infoOnly bool) (*Entry, Source, error) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
 		return nil, 0, ErrClosed
 	}
-	if c, ok := db.cache.get(k); ok && (infoOnly || !c.written) {
+	if c, ok := db.cache.get(k); ok {
 		return c.entry, c.src, nil
 	}
 	var kb keyBuf
@@ -261,22 +246,13 @@ func (db *DB) Put(ctx context.Context, k hashing.Key, e *Entry) error {
 	if err := db.write(ctx, req); err != nil {
 		return err
 	}
-	// Cache what was written. A key verified now is read again when its
-	// next announcer comes, often after the memtable was flushed and the
-	// table compacted out of pebble's block cache: with 100,000 new keys
-	// in a cold pass, those reads were one pread each, 12% of the engine's
-	// CPU. For a key the store already held, the merged entry differs
-	// from this one only in its metadata (nodes seen, first and last
-	// seen), never in its Info, which the cache may serve stale.
-	// Lookup, which returns the metadata too, reads pebble for it.
-	ce, derr := DecodeEntry(enc)
+	// The store merged the entry with what it had; a cached copy may miss
+	// what it merged, so drop it and let the next lookup read the result.
+	// A new entry is not cached here: the next lookup reads it from the
+	// memtable and caches it.
 	db.mu.RLock()
 	if !db.closed {
-		if derr == nil {
-			db.cache.setWritten(k, ce, len(enc))
-		} else {
-			db.cache.del(k)
-		}
+		db.cache.del(k)
 	}
 	db.mu.RUnlock()
 	return nil

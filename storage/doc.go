@@ -67,13 +67,9 @@
 //
 // Lookups run on the caller's goroutine, never through an actor: hot cache,
 // then trusted, then user; pebble hits are copied into the cache (trusted
-// ones included, so the trusted store is read once per key). Put caches the
-// entry it wrote, for Info: the next announcer of a key verified a moment
-// ago is served from memory, not from a table compaction moved out of the
-// block cache. Get and Lookup, which return the metadata too, read pebble
-// for such an entry (the merged one only pebble knows may have more nodes
-// seen and a wider seen window) and cache what they read. The cache is
-// advisory. ristretto may drop a
+// ones included, so the trusted store is read once per key). Put does not
+// fill the cache, since only pebble knows the merged entry; the next lookup
+// reads it from the memtable. The cache is advisory. ristretto may drop a
 // Set and shows it only after it has been applied, so a miss always falls
 // through to pebble, which is the truth. Entries of one key differ only in
 // metadata (nodes seen, first and last seen), never in their disco#info, so
