@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -54,37 +53,13 @@ func TestDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path, err := bin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &syncBuffer{}
-	cmd := exec.CommandContext(ctx, path, "observe", "--jid", "watcher@localhost", "--password-file", filepath.Join(dir, "pw"),
+	ob := startObserve(t, ctx, bin, "observe", "--jid", "watcher@localhost", "--password-file", filepath.Join(dir, "pw"),
 		"--addr", srv.C2S, "--insecure-no-tls", "--accept-subscriptions", "--in-memory",
 		"--http", "127.0.0.1:0", "--http-token-file", filepath.Join(dir, "token"), "--query-timeout", "8s")
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if ob == nil {
+		return
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("capsengine observe stderr (tail):\n%s", stderr.tail(6000))
-		}
-	})
-	var api string
-	for api == "" {
-		logs := stderr.String()
-		if m := regexp.MustCompile(`http: listening on ([0-9.:]+)`).FindStringSubmatch(logs); m != nil && strings.Contains(logs, "xmpp session up") {
-			api = m[1]
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("observe did not start:\n%s", logs)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	api := ob.api
 
 	software := func(name, version string) []xmpptest.FormSpec {
 		return []xmpptest.FormSpec{{FormType: "urn:xmpp:dataforms:softwareinfo", Fields: []xmpptest.FieldSpec{

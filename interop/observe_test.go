@@ -67,25 +67,38 @@ type dumpObserver struct {
 // API; nil (with the test failed) when it cannot.
 func startDumpObserver(t *testing.T, ctx context.Context, env faultEnv) *dumpObserver {
 	t.Helper()
-	bin, err := env.bin()
-	if err != nil {
-		t.Errorf("capsengine binary: %v", err)
-		return nil
-	}
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "password")
 	if err := os.WriteFile(pw, []byte(env.password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &dumpObserver{stderr: &syncBuffer{}, path: filepath.Join(dir, "caps.json"), exited: make(chan error, 1)}
+	dump := filepath.Join(dir, "caps.json")
 	// The query timeout of the in-process observer (helpers_test.go), and
 	// the default hedging.
-	d.cmd = exec.Command(bin, "observe", "--jid", env.ob.jid, "--password-file", pw, "--addr", env.srv.C2S,
+	d := startObserve(t, ctx, env.bin, "observe", "--jid", env.ob.jid, "--password-file", pw, "--addr", env.srv.C2S,
 		"--insecure-no-tls", "--accept-subscriptions", "--in-memory", "--http", "127.0.0.1:0",
-		"--dump", d.path, "--query-timeout", "8s", "--timeout", "3m")
+		"--dump", dump, "--query-timeout", "8s", "--timeout", "3m")
+	if d != nil {
+		d.path = dump
+	}
+	return d
+}
+
+// startObserve runs the capsengine binary with args (an observe serving
+// --http) until the test ends, and waits for its XMPP session and HTTP
+// API; nil (with the test failed) when it cannot.
+func startObserve(t *testing.T, ctx context.Context, bin func() (string, error), args ...string) *dumpObserver {
+	t.Helper()
+	path, err := bin()
+	if err != nil {
+		t.Errorf("capsengine binary: %v", err)
+		return nil
+	}
+	d := &dumpObserver{stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	d.cmd = exec.Command(path, args...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
-		t.Errorf("start capsengine observe: %v", err)
+		t.Errorf("start capsengine %s: %v", args[0], err)
 		return nil
 	}
 	go func() { d.exited <- d.cmd.Wait() }()
@@ -98,7 +111,7 @@ func startDumpObserver(t *testing.T, ctx context.Context, env faultEnv) *dumpObs
 			<-d.exited
 		}
 		if t.Failed() {
-			t.Logf("capsengine observe stderr (tail):\n%s", d.stderr.tail(8000))
+			t.Logf("capsengine %s stderr (tail):\n%s", strings.Join(args, " "), d.stderr.tail(8000))
 		}
 	})
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

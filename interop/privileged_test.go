@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -462,51 +461,7 @@ func allQueries(from string, ps ...*xmpptest.Peers) []xmpptest.Event {
 // failed) when it cannot.
 func startPrivileged(t *testing.T, ctx context.Context, bin func() (string, error), srv *xmpptest.Server, dataDir string) *dumpObserver {
 	t.Helper()
-	path, err := bin()
-	if err != nil {
-		t.Errorf("capsengine binary: %v", err)
-		return nil
-	}
-	d := &dumpObserver{stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	d.cmd = exec.Command(path, "observe", "--privileged", "--jid", srv.Component,
+	return startObserve(t, ctx, bin, "observe", "--privileged", "--jid", srv.Component,
 		"--component-secret", srv.ComponentSecret, "--addr", srv.ComponentAddr,
 		"--data", dataDir, "--http", "127.0.0.1:0", "--query-timeout", "8s", "--timeout", "3m")
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Errorf("start capsengine observe: %v", err)
-		return nil
-	}
-	go func() { d.exited <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case err := <-d.exited:
-			d.exited <- err
-		default:
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-		if t.Failed() {
-			t.Logf("capsengine observe --privileged stderr (tail):\n%s", d.stderr.tail(8000))
-		}
-	})
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	addr := regexp.MustCompile(`http: listening on ([0-9.:]+)`)
-	for {
-		logs := d.stderr.String()
-		if m := addr.FindStringSubmatch(logs); m != nil && strings.Contains(logs, "xmpp session up") {
-			d.api = m[1]
-			return d
-		}
-		select {
-		case err := <-d.exited:
-			t.Errorf("capsengine observe exited before its session was up (%v):\n%s", err, logs)
-			d.exited <- err
-			return nil
-		case <-time.After(50 * time.Millisecond):
-		case <-wctx.Done():
-			t.Errorf("capsengine observe: no session: %v\n%s", wctx.Err(), logs)
-			return nil
-		}
-	}
 }
