@@ -176,14 +176,12 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 	}
 	k := it.key
 	t.mu.Lock()
-	if len(t.unhashed) > 0 {
-		// A verifiable hash replaces the JID's unverified answer; Waits
-		// held for that answer are asked again, after this batch, and
-		// then see the key.
-		if waiters, ok := t.removeUnhashedLocked(it.jid); ok {
-			for _, w := range waiters {
-				d.system.Root.Send(a.sh.pid, &waitJID{jid: strings.Clone(it.jid), reply: w})
-			}
+	// A verifiable hash replaces the JID's unverified answer; Waits held
+	// for that answer are asked again, after this batch, and then see
+	// the key.
+	if waiters, ok := t.removeUnhashedLocked(it.jid); ok {
+		for _, w := range waiters {
+			d.system.Root.Send(a.sh.pid, &waitJID{jid: strings.Clone(it.jid), reply: w})
 		}
 	}
 	slot, r := t.setLocked(it.jid, k, it.node)

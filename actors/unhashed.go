@@ -285,6 +285,9 @@ func (d *core) unhashedOutcomeLocked(t *table, e *unhashedEntry, info *hashing.I
 // its waiters, which the caller answers or re-routes; ok says there was
 // one.
 func (t *table) removeUnhashedLocked(jid string) (waiters []chan<- waitResult, ok bool) {
+	if len(t.unhashed) == 0 { // the common case: hashing the JID costs more than this
+		return nil, false
+	}
 	e, ok := t.unhashed[jid]
 	if !ok {
 		return nil, false
