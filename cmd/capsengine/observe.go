@@ -172,7 +172,7 @@ func runObserve(c *cobra.Command, o observeOptions) error {
 	if err != nil {
 		return usageError(c, err)
 	}
-	if _, _, err := o.web.check(); err != nil {
+	if err := o.web.check(); err != nil {
 		return usageError(c, err)
 	}
 	secret := o.componentSecret

@@ -24,6 +24,10 @@ type webFlags struct {
 	addr, tokenFile, cert, key string
 	openHealth                 bool
 	maxStreams, maxWaiters     int
+
+	// Set by check: the address to listen on and the token read.
+	listen string
+	token  []byte
 }
 
 func (w *webFlags) flags(f *pflag.FlagSet) {
@@ -40,9 +44,16 @@ func (w *webFlags) flags(f *pflag.FlagSet) {
 // between the network and the server's user list.
 const minToken = 16
 
-// check validates the flags before anything starts: a usage error is
-// found before the engine opens its store.
-func (w *webFlags) check() (addr string, token []byte, err error) {
+// check validates the flags before anything starts, so that a usage
+// error is found before the engine opens its store, and keeps what serve
+// needs (listen, token).
+func (w *webFlags) check() error {
+	addr, token, err := w.resolve()
+	w.listen, w.token = addr, token
+	return err
+}
+
+func (w *webFlags) resolve() (addr string, token []byte, err error) {
 	if w.addr == "" {
 		if w.tokenFile != "" || w.cert != "" || w.key != "" || w.openHealth {
 			return "", nil, errors.New("--http-token-file, --http-cert, --http-key and --http-open-health need --http")
@@ -98,13 +109,10 @@ func listenAddr(a string) (addr string, loopback bool, err error) {
 	return net.JoinHostPort(host, port), loopback, nil
 }
 
-// serve starts the API and returns its shutdown.
+// serve starts the API and returns its shutdown. check must have passed.
 func (w *webFlags) serve(eng *capsengine.Engine, conn *transport.Conn, privileged bool, logger *slog.Logger) (func(), error) {
-	addr, token, err := w.check()
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
+	token := w.token
+	ln, err := net.Listen("tcp", w.listen)
 	if err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
 	}

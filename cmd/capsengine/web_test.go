@@ -44,6 +44,9 @@ func TestServeHTTPS(t *testing.T) {
 	defer eng.Close(context.Background())
 	var logs bytes.Buffer
 	w := webFlags{addr: "127.0.0.1:0", tokenFile: token, cert: cert, key: key, openHealth: true, maxStreams: 4, maxWaiters: 4}
+	if err := w.check(); err != nil {
+		t.Fatal(err)
+	}
 	shutdown, err := w.serve(eng, &transport.Conn{}, false, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
