@@ -178,7 +178,7 @@ func (l *liveKeys) has(k hashing.Key) bool {
 	defer l.mu.Unlock()
 	if l.keys == nil || time.Since(l.at) > time.Minute {
 		keys := make(map[hashing.Key]struct{}, len(l.keys))
-		rt.Entities(func(hashing.Key) bool { return true }, func(_ string, k hashing.Key) { keys[k] = struct{}{} })
+		rt.Keys(func(k hashing.Key) { keys[k] = struct{}{} })
 		l.keys, l.at = keys, time.Now()
 	}
 	_, ok := l.keys[k]

@@ -407,6 +407,14 @@ func (r *Runtime) Entities(match func(hashing.Key) bool, f func(jid string, k ha
 	}
 }
 
+// Keys calls f with every key an online JID announces (once per shard
+// that holds it).
+func (r *Runtime) Keys(f func(hashing.Key)) {
+	for _, sh := range r.shards {
+		sh.table.eachKey(f)
+	}
+}
+
 // JIDs is the number of JIDs in the tables.
 func (r *Runtime) JIDs() int {
 	n := 0

@@ -303,6 +303,18 @@ func (t *table) len() int {
 
 // each calls f for every JID whose key satisfies match, under the read
 // lock; f must not call back into the table.
+// eachKey calls f with every key a JID of the table announces, once per
+// key: a walk over the keys, not the JIDs.
+func (t *table) eachKey(f func(hashing.Key)) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for i := range t.slots {
+		if t.slots[i].refs > 0 {
+			f(t.slots[i].key)
+		}
+	}
+}
+
 func (t *table) each(match func(hashing.Key) bool, f func(jid string, k hashing.Key)) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
