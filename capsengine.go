@@ -303,23 +303,11 @@ type SoftwareCount struct {
 // It walks every online JID: a question for dashboards, not for every
 // presence.
 func (e *Engine) Software() []SoftwareCount {
-	known := map[hashing.Key]hashing.Software{}
-	verified := map[hashing.Key]bool{} // one store read per key, not per shard
 	counts := map[hashing.Software]int{}
-	e.rt.Entities(func(k hashing.Key) bool {
-		if ok, seen := verified[k]; seen {
-			return ok
-		}
-		info, err := storeAdapter{e.db}.Get(k)
-		verified[k] = err == nil
-		if err != nil {
-			return false
-		}
-		known[k], _ = hashing.SoftwareOf(info)
-		return true
-	}, func(_ string, k hashing.Key) {
-		counts[known[k]]++
-	})
+	for _, v := range e.verifiedKeys() {
+		sw, _ := hashing.SoftwareOf(v.info)
+		counts[sw] += v.jids
+	}
 	out := make([]SoftwareCount, 0, len(counts))
 	for s, n := range counts {
 		out = append(out, SoftwareCount{Software: s, JIDs: n})
@@ -370,6 +358,41 @@ func (e *Engine) Resources(user string) []ResourceCaps {
 	return out
 }
 
+// keyUse is one key online JIDs announce with verified caps: its info
+// and how many JIDs announce it.
+type keyUse struct {
+	info *hashing.Info
+	jids int
+}
+
+// verifiedKeys walks every online JID once and returns, per key with a
+// verified entry, its info and how many JIDs announce it: the store is
+// read once per key, not once per JID. Keys without one (pending, failed)
+// are left out.
+func (e *Engine) verifiedKeys() map[hashing.Key]*keyUse {
+	uses := map[hashing.Key]*keyUse{}
+	e.rt.Entities(func(k hashing.Key) bool {
+		if u, seen := uses[k]; seen {
+			return u != nil
+		}
+		info, err := storeAdapter{e.db}.Get(k)
+		if err != nil {
+			uses[k] = nil
+			return false
+		}
+		uses[k] = &keyUse{info: info}
+		return true
+	}, func(_ string, k hashing.Key) {
+		uses[k].jids++
+	})
+	for k, u := range uses {
+		if u == nil {
+			delete(uses, k)
+		}
+	}
+	return uses
+}
+
 // FeatureCount is one feature and how many online JIDs with verified caps
 // list it.
 type FeatureCount struct {
@@ -382,26 +405,11 @@ type FeatureCount struct {
 // many list it, most listed first (then by name). Like Software it walks
 // every online JID, reading each distinct key once.
 func (e *Engine) Features() (verified int, features []FeatureCount) {
-	perKey := map[hashing.Key]int{}
-	infos := map[hashing.Key]*hashing.Info{}
-	e.rt.Entities(func(k hashing.Key) bool {
-		if _, seen := infos[k]; seen {
-			return infos[k] != nil
-		}
-		info, err := storeAdapter{e.db}.Get(k)
-		if err != nil {
-			info = nil
-		}
-		infos[k] = info
-		return info != nil
-	}, func(_ string, k hashing.Key) {
-		perKey[k]++
-	})
 	counts := map[string]int{}
-	for k, n := range perKey {
-		verified += n
-		for _, f := range infos[k].Features {
-			counts[f] += n
+	for _, v := range e.verifiedKeys() {
+		verified += v.jids
+		for _, f := range v.info.Features {
+			counts[f] += v.jids
 		}
 	}
 	features = make([]FeatureCount, 0, len(counts))
