@@ -63,28 +63,21 @@ func (s *Server) guard(rt route, h http.Handler) http.Handler {
 			s.reject(w, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
 			return
 		}
-		var sem chan struct{}
+		sem, reason := s.limits.requests, "requests"
 		switch rt {
 		case routeStream:
-			sem = s.limits.streams
+			sem, reason = s.limits.streams, "streams"
 		case routeWait:
 			if r.URL.Query().Has("wait") {
-				sem = s.limits.waiters
-			} else {
-				sem = s.limits.requests
+				sem, reason = s.limits.waiters, "waiters"
 			}
 		case routeAsset, routeHealth:
 			// Static and small, or cheap and needed most when busy.
-		default:
-			sem = s.limits.requests
+			sem = nil
 		}
 		if sem != nil {
 			release, ok := acquire(sem)
 			if !ok {
-				reason := map[route]string{routeStream: "streams", routeWait: "waiters"}[rt]
-				if rt == routeWait && sem == s.limits.requests || reason == "" {
-					reason = "requests"
-				}
 				w.Header().Set("Retry-After", "1")
 				s.reject(w, http.StatusServiceUnavailable, reason, "too many concurrent "+reason+"; retry later")
 				return
