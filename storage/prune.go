@@ -119,16 +119,18 @@ func (db *DB) Prune(ctx context.Context, opts PruneOptions) (PruneResult, error)
 		}
 		c := pruneCandidate{key: r.Key, lastSeen: r.Entry.LastSeen, size: size}
 		if !cutoff.IsZero() && c.lastSeen.Before(cutoff) {
-			if inUse != nil && inUse(c.key) {
-				res.InUse++
-				keep = append(keep, c)
+			if inUse == nil || !inUse(c.key) {
+				res.ByAge++
+				doomed = append(doomed, c)
 				return nil
 			}
-			res.ByAge++
-			doomed = append(doomed, c)
-			return nil
+			res.InUse++
 		}
-		keep = append(keep, c)
+		// Only a size cap needs the survivors, to drop the oldest: without
+		// one a pass holds just what it deletes.
+		if maxBytes > 0 {
+			keep = append(keep, c)
+		}
 		return nil
 	})
 	if err != nil {
