@@ -392,10 +392,19 @@ func collectDBJSON(path string, out *[]importFile) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", displayName(path), err)
 	}
-	for _, e := range entries {
-		*out = append(*out, importFile{path: path + ": " + e.Ver, key: e.Key, node: e.Node, keyErr: e.Err, info: e.Info, seen: seen})
-	}
+	*out = append(*out, dbJSONFiles(path, entries, seen)...)
 	return nil
+}
+
+// dbJSONFiles lists the entries of a db.json (named from) as files to
+// import, seen at seen; an entry that does not parse is listed with
+// keyErr, to be counted as malformed.
+func dbJSONFiles(from string, entries []capsfiles.DBEntry, seen time.Time) []importFile {
+	out := make([]importFile, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, importFile{path: from + ": " + e.Ver, key: e.Key, node: e.Node, keyErr: e.Err, info: e.Info, seen: seen})
+	}
+	return out
 }
 
 // collectHashes lists the .xml files of dir. Anything that is not a

@@ -36,11 +36,7 @@ func newDBSeedCmd(o *dbOptions) *cobra.Command {
 			}
 			// The seed was collected long ago: the time it was seen is
 			// unknown, and the trusted store is never pruned anyway.
-			var seen time.Time
-			files := make([]importFile, 0, len(entries))
-			for _, e := range entries {
-				files = append(files, importFile{path: "seed: " + e.Ver, key: e.Key, node: e.Node, keyErr: e.Err, info: e.Info, seen: seen})
-			}
+			files := dbJSONFiles("seed", entries, time.Time{})
 			return importInto(c, o, importOptions{into: "trusted", lenient: true}, files)
 		},
 	}
