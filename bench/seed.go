@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/storage"
@@ -25,7 +24,7 @@ func writeSeed(dir string, a *answers, n int) (map[hashing.Key]bool, error) {
 	seeded := make(map[hashing.Key]bool, n)
 	for i := 0; i < a.Len() && len(seeded) < n; i++ {
 		in := a.info(int32(i))
-		k, node, err := keyOfNode(in.Node)
+		k, node, err := hashing.ParseQueryNode(in.Node)
 		if err != nil {
 			tw.Close()
 			return nil, fmt.Errorf("bench: seed answer %d: %w", i, err)
@@ -41,27 +40,4 @@ func writeSeed(dir string, a *answers, n int) (map[hashing.Key]bool, error) {
 		seeded[k] = true
 	}
 	return seeded, tw.Close()
-}
-
-// keyOfNode is the key a query node asks about, and the XEP-0115 caps
-// node in it ("" for XEP-0390).
-func keyOfNode(n string) (hashing.Key, string, error) {
-	if rest, ok := strings.CutPrefix(n, hashing.Caps2Namespace+"#"); ok {
-		algName, value, ok := strings.Cut(rest, ".")
-		if !ok {
-			return hashing.Key{}, "", fmt.Errorf("bad XEP-0390 node %q", n)
-		}
-		alg, err := hashing.ParseAlgorithm(algName)
-		if err != nil {
-			return hashing.Key{}, "", err
-		}
-		k, err := hashing.ParseKey(hashing.XEP0390, alg, value)
-		return k, "", err
-	}
-	i := strings.LastIndexByte(n, '#')
-	if i < 0 {
-		return hashing.Key{}, "", fmt.Errorf("node %q names no ver", n)
-	}
-	k, err := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, n[i+1:])
-	return k, n[:i], err
 }

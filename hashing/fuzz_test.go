@@ -113,3 +113,20 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseQueryNode: any node either fails or gives a key whose query
+// node, with the node returned, is the input again.
+func FuzzParseQueryNode(f *testing.F) {
+	f.Add("http://code.google.com/p/exodus#QgayPKawpkPSDYmwT/WM94uAlu0=")
+	f.Add("urn:xmpp:caps#sha-256.kzBZbkqJ3ADrj7v08reD1qcWUwNGHaidNUgD7nHpiw8=")
+	f.Add("urn:xmpp:caps#sha-256")
+	f.Fuzz(func(t *testing.T, n string) {
+		k, node, err := hashing.ParseQueryNode(n)
+		if err != nil {
+			return
+		}
+		if got := k.QueryNode(node); got != n {
+			t.Errorf("ParseQueryNode(%q) = %v, %q; its query node is %q", n, k, node, got)
+		}
+	})
+}

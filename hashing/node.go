@@ -1,5 +1,10 @@
 package hashing
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Where a hash's disco#info is asked for, and which of a presence's hashes
 // decides it: the one place that knows either.
 
@@ -24,6 +29,31 @@ func (k Key) QueryNode(node string) string {
 		return Caps2Node(k.Alg, k.Ver())
 	}
 	return CapsNode(node, k.Ver())
+}
+
+// ParseQueryNode is the inverse of QueryNode for XEP-0115 SHA-1 keys and
+// XEP-0390 keys: the key a disco#info query node asks about, and for
+// XEP-0115 the caps node before the '#' ("" for XEP-0390). XEP-0115 nodes
+// name no algorithm: SHA-1, the only one in use, is assumed.
+func ParseQueryNode(n string) (Key, string, error) {
+	if rest, ok := strings.CutPrefix(n, Caps2Namespace+"#"); ok {
+		algName, value, ok := strings.Cut(rest, ".")
+		if !ok {
+			return Key{}, "", fmt.Errorf("hashing: bad XEP-0390 query node %q", n)
+		}
+		alg, err := ParseAlgorithm(algName)
+		if err != nil {
+			return Key{}, "", err
+		}
+		k, err := ParseKey(XEP0390, alg, value)
+		return k, "", err
+	}
+	i := strings.LastIndexByte(n, '#')
+	if i < 0 {
+		return Key{}, "", fmt.Errorf("hashing: query node %q names no ver", n)
+	}
+	k, err := ParseKey(XEP0115, SHA1, n[i+1:])
+	return k, n[:i], err
 }
 
 // caps2Preference orders XEP-0390 algorithms for the key a presence is

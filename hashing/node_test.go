@@ -52,3 +52,31 @@ func TestDeciding(t *testing.T) {
 		}
 	}
 }
+
+// ParseQueryNode undoes QueryNode, and refuses nodes that name no key.
+func TestParseQueryNode(t *testing.T) {
+	for _, c := range []struct {
+		scheme hashing.Scheme
+		alg    hashing.Algorithm
+		ver    string
+		node   string
+	}{
+		{hashing.XEP0115, hashing.SHA1, "QgayPKawpkPSDYmwT/WM94uAlu0=", "http://code.google.com/p/exodus"},
+		{hashing.XEP0115, hashing.SHA1, "QgayPKawpkPSDYmwT/WM94uAlu0=", "http://a.example/with#hash"},
+		{hashing.XEP0390, hashing.SHA256, "kzBZbkqJ3ADrj7v08reD1qcWUwNGHaidNUgD7nHpiw8=", ""},
+	} {
+		k, err := hashing.ParseKey(c.scheme, c.alg, c.ver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, node, err := hashing.ParseQueryNode(k.QueryNode(c.node))
+		if err != nil || got != k || node != c.node {
+			t.Errorf("%s: %v %q %v, want %v %q", k.QueryNode(c.node), got, node, err, k, c.node)
+		}
+	}
+	for _, bad := range []string{"no-hash-sign", "urn:xmpp:caps#sha-256", "urn:xmpp:caps#md9.AAAA", "n#not-base64!", "n#"} {
+		if _, _, err := hashing.ParseQueryNode(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
