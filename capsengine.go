@@ -282,9 +282,9 @@ func (e *Engine) Supports(jid, feature string) (bool, error) {
 // question a server asks to route PEP +notify events.
 func (e *Engine) Entities(feature string) []string {
 	var out []string
-	e.rt.Entities(func(k hashing.Key) bool {
-		info, err := storeAdapter{e.db}.Get(k)
-		return err == nil && info.HasFeature(feature)
+	e.rt.Entities(func(k hashing.Key, info *hashing.Info) bool {
+		info = e.verifiedInfo(k, info)
+		return info != nil && info.HasFeature(feature)
 	}, func(jid string, _ hashing.Key) {
 		out = append(out, jid)
 	})
@@ -340,7 +340,7 @@ type ResourceCaps struct {
 func (e *Engine) Resources(user string) []ResourceCaps {
 	prefix := user + "/"
 	var jids []string
-	e.rt.Entities(func(hashing.Key) bool { return true }, func(jid string, _ hashing.Key) {
+	e.rt.Entities(func(hashing.Key, *hashing.Info) bool { return true }, func(jid string, _ hashing.Key) {
 		if strings.HasPrefix(jid, prefix) {
 			jids = append(jids, jid)
 		}
@@ -358,6 +358,19 @@ func (e *Engine) Resources(user string) []ResourceCaps {
 	return out
 }
 
+// verifiedInfo is k's verified info: the one its table knows (which it
+// may before the store has committed it), else the store's, else nil.
+func (e *Engine) verifiedInfo(k hashing.Key, known *hashing.Info) *hashing.Info {
+	if known != nil {
+		return known
+	}
+	info, err := storeAdapter{e.db}.Get(k)
+	if err != nil {
+		return nil
+	}
+	return info
+}
+
 // keyUse is one key online JIDs announce with verified caps: its info
 // and how many JIDs announce it.
 type keyUse struct {
@@ -367,16 +380,17 @@ type keyUse struct {
 
 // verifiedKeys walks every online JID once and returns, per key with a
 // verified entry, its info and how many JIDs announce it: the store is
-// read once per key, not once per JID. Keys without one (pending, failed)
+// read at most once per key (when no table knows its info), not once per
+// JID. Keys without one (pending, failed)
 // are left out.
 func (e *Engine) verifiedKeys() map[hashing.Key]*keyUse {
 	uses := map[hashing.Key]*keyUse{}
-	e.rt.Entities(func(k hashing.Key) bool {
+	e.rt.Entities(func(k hashing.Key, info *hashing.Info) bool {
 		if u, seen := uses[k]; seen {
 			return u != nil
 		}
-		info, err := storeAdapter{e.db}.Get(k)
-		if err != nil {
+		info = e.verifiedInfo(k, info)
+		if info == nil {
 			uses[k] = nil
 			return false
 		}

@@ -400,8 +400,11 @@ func (r *Runtime) WaitKey(ctx context.Context, k hashing.Key) (*hashing.Info, er
 }
 
 // Entities calls f for every online JID whose announced key satisfies
-// match. f must not call back into the Runtime.
-func (r *Runtime) Entities(match func(hashing.Key) bool, f func(jid string, k hashing.Key)) {
+// match. match is called once per key and shard, with the key's verified
+// info when the shard knows it (nil otherwise: not verified yet, or
+// verified elsewhere and not read here) — which it may before the store
+// has committed it. f must not call back into the Runtime.
+func (r *Runtime) Entities(match func(k hashing.Key, info *hashing.Info) bool, f func(jid string, k hashing.Key)) {
 	for _, sh := range r.shards {
 		sh.table.each(match, f)
 	}

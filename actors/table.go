@@ -315,12 +315,12 @@ func (t *table) eachKey(f func(hashing.Key)) {
 	}
 }
 
-func (t *table) each(match func(hashing.Key) bool, f func(jid string, k hashing.Key)) {
+func (t *table) each(match func(k hashing.Key, info *hashing.Info) bool, f func(jid string, k hashing.Key)) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	ok := make([]bool, len(t.slots))
 	for i := range t.slots {
-		ok[i] = t.slots[i].refs > 0 && match(t.slots[i].key)
+		ok[i] = t.slots[i].refs > 0 && match(t.slots[i].key, t.slots[i].info)
 	}
 	for _, e := range t.jids {
 		if ok[e.slot] {
