@@ -23,7 +23,9 @@ import (
 // some table holds (infos) or whose lookup is under way (looking) is the
 // shard's business, as before. A key found in the store is given to
 // infos, so that its shard does not read it again.
-func (r *Runtime) firstContact(b *ingestBatch) {
+//
+// It returns the batch of requests for the caller to send (sendEarly).
+func (r *Runtime) firstContact(b *ingestBatch) *lookupBatch {
 	d := r.d
 	var reqs []*lookupReq
 	var checked []*item // the batch's keys this call looked at
@@ -62,7 +64,15 @@ func (r *Runtime) firstContact(b *ingestBatch) {
 			one(&b.items[i])
 		}
 	}
-	if len(reqs) > 0 {
-		d.system.Root.Send(r.router, &lookupBatch{reqs: reqs})
+	if len(reqs) == 0 {
+		return nil
+	}
+	return &lookupBatch{reqs: reqs}
+}
+
+// sendEarly hands firstContact's requests, if any, to the router.
+func (r *Runtime) sendEarly(b *lookupBatch) {
+	if b != nil {
+		r.d.system.Root.Send(r.router, b)
 	}
 }

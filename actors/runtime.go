@@ -163,10 +163,23 @@ func (r *Runtime) send(ctx context.Context, sh *shard, b *ingestBatch) error {
 	if b.items != nil {
 		n = int64(len(b.items))
 	}
-	r.firstContact(b)
+	early := r.firstContact(b)
 	// A batch larger than the whole queue takes all of it.
 	b.weight = min(n, int64(r.d.cfg.ShardQueue))
-	if !sh.sem.TryAcquire(b.weight) {
+	if sh.sem.TryAcquire(b.weight) {
+		// The batch goes first: once a query for a JID can be seen on the
+		// wire, a Wait for that JID finds it in its shard (the Wait is
+		// queued behind the batch).
+		b.sent = time.Now()
+		r.d.system.Root.Send(sh.pid, b)
+		r.sendEarly(early)
+		return nil
+	}
+	// The shard is full and the caller waits for room: the first contacts
+	// go at once, which is what they are for under a flood. (A Wait sent
+	// while this caller waits may not find the JID yet.)
+	r.sendEarly(early)
+	{
 		wctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(r.closing, cancel)
 		err := sh.sem.Acquire(wctx, b.weight)
