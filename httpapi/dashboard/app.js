@@ -95,9 +95,15 @@ async function refreshSoftware() {
   tb.replaceChildren(...list.map((s) => row([s.name || "(unnamed)", s.version || "", fmt.format(s.jids)], [2])));
 }
 
+// featuresSeq numbers feature requests: typing in the filter sends one per
+// key, and an older answer arriving last must not replace a newer one.
+let featuresSeq = 0;
+
 async function refreshFeatures() {
+  const seq = ++featuresSeq;
   const q = filter ? "&q=" + encodeURIComponent(filter) : "";
   const { body: f } = await api("features?limit=200" + q);
+  if (seq !== featuresSeq) return;
   $("c-verified").textContent = fmt.format(f.verified);
   const tb = $("features").tBodies[0];
   tb.replaceChildren(...f.features.map((x) => {
