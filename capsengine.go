@@ -36,6 +36,12 @@ import (
 // Querier sends disco#info queries for the engine; see actors.Querier.
 type Querier = actors.Querier
 
+// Unreachable is implemented by a Querier's errors that say the announcer
+// was not reached (offline, its server unreachable, the connection lost):
+// such an announcer is asked again when it announces again. See
+// actors.Unreachable.
+type Unreachable = actors.Unreachable
+
 // QuerierFunc adapts a function to Querier.
 type QuerierFunc = actors.QuerierFunc
 

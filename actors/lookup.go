@@ -392,7 +392,8 @@ func (l *lookup) onAnswer(m *queryDone) {
 		l.next()
 		return
 	}
-	if !errors.Is(m.err, ErrClusterUnavailable) && !errors.Is(m.err, ErrOverloaded) && !errors.Is(m.err, ErrClosed) {
+	if !errors.Is(m.err, ErrClusterUnavailable) && !errors.Is(m.err, ErrOverloaded) && !errors.Is(m.err, ErrClosed) &&
+		!unreachable(m.err) {
 		// The announcer's fault, not ours.
 		l.d.bad.put(badKey{m.jid, l.key}, struct{}{})
 	}

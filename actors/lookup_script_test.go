@@ -24,7 +24,10 @@ import (
 //
 // Commands:
 //
-//	new [announcers=N] [stored]   a lookup for the key (stored: the store has it)
+//	new [announcers=N] [stored] [again]
+//	                               a lookup for the key (stored: the store has
+//	                               it; again: the engine of the last lookup, with
+//	                               the announcers it marked as failed)
 //	request jid=J [early]          J announced the key (early: met at first
 //	                               contact, before its shard applied it)
 //	answer gen=G jid=J result=R    query G came back: honest, liar, error, timeout, cancelled
@@ -42,6 +45,12 @@ func TestLookupScripts(t *testing.T) {
 		})
 	})
 }
+
+// offline is a Querier error for an announcer that was not reached.
+type offline struct{}
+
+func (offline) Error() string     { return "recipient offline" }
+func (offline) Unreachable() bool { return true }
 
 type lookupScript struct {
 	now     time.Time
@@ -62,7 +71,9 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 	case "new":
 		var cfg Config
 		td.MaybeScanArgs(t, "announcers", &cfg.MaxAnnouncersPerKey)
-		s.d = logicDeps(cfg, &s.now)
+		if !td.HasArg("again") || s.d == nil {
+			s.d = logicDeps(cfg, &s.now)
+		}
 		if td.HasArg("stored") {
 			_ = s.d.store.Put(context.Background(), s.key, s.info, Verified{})
 		}
@@ -88,6 +99,8 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 			m.err = &hashing.MismatchError{Key: s.key}
 		case "error":
 			m.err = errors.New("service-unavailable")
+		case "unreachable":
+			m.err = fmt.Errorf("asking %s: %w", jid, offline{})
 		case "timeout":
 			m.err = fmt.Errorf("%w: no answer", context.DeadlineExceeded)
 		case "cancelled":

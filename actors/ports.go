@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/capsengine/capsengine/hashing"
@@ -12,8 +13,31 @@ import (
 // once at a time per key, and always with a deadline in ctx. A host server
 // implements it with its routing; the capsengine command over an XMPP
 // connection; tests and the benchmark with simulated peers.
+//
+// An announcer whose query fails is not asked for the same key again for
+// a while (Config.BadAnnouncerTTL), even when it announces it again —
+// unless the error says it was not reached (see Unreachable).
 type Querier interface {
 	QueryInfo(ctx context.Context, jid, node string) (*hashing.Info, error)
+}
+
+// Unreachable is what a Querier's error implements (anywhere in its
+// errors.As chain) to say that the announcer was not reached, through no
+// fault of its own: it was offline when the query arrived (its server
+// answered for it), its server could not be reached, or the querier's own
+// connection was lost. Such an announcer is asked again when it announces
+// again. Without this, a server restart that cut queries in flight, with
+// the peers not back yet, left their keys unresolved until the
+// announcers' failures expired, whatever they announced meanwhile.
+type Unreachable interface {
+	error
+	Unreachable() bool
+}
+
+// unreachable reports whether err says its announcer was not reached.
+func unreachable(err error) bool {
+	var u Unreachable
+	return errors.As(err, &u) && u.Unreachable()
 }
 
 // QuerierFunc adapts a function to Querier.

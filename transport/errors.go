@@ -11,8 +11,9 @@ var (
 	// closed), so no query can be sent any more.
 	ErrClosed = errors.New("transport: connection closed")
 	// ErrDisconnected: the session ended while a query was in flight and
-	// no new session came up in time to send it again.
-	ErrDisconnected = errors.New("transport: disconnected")
+	// no new session came up in time to send it again. It tells the
+	// engine that the peer was not reached (capsengine.Unreachable).
+	ErrDisconnected error = notReached("transport: disconnected")
 	// ErrIQError: the peer (or its server) answered a query with an IQ
 	// error. The error is a *StanzaError that carries the details.
 	ErrIQError = errors.New("transport: IQ error")
@@ -52,3 +53,24 @@ func (e *StanzaError) Error() string {
 
 // Is reports whether target is ErrIQError.
 func (e *StanzaError) Is(target error) bool { return target == ErrIQError }
+
+// Unreachable reports whether the error is one a server sends for the
+// entity rather than one the entity sent (capsengine.Unreachable): the
+// full JID is not online (RFC 6120 §10.5.3 has the server answer
+// service-unavailable for it; some say recipient-unavailable), or its
+// server could not be reached. A client that answers service-unavailable
+// itself — it does not do disco#info — looks the same, and is asked again
+// when it announces again, within the engine's rate limits.
+func (e *StanzaError) Unreachable() bool {
+	switch e.Condition {
+	case "service-unavailable", "recipient-unavailable", "remote-server-not-found", "remote-server-timeout":
+		return true
+	}
+	return false
+}
+
+// notReached is an error that says the peer was not reached.
+type notReached string
+
+func (e notReached) Error() string     { return string(e) }
+func (e notReached) Unreachable() bool { return true }

@@ -2,8 +2,10 @@ package transport_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/transport"
 )
@@ -94,4 +96,27 @@ func FuzzParseIdentity(f *testing.F) {
 			t.Fatalf("%q: an accepted identity does not hash: %v", s, err)
 		}
 	})
+}
+
+// TestPeerUnreachable: the errors a server sends for an entity it could not
+// deliver to, and our own lost session, tell the engine the peer was not
+// reached; the peer's own refusals do not.
+func TestPeerUnreachable(t *testing.T) {
+	var u capsengine.Unreachable
+	for cond, want := range map[string]bool{
+		"service-unavailable": true, "recipient-unavailable": true,
+		"remote-server-not-found": true, "remote-server-timeout": true,
+		"item-not-found": false, "feature-not-implemented": false, "forbidden": false,
+	} {
+		err := fmt.Errorf("query: %w", &transport.StanzaError{Type: "cancel", Condition: cond})
+		if got := errors.As(err, &u) && u.Unreachable(); got != want {
+			t.Errorf("%s: unreachable %v, want %v", cond, got, want)
+		}
+	}
+	if err := fmt.Errorf("query: %w", transport.ErrDisconnected); !errors.As(err, &u) || !u.Unreachable() {
+		t.Error("ErrDisconnected does not say the peer was not reached")
+	}
+	if !errors.Is(fmt.Errorf("x: %w", transport.ErrDisconnected), transport.ErrDisconnected) {
+		t.Error("ErrDisconnected no longer matches itself")
+	}
 }
