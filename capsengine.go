@@ -206,13 +206,26 @@ func (s storeAdapter) Get(k hashing.Key) (*hashing.Info, error) {
 }
 
 func (s storeAdapter) Put(ctx context.Context, k hashing.Key, info *hashing.Info, v actors.Verified) error {
+	return trustedIsStored(s.db.Put(ctx, k, entryOf(info, v)))
+}
+
+// PutAsync makes storeAdapter an actors.AsyncStore.
+func (s storeAdapter) PutAsync(k hashing.Key, info *hashing.Info, v actors.Verified, done func(error)) {
+	s.db.PutAsync(k, entryOf(info, v), func(err error) { done(trustedIsStored(err)) })
+}
+
+func entryOf(info *hashing.Info, v actors.Verified) *storage.Entry {
 	e := &storage.Entry{Info: *info, Method: v.Method, FirstSeen: v.At, LastSeen: v.At}
 	if v.Node != "" {
 		e.Nodes = []string{v.Node}
 	}
-	err := s.db.Put(ctx, k, e)
+	return e
+}
+
+// trustedIsStored: a key the trusted store holds needs nothing kept.
+func trustedIsStored(err error) error {
 	if errors.Is(err, storage.ErrTrusted) {
-		return nil // already trusted: nothing to keep
+		return nil
 	}
 	return err
 }

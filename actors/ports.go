@@ -59,6 +59,18 @@ type Store interface {
 	Put(ctx context.Context, k hashing.Key, info *hashing.Info, v Verified) error
 }
 
+// AsyncStore is a Store that also stores without the caller waiting:
+// PutAsync calls done exactly once with what Put would return, once the
+// entry is durable or refused. done must not block, and may run on any
+// goroutine. The engine uses it when its Store has it: a Put per verified
+// answer held a goroutine until the group commit, and every commit made
+// hundreds of them runnable at once, queued on the CPU ahead of the
+// lookups of a cold flood.
+type AsyncStore interface {
+	Store
+	PutAsync(k hashing.Key, info *hashing.Info, v Verified, done func(error))
+}
+
 // Verified says where a stored answer came from.
 type Verified struct {
 	Node   string         // the announcer's XEP-0115 caps node ("" for XEP-0390)

@@ -97,7 +97,7 @@ type queryQueue struct {
 	wake    *sync.Cond
 	closed  bool
 	slow    atomic.Int64 // queries past the hedge delay (≤ MaxSlowQueries)
-	puts    atomic.Int64 // verified answers being committed off a slot (≤ MaxQueriesInFlight)
+	puts    atomic.Int64 // verified answers not yet committed (Flush waits for none)
 	running atomic.Int64 // queries being asked now, slow ones included
 	workers sync.WaitGroup
 }
@@ -294,6 +294,17 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 	// the answer is known, waits for its commit.
 	q.puts.Add(1)
 	j.done(res)
+	stored := func() {
+		q.puts.Add(-1)
+		if j.stored != nil {
+			j.stored()
+		}
+	}
+	if as, ok := d.store.(AsyncStore); ok {
+		// The worker goes on at once; the store's writer says when.
+		d.putVerifiedAsync(as, j.key, j.others, res.info, res.method, j.a, stored)
+		return wasKept
+	}
 	if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
 		// The disk is not a peer: the slot goes to the next query while
 		// this goroutine waits for the commit.
@@ -304,10 +315,7 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 		q.mu.Unlock()
 	}
 	d.putVerified(j.key, j.others, res.info, res.method, j.a)
-	q.puts.Add(-1)
-	if j.stored != nil {
-		j.stored()
-	}
+	stored()
 	return wasKept
 }
 

@@ -246,16 +246,49 @@ func (db *DB) Put(ctx context.Context, k hashing.Key, e *Entry) error {
 	if err := db.write(ctx, req); err != nil {
 		return err
 	}
-	// The store merged the entry with what it had; a cached copy may miss
-	// what it merged, so drop it and let the next lookup read the result.
-	// A new entry is not cached here: the next lookup reads it from the
-	// memtable and caches it.
+	db.merged(k)
+	return nil
+}
+
+// PutAsync is Put without waiting for the commit: done is called exactly
+// once with Put's error — after the group commit, on the writer's
+// goroutine, or at once on the caller's when the entry is refused (it
+// does not verify, the trusted store holds it, the store is closed). done
+// must not block: it holds up the writer's answers to the rest of its
+// batch.
+//
+// It is for callers with many entries in flight: each blocked Put is a
+// goroutine, and a group commit made hundreds of them runnable at once,
+// queued on the CPU ahead of the work that was waiting for one (the
+// engine's lookups, under a cold flood). Close commits every entry it
+// accepted, and calls their done.
+func (db *DB) PutAsync(k hashing.Key, e *Entry, done func(error)) {
+	enc, err := encodeVerified(&db.cfg, k, e)
+	if err != nil {
+		done(err)
+		return
+	}
+	req := &writeRequest{key: k, enc: enc, then: func(err error) {
+		if err == nil {
+			db.merged(k)
+		}
+		done(err)
+	}}
+	if err := db.send(req); err != nil {
+		done(err)
+	}
+}
+
+// merged drops k's cached copy after a put: the store merged the entry
+// with what it had, and a cached copy may miss what it merged; the next
+// lookup reads the result. A new entry is not cached here: the next
+// lookup reads it from the memtable and caches it.
+func (db *DB) merged(k hashing.Key) {
 	db.mu.RLock()
 	if !db.closed {
 		db.cache.del(k)
 	}
 	db.mu.RUnlock()
-	return nil
 }
 
 // Delete removes k from the user store, durably. It fails with ErrTrusted

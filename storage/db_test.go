@@ -314,6 +314,64 @@ func TestCloseDrains(t *testing.T) {
 	t.Logf("%d of %d puts acknowledged before Close", ok, n)
 }
 
+// TestPutAsync: every PutAsync is answered exactly once — after its
+// commit, refused at once, or by Close's drain — and an entry answered
+// nil is durable.
+func TestPutAsync(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewMem()
+	db := openTest(t, slowSyncFS{FS: fs, d: time.Millisecond}, Config{})
+	const n = 300
+	results := make([]chan error, n)
+	for i := range n {
+		results[i] = make(chan error, 2) // room to catch a second answer
+		k, e := testEntry(t, i)
+		if i == 7 {
+			e.Info.Features = append(e.Info.Features, "not-in-the-hash")
+		}
+		db.PutAsync(k, e, func(err error) { results[i] <- err })
+		if i == n/2 {
+			if err := db.Close(ctx); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		}
+	}
+	db = openTest(t, fs, Config{})
+	ok := 0
+	for i, ch := range results {
+		var err error
+		select {
+		case err = <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("put %d never answered", i)
+		}
+		if len(ch) != 0 {
+			t.Errorf("put %d answered twice", i)
+		}
+		k, _ := testEntry(t, i)
+		_, gerr := db.Get(k)
+		var mismatch *hashing.MismatchError
+		switch {
+		case i == 7:
+			if !errors.As(err, &mismatch) || gerr == nil {
+				t.Errorf("unverified put: %v (stored: %v)", err, gerr == nil)
+			}
+		case i <= n/2:
+			if err != nil || gerr != nil {
+				t.Errorf("put %d before Close: %v, stored: %v", i, err, gerr)
+			}
+			ok++
+		default:
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("put %d after Close: %v, want ErrClosed", i, err)
+			}
+		}
+	}
+	if ok != n/2 {
+		t.Errorf("%d puts before Close stored, want %d", ok, n/2)
+	}
+}
+
 func TestPutContext(t *testing.T) {
 	db := openTest(t, nil, Config{})
 	k, e := testEntry(t, 0)

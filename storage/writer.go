@@ -21,8 +21,11 @@ type writeRequest struct {
 	// answered with errSeenAgain, when the entry was seen after this time.
 	seenBefore time.Time
 	enc        []byte // the encoded, verified entry of a put
-	done       chan error
-	skip       bool // the writer skipped this conditional delete
+	// The writer answers on done, or, when then is set, calls then on its
+	// own goroutine (PutAsync).
+	done chan error
+	then func(error)
+	skip bool // the writer skipped this conditional delete
 }
 
 func (r *writeRequest) op() string {
@@ -102,10 +105,14 @@ func (w *writer) Receive(c actor.Context) {
 // skipped conditional delete gets errSeenAgain instead of success.
 func (w *writer) answer(err error) {
 	for i, r := range w.pending {
+		e := err
 		if err == nil && r.skip {
-			r.done <- errSeenAgain
+			e = errSeenAgain
+		}
+		if r.then != nil {
+			r.then(e)
 		} else {
-			r.done <- err
+			r.done <- e
 		}
 		w.pending[i] = nil
 	}
