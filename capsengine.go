@@ -75,8 +75,9 @@ type Config struct {
 	// asking anyone (see "capsengine db import --into trusted"); "" for
 	// none. Its entries win over the user database's.
 	TrustedDir string
-	// InMemory keeps the user database in memory: nothing survives Close.
-	// For tests and benchmarks.
+	// InMemory keeps the user database in memory: nothing it learns
+	// survives Close. For tests, benchmarks, and crawlers that start from
+	// a trusted database (TrustedDir, still read from disk) each time.
 	InMemory bool
 	// CacheBytes is the hot cache's size in bytes; 0 means 64 MiB, a
 	// negative value disables it. See storage.Config.CacheBytes.
@@ -140,7 +141,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	live := &liveKeys{}
 	scfg.InUse = live.has
 	if cfg.InMemory {
-		scfg.FS, scfg.Dir = vfs.NewMem(), "user"
+		// The trusted store, if any, stays where it is: on disk.
+		scfg.FS, scfg.TrustedFS, scfg.Dir = vfs.NewMem(), vfs.Default, "user"
 	} else if cfg.DataDir == "" {
 		return nil, errors.New("capsengine: Config.DataDir is required (or InMemory)")
 	}

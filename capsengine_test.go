@@ -12,6 +12,7 @@ import (
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
+	"github.com/capsengine/capsengine/storage"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -142,5 +143,47 @@ func TestOutgoingPresence(t *testing.T) {
 	}
 	if got, ok := eng.LocalInfo(p.Caps.Node + "#" + p.Caps.Ver); !ok || got != info {
 		t.Errorf("LocalInfo = %v, %v", got, ok)
+	}
+}
+
+// TestInMemoryWithTrusted: an engine keeping its user store in memory still
+// reads a trusted store from disk, and resolves its keys without a query.
+func TestInMemoryWithTrusted(t *testing.T) {
+	net := &network{infos: map[string]*hashing.Info{}}
+	trusted, unknown := net.client(t, "psi", "urn:xmpp:jingle:1"), net.client(t, "gajim", "urn:xmpp:receipts")
+	dir := t.TempDir() + "/trusted"
+	w, err := storage.OpenTrustedWriter(storage.Config{TrustedDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, trusted.Ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Put(k, &storage.Entry{Info: *net.infos[trusted.Node+"#"+trusted.Ver], Nodes: []string{trusted.Node}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	eng, err := capsengine.Open(testCtx(t), capsengine.Config{InMemory: true, TrustedDir: dir, Querier: net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(testCtx(t))
+	for jid, c := range map[string]*messages.Caps{"a@example.org/r": trusted, "b@example.org/r": unknown} {
+		if err := eng.Ingest(testCtx(t), &messages.Presence{From: jid, Caps: c}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Wait(testCtx(t), jid); err != nil {
+			t.Fatalf("%s: %v", jid, err)
+		}
+	}
+	if q := net.queries.Load(); q != 1 {
+		t.Errorf("%d queries, want 1 (the key the trusted store lacks)", q)
+	}
+	if n := eng.Storage().Stats().TrustedHits; n == 0 {
+		t.Error("the trusted store was never read")
 	}
 }

@@ -30,6 +30,10 @@ type Config struct {
 	// FS is the filesystem both stores live on. Nil means the operating
 	// system's (vfs.Default); tests pass vfs.NewMem().
 	FS vfs.FS
+	// TrustedFS, when set, is the trusted store's filesystem instead of
+	// FS: a user store kept in memory (vfs.NewMem) beside a trusted store
+	// on disk, the seed a program ships.
+	TrustedFS vfs.FS
 
 	// CacheBytes is the hot cache's capacity (ristretto MaxCost), in bytes
 	// of estimated memory. 0 means DefaultCacheBytes (64 MiB); a negative
@@ -105,6 +109,9 @@ func (c *Config) withDefaults() Config {
 	out := *c
 	if out.FS == nil {
 		out.FS = vfs.Default
+	}
+	if out.TrustedFS == nil {
+		out.TrustedFS = out.FS
 	}
 	if out.CacheBytes == 0 {
 		out.CacheBytes = DefaultCacheBytes

@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	so := storeOptions{fs: c.FS, log: c.Logger, blockCache: c.BlockCacheBytes}
 	if c.TrustedDir != "" {
 		ro := so
-		ro.readOnly = true
+		ro.readOnly, ro.fs = true, c.TrustedFS
 		if db.trusted, err = openStore(ctx, Trusted, c.TrustedDir, ro); err != nil {
 			return nil, err
 		}

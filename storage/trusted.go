@@ -28,14 +28,14 @@ type TrustedWriter struct {
 const trustedBatch = 1000
 
 // OpenTrustedWriter opens cfg.TrustedDir for writing, creating it if
-// needed. Of cfg it uses TrustedDir, FS, BlockCacheBytes, Verify, Logger
+// needed. Of cfg it uses TrustedDir, TrustedFS (or FS), BlockCacheBytes, Verify, Logger
 // and Now.
 func OpenTrustedWriter(cfg Config) (*TrustedWriter, error) {
 	if cfg.TrustedDir == "" {
 		return nil, errors.New("storage: Config.TrustedDir is empty")
 	}
 	c := cfg.withDefaults()
-	s, err := openStore(context.Background(), Trusted, c.TrustedDir, storeOptions{fs: c.FS, log: c.Logger, blockCache: c.BlockCacheBytes})
+	s, err := openStore(context.Background(), Trusted, c.TrustedDir, storeOptions{fs: c.TrustedFS, log: c.Logger, blockCache: c.BlockCacheBytes})
 	if err != nil {
 		return nil, err
 	}
