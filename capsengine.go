@@ -357,15 +357,19 @@ type ResourceCaps struct {
 
 // Resources returns the online resources of the bare JID user (each full
 // JID user/…) with their caps, sorted by JID: what each of a user's
-// devices can do. It walks every online JID, like Entities.
+// devices can do. With Tuning.QueryUnhashed, resources that announced no
+// verifiable hash are there too, with the zero Key and their own answer.
+// It walks every online JID, like Entities.
 func (e *Engine) Resources(user string) []ResourceCaps {
 	prefix := user + "/"
 	var jids []string
-	e.rt.Entities(func(hashing.Key, *hashing.Info) bool { return true }, func(jid string, _ hashing.Key) {
+	add := func(jid string) {
 		if strings.HasPrefix(jid, prefix) {
 			jids = append(jids, jid)
 		}
-	})
+	}
+	e.rt.Entities(func(hashing.Key, *hashing.Info) bool { return true }, func(jid string, _ hashing.Key) { add(jid) })
+	e.rt.UnhashedJIDs(add)
 	slices.Sort(jids)
 	out := make([]ResourceCaps, 0, len(jids))
 	for _, jid := range jids {

@@ -113,10 +113,18 @@ func TestQueryUnhashed(t *testing.T) {
 		if c := eng.Counters(); c["UnhashedQueries"] != 2 || c["UnhashedAnswers"] != 2 {
 			t.Errorf("counters %d queries %d answers, want 2 and 2", c["UnhashedQueries"], c["UnhashedAnswers"])
 		}
+		// A user's resources include the unhashed one, with its own answer.
+		rs := eng.Resources("gw@example.org")
+		if len(rs) != 1 || rs[0].JID != "gw@example.org/irc" || !rs[0].Key.IsZero() || rs[0].Info != answers["gw@example.org/irc"] || rs[0].Err != nil {
+			t.Errorf("Resources(gw@example.org) = %+v, want the gateway's own answer", rs)
+		}
 		// Gone when the JID is.
 		_ = eng.IngestRaw(testCtx(t), []byte(`<presence from='gw@example.org/irc' type='unavailable'/>`))
 		if _, err := eng.Wait(testCtx(t), "gw@example.org/irc"); !errors.Is(err, capsengine.ErrUnknownJID) {
 			t.Errorf("Wait after unavailable = %v, want ErrUnknownJID", err)
+		}
+		if rs := eng.Resources("gw@example.org"); len(rs) != 0 {
+			t.Errorf("Resources after unavailable = %+v, want none", rs)
 		}
 	})
 }

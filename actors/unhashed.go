@@ -364,6 +364,20 @@ func (a *shardActor) waitUnhashed(m *waitJID) bool {
 	return true
 }
 
+// UnhashedJIDs calls f for every JID kept without a verifiable hash
+// (Config.QueryUnhashed), answered or not. f must not call back into the
+// Runtime.
+func (r *Runtime) UnhashedJIDs(f func(jid string)) {
+	for _, sh := range r.shards {
+		t := sh.table
+		t.mu.RLock()
+		for jid := range t.unhashed {
+			f(jid)
+		}
+		t.mu.RUnlock()
+	}
+}
+
 // unhashedLen is the number of unhashed JIDs kept.
 func (t *table) unhashedLen() int {
 	t.mu.RLock()
