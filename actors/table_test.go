@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/capsengine/capsengine/hashing"
@@ -43,5 +44,75 @@ func TestTableInterning(t *testing.T) {
 	tb.setLocked("e", k(4), "") // reuses a freed row
 	if len(tb.rows) != 4 {
 		t.Errorf("%d rows, want 4 (reuse)", len(tb.rows))
+	}
+}
+
+// TestTableEach: each reports every JID of a matching key once, whatever
+// moved and was freed before, and lets go of the read lock between chunks,
+// so that ingest (a writer) goes on during a long walk.
+func TestTableEach(t *testing.T) {
+	defer func(n int) { eachChunk = n }(eachChunk)
+	eachChunk = 8
+	tb := newTable(nil)
+	k := func(b byte) hashing.Key {
+		d := make([]byte, 20)
+		d[0] = b
+		key, _ := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
+		return key
+	}
+	want := map[string]bool{}
+	for i := range 40 {
+		jid := fmt.Sprintf("u%d@x/r", i)
+		tb.setLocked(jid, k(byte(i%3)), "")
+		want[jid] = i%3 != 2
+	}
+	tb.setLocked("u0@x/r", k(2), "") // moved to a key that does not match
+	want["u0@x/r"] = false
+	tb.removeLocked("u1@x/r") // a free row in the middle
+	delete(want, "u1@x/r")
+	got := map[string]int{}
+	matches := map[hashing.Key]int{}
+	tb.each(func(key hashing.Key, _ *hashing.Info) bool {
+		matches[key]++
+		return key != k(2)
+	}, func(jid string, key hashing.Key) {
+		got[jid]++
+		if key == k(2) {
+			t.Errorf("%s reported with a key that does not match", jid)
+		}
+	})
+	for jid, w := range want {
+		if w && got[jid] != 1 {
+			t.Errorf("%s reported %d times, want once", jid, got[jid])
+		}
+		if !w && got[jid] != 0 {
+			t.Errorf("%s reported, its key does not match", jid)
+		}
+	}
+	for key, n := range matches {
+		if n != 1 {
+			t.Errorf("match called %d times for %v, want once", n, key)
+		}
+	}
+
+	// The walk holds the read lock one chunk at a time: a writer gets in
+	// between (under one lock for the whole walk, Lock here would never
+	// return), and its change is seen by the chunks after it.
+	chunks := 0
+	tb.betweenChunks = func() {
+		chunks++
+		if chunks == 1 {
+			tb.mu.Lock()
+			tb.setLocked("reused@x/r", k(1), "") // takes u1's free row, walked already
+			tb.setLocked("new@x/r", k(1), "")    // a new row, in the last chunk
+			tb.mu.Unlock()
+		}
+	}
+	seen := false
+	tb.each(func(hashing.Key, *hashing.Info) bool { return true }, func(jid string, _ hashing.Key) {
+		seen = seen || jid == "new@x/r"
+	})
+	if !seen || chunks != (len(tb.rows)+eachChunk-1)/eachChunk {
+		t.Errorf("written between chunks: seen %v; %d chunks for %d rows", seen, chunks, len(tb.rows))
 	}
 }
