@@ -24,37 +24,12 @@ import (
 //
 //	go test -run '^$' -bench Subscribers -count 5 .
 func BenchmarkSubscribers(b *testing.B) {
-	const keys, jids, batch = 1000, 100_000, 256
-	net := &network{infos: map[string]*hashing.Info{}}
-	caps := make([]*messages.Caps, keys)
-	for i := range caps {
-		caps[i] = benchClient(b, net, fmt.Sprintf("client%d", i))
-	}
-	// Each JID alternates between two verified keys, so that every
-	// presence is news (a re-announcement of the same key may rightly
-	// publish nothing) and, with subscribers, publishes a CapsResolved.
-	stanzas := make([][]byte, 2*jids)
-	for i := range stanzas {
-		p := &messages.Presence{From: fmt.Sprintf("user%d@example.org/r", i%jids), Caps: caps[(i%jids+i/jids)%keys]}
-		stanzas[i] = messages.AppendPresence(nil, p)
-	}
+	const keys, jids = 1000, 100_000
+	net, stanzas := warmWorkload(b, keys, jids)
 	for _, subs := range []int{0, 1, 100, 1000} {
 		b.Run(fmt.Sprintf("stalled=%d", subs), func(b *testing.B) {
 			ctx := context.Background()
-			eng, err := capsengine.Open(ctx, capsengine.Config{InMemory: true, Querier: net})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Close(ctx)
-			// Warm: every key verified, every JID known.
-			for i := 0; i < len(stanzas); i += batch {
-				_ = eng.IngestRawBatch(ctx, stanzas[i:min(i+batch, len(stanzas))])
-			}
-			for i := range keys {
-				if _, err := eng.Wait(ctx, fmt.Sprintf("user%d@example.org/r", i)); err != nil {
-					b.Fatal(err)
-				}
-			}
+			eng := openWarm(b, net, stanzas, keys)
 			// Subscribed, never read; closed by eng.Close. A pass over the
 			// JIDs fills every subscription's buffer before the clock
 			// starts: the steady state of a client gone quiet, not the
@@ -64,9 +39,7 @@ func BenchmarkSubscribers(b *testing.B) {
 				stalled = append(stalled, eng.Subscribe(messages.AllKinds, 1024))
 			}
 			if subs > 0 {
-				for i := 0; i < len(stanzas); i += batch {
-					_ = eng.IngestRawBatch(ctx, stanzas[i:min(i+batch, len(stanzas))])
-				}
+				ingestAll(eng, stanzas)
 				for _, s := range stalled {
 					for ch := s.Events(); len(ch) < cap(ch); {
 						runtime.Gosched()
@@ -76,20 +49,7 @@ func BenchmarkSubscribers(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()
-			var next atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(next.Add(int64(len(stanzas) / 4)))
-				buf := make([][]byte, 0, batch)
-				for pb.Next() {
-					buf = append(buf, stanzas[i%len(stanzas)])
-					i++
-					if len(buf) == batch {
-						_ = eng.IngestRawBatch(ctx, buf)
-						buf = buf[:0]
-					}
-				}
-				_ = eng.IngestRawBatch(ctx, buf)
-			})
+			feedParallel(b, eng, stanzas, nil)
 			if err := eng.Sync(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -131,4 +91,74 @@ func benchClient(tb testing.TB, n *network, name string) *messages.Caps {
 	node := "https://" + name + ".example"
 	n.infos[node+"#"+ver] = info
 	return &messages.Caps{Hash: "sha-1", Node: node, Ver: ver}
+}
+
+// benchBatch is the batch the ingest benchmarks feed IngestRawBatch.
+const benchBatch = 256
+
+// warmWorkload makes keys verifiable clients and a stream of 2×jids
+// presences in which each JID alternates between two keys, so that every
+// presence is news (a re-announcement of the same key may rightly publish
+// nothing) and, with subscribers, publishes a CapsResolved.
+func warmWorkload(tb testing.TB, keys, jids int) (*network, [][]byte) {
+	net := &network{infos: map[string]*hashing.Info{}}
+	caps := make([]*messages.Caps, keys)
+	for i := range caps {
+		caps[i] = benchClient(tb, net, fmt.Sprintf("client%d", i))
+	}
+	stanzas := make([][]byte, 2*jids)
+	for i := range stanzas {
+		p := &messages.Presence{From: fmt.Sprintf("user%d@example.org/r", i%jids), Caps: caps[(i%jids+i/jids)%keys]}
+		stanzas[i] = messages.AppendPresence(nil, p)
+	}
+	return net, stanzas
+}
+
+// ingestAll ingests stanzas in batches.
+func ingestAll(eng *capsengine.Engine, stanzas [][]byte) {
+	for i := 0; i < len(stanzas); i += benchBatch {
+		_ = eng.IngestRawBatch(context.Background(), stanzas[i:min(i+benchBatch, len(stanzas))])
+	}
+}
+
+// openWarm opens an in-memory engine (closed with tb), ingests the stream
+// once and waits until every key is verified.
+func openWarm(tb testing.TB, net *network, stanzas [][]byte, keys int) *capsengine.Engine {
+	eng, err := capsengine.Open(context.Background(), capsengine.Config{InMemory: true, Querier: net})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = eng.Close(context.Background()) })
+	ingestAll(eng, stanzas)
+	for i := range keys {
+		if _, err := eng.Wait(context.Background(), fmt.Sprintf("user%d@example.org/r", i)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return eng
+}
+
+// feedParallel ingests b.N presences of the stream from GOMAXPROCS
+// goroutines, in batches; took, when set, is told how long each batch's
+// call took.
+func feedParallel(b *testing.B, eng *capsengine.Engine, stanzas [][]byte, took func(time.Duration)) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(int64(len(stanzas) / 4)))
+		buf := make([][]byte, 0, benchBatch)
+		for pb.Next() {
+			buf = append(buf, stanzas[i%len(stanzas)])
+			i++
+			if len(buf) == benchBatch {
+				t0 := time.Now()
+				_ = eng.IngestRawBatch(ctx, buf)
+				if took != nil {
+					took(time.Since(t0))
+				}
+				buf = buf[:0]
+			}
+		}
+		_ = eng.IngestRawBatch(ctx, buf)
+	})
 }

@@ -9,10 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/capsengine/capsengine"
-	"github.com/capsengine/capsengine/hashing"
-	"github.com/capsengine/capsengine/messages"
 )
 
 // BenchmarkIngestWhileWalking measures warm ingest over 400,000 JIDs while
@@ -24,33 +20,12 @@ import (
 //
 //	go test -run '^$' -bench IngestWhileWalking -count 3 .
 func BenchmarkIngestWhileWalking(b *testing.B) {
-	const keys, jids, batch = 1000, 400_000, 256
-	net := &network{infos: map[string]*hashing.Info{}}
-	caps := make([]*messages.Caps, keys)
-	for i := range caps {
-		caps[i] = benchClient(b, net, fmt.Sprintf("client%d", i))
-	}
-	stanzas := make([][]byte, 2*jids)
-	for i := range stanzas {
-		p := &messages.Presence{From: fmt.Sprintf("user%d@example.org/r", i%jids), Caps: caps[(i%jids+i/jids)%keys]}
-		stanzas[i] = messages.AppendPresence(nil, p)
-	}
+	const keys, jids = 1000, 400_000
+	net, stanzas := warmWorkload(b, keys, jids)
 	for _, walkers := range []int{0, 1} {
 		b.Run(fmt.Sprintf("walkers=%d", walkers), func(b *testing.B) {
 			ctx := context.Background()
-			eng, err := capsengine.Open(ctx, capsengine.Config{InMemory: true, Querier: net})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Close(ctx)
-			for i := 0; i < len(stanzas); i += batch {
-				_ = eng.IngestRawBatch(ctx, stanzas[i:min(i+batch, len(stanzas))])
-			}
-			for i := range keys {
-				if _, err := eng.Wait(ctx, fmt.Sprintf("user%d@example.org/r", i)); err != nil {
-					b.Fatal(err)
-				}
-			}
+			eng := openWarm(b, net, stanzas, keys)
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			var walks atomic.Int64
@@ -71,23 +46,10 @@ func BenchmarkIngestWhileWalking(b *testing.B) {
 			var worst atomic.Int64
 			b.ResetTimer()
 			cpu0 := cpuTime()
-			var next atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(next.Add(int64(len(stanzas) / 4)))
-				buf := make([][]byte, 0, batch)
-				for pb.Next() {
-					buf = append(buf, stanzas[i%len(stanzas)])
-					i++
-					if len(buf) == batch {
-						t0 := time.Now()
-						_ = eng.IngestRawBatch(ctx, buf)
-						if d := int64(time.Since(t0)); d > worst.Load() {
-							worst.Store(d) // racy max: a lower bound, enough here
-						}
-						buf = buf[:0]
-					}
+			feedParallel(b, eng, stanzas, func(d time.Duration) {
+				if int64(d) > worst.Load() {
+					worst.Store(int64(d)) // racy max: a lower bound, enough here
 				}
-				_ = eng.IngestRawBatch(ctx, buf)
 			})
 			if err := eng.Sync(ctx); err != nil {
 				b.Fatal(err)

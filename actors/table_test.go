@@ -9,12 +9,7 @@ import (
 
 func TestTableInterning(t *testing.T) {
 	tb := newTable(nil)
-	k := func(b byte) hashing.Key {
-		d := make([]byte, 20)
-		d[0] = b
-		key, _ := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
-		return key
-	}
+	k := tableKey
 	tb.setLocked("a", k(1), "")
 	tb.setLocked("b", k(1), "")
 	tb.setLocked("c", k(2), "")
@@ -54,12 +49,7 @@ func TestTableEach(t *testing.T) {
 	defer func(n int) { eachChunk = n }(eachChunk)
 	eachChunk = 8
 	tb := newTable(nil)
-	k := func(b byte) hashing.Key {
-		d := make([]byte, 20)
-		d[0] = b
-		key, _ := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
-		return key
-	}
+	k := tableKey
 	want := map[string]bool{}
 	for i := range 40 {
 		jid := fmt.Sprintf("u%d@x/r", i)
@@ -115,4 +105,12 @@ func TestTableEach(t *testing.T) {
 	if !seen || chunks != (len(tb.rows)+eachChunk-1)/eachChunk {
 		t.Errorf("written between chunks: seen %v; %d chunks for %d rows", seen, chunks, len(tb.rows))
 	}
+}
+
+// tableKey is a distinct key per b.
+func tableKey(b byte) hashing.Key {
+	d := make([]byte, 20)
+	d[0] = b
+	key, _ := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
+	return key
 }
