@@ -65,3 +65,12 @@ func (w *workerDispatcher) work(fn func()) {
 }
 
 func (w *workerDispatcher) close() { w.once.Do(func() { close(w.stop) }) }
+
+// withThroughput is w with another mailbox-run length (the router's: see
+// Start).
+type withThroughput struct {
+	*workerDispatcher
+	n int
+}
+
+func (w withThroughput) Throughput() int { return w.n }

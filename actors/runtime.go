@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -124,8 +125,19 @@ func Start(cfg Config, p Ports) (*Runtime, error) {
 	strat := supervise.Strategy(logger, "actors")
 	guard, disp := actor.WithGuardian(strat), actor.WithDispatcher(d.dispatcher)
 	root := system.Root
+	// The router's mailbox runs never yield on their own (protoactor's
+	// run loop calls runtime.Gosched every Throughput messages): a
+	// goroutine that yields goes to Go's global run queue, which the
+	// scheduler looks at only now and then while the local ones are busy,
+	// and under a cold flood the router — one actor that every first
+	// contact passes — then waited there behind bulk ingest. Go still
+	// preempts it after 10 ms. capsengine bench, four runs alternating:
+	// first query after a key's first presence p50 5.8/28.6/13.1/5.7 ms →
+	// 5.9/7.3/4.9/5.4 ms, cold-key p50 20/48/32/18 → 19/25/18/18 ms; with
+	// every mailbox yielding every 32 messages instead, p50 was ~500 ms.
+	routerDisp := actor.WithDispatcher(withThroughput{d.dispatcher, math.MaxInt})
 	r.router = root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouter(d) },
-		guard, actor.WithSupervisor(strat), disp))
+		guard, actor.WithSupervisor(strat), routerDisp))
 	for range cfg.Shards {
 		sh := &shard{table: newTable(d.hub), sem: semaphore.NewWeighted(int64(cfg.ShardQueue))}
 		sh.pid = root.Spawn(actor.PropsFromProducer(func() actor.Actor {
