@@ -10,12 +10,12 @@ import (
 
 // BenchmarkTableWarm applies warm presences (each JID re-announcing its
 // key) in batches of 128 to one shard's table of 500,000 and 2,500,000
-// JIDs (the shard sizes of the 2M and 10M bench runs): the table's part of
-// why warm ingest per presence costs more as the JIDs grow (on the 2-core
-// machine, 310 → 445 ns per presence, nearly all of it the map probe: the
-// same key is re-announced, so nothing else is written). Looking a batch's JIDs up in a
-// first pass, to overlap their cache misses, made it slower (390 and
-// 510 ns): tried and dropped.
+// JIDs (the shard sizes of the 2M and 10M bench runs): the table's part
+// of why warm ingest per presence costs more as the JIDs grow. On the
+// 2-core machine: 310 → 445 ns per presence, nearly all of it the map
+// probe (the same key is re-announced, so nothing else is written).
+// Looking a batch's JIDs up in a first pass, to overlap their cache
+// misses, made it slower (390 and 510 ns): tried and dropped.
 //
 //	go test -run '^$' -bench TableWarm -count 3 ./actors
 func BenchmarkTableWarm(b *testing.B) {
