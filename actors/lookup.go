@@ -292,6 +292,13 @@ func (l *lookup) next() {
 		if _, bad := l.d.bad.get(badKey{a.jid, l.key}); bad {
 			delete(l.known, a.jid)
 			l.d.counters.DropBad.Add(1)
+			if l.lastErr == nil {
+				// Asking nobody, this lookup has no cause of its own:
+				// the failure on record for the key has it (a lie, say).
+				if prev, ok := l.d.failures.get(l.key); ok && errors.Is(prev, ErrAnnouncersFailed) {
+					why = prev
+				}
+			}
 			continue
 		}
 		if !l.d.limiter.allow(a.jid) {

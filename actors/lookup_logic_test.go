@@ -250,3 +250,25 @@ func TestLookupStartSkipsAMissThatStillHolds(t *testing.T) {
 		t.Fatalf("state %v without a stamp: want resolved from the store", l.state)
 	}
 }
+
+// A lookup whose only announcer lied before asks nobody; it fails with
+// the cause on record (the lie), not a bare ErrAnnouncersFailed.
+func TestLookupWithOnlyBadAnnouncersKeepsTheCause(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	_, k, _ := client(t, "cause", nil)
+	d := logicDeps(Config{}, &now)
+	l := newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.onStart()
+	l.onRequest(&lookupReq{key: k, jid: "liar@x/r", node: "n"})
+	l.onAnswer(&queryDone{gen: 1, jid: "liar@x/r", err: &hashing.MismatchError{Key: k}})
+	var mm *hashing.MismatchError
+	if l.state != stateFailed || !errors.As(l.err, &mm) {
+		t.Fatalf("first lookup: %v, %v; want failed with the mismatch", l.state, l.err)
+	}
+	again := newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	again.onStart()
+	again.onRequest(&lookupReq{key: k, jid: "liar@x/r", node: "n", early: true})
+	if again.state != stateFailed || !errors.Is(again.err, ErrAnnouncersFailed) || !errors.As(again.err, &mm) {
+		t.Fatalf("second lookup: %v, %v; want failed with the first one's cause", again.state, again.err)
+	}
+}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	"slices"
 	"time"
 
 	"github.com/capsengine/capsengine/hashing"
@@ -203,6 +204,25 @@ func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
 	queue := !reqs[0].early
 	for _, q := range reqs {
 		r.d.latency.routing.since(q.at)
+	}
+	if !queue {
+		// A first contact can reach the router after its shard's own
+		// request (the caller queues the presence first), and that one's
+		// lookup may have ended already. Started again, the lookup would
+		// ask nobody new — the JID was asked — and overwrite the outcome
+		// on record with a poorer one.
+		// Only an outcome on record (a failure) can have been told: a
+		// late request after a success finds the key in the store.
+		reqs = slices.DeleteFunc(reqs, func(q *lookupReq) bool {
+			if r.live[q.key] != nil {
+				return false
+			}
+			_, failed := r.d.failures.get(q.key)
+			return failed && r.d.toldOf(q.jid, q.key)
+		})
+		if len(reqs) == 0 {
+			return
+		}
 	}
 	if len(reqs) == 1 {
 		r.forward(ctx, reqs[0].key, reqs, queue)

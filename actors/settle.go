@@ -24,6 +24,22 @@ func (d *core) shardOf(jid string) *shard {
 	return d.shards[maphash.String(d.seed, jid)%uint64(len(d.shards))]
 }
 
+// toldOf reports whether jid announces k and has been told how k went.
+// It never waits for the shard's table: when a shard holds it, the answer
+// is no.
+func (d *core) toldOf(jid string, k hashing.Key) bool {
+	if len(d.shards) == 0 {
+		return false
+	}
+	t := d.shardOf(jid).table
+	if !t.mu.TryRLock() {
+		return false
+	}
+	defer t.mu.RUnlock()
+	e, ok := t.jids[fingerprintOf(jid)]
+	return ok && t.slots[e.slot].key == k && t.rows[e.row].told != toldNothing
+}
+
 // tell records, and publishes, that jid's key k resolved to info or failed
 // with err — if jid still announces k and was not told so already.
 func (d *core) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
