@@ -212,16 +212,27 @@ func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
 		// ask nobody new — the JID was asked — and overwrite the outcome
 		// on record with a poorer one.
 		// Only an outcome on record (a failure) can have been told: a
-		// late request after a success finds the key in the store.
-		reqs = slices.DeleteFunc(reqs, func(q *lookupReq) bool {
+		// late request after a success finds the key in the store. The
+		// batch's slice is the caller's (Receive uncounts every request
+		// in it afterwards): filter into a new one.
+		late := func(q *lookupReq) bool {
 			if r.live[q.key] != nil {
 				return false
 			}
 			_, failed := r.d.failures.get(q.key)
 			return failed && r.d.toldOf(q.jid, q.key)
-		})
-		if len(reqs) == 0 {
-			return
+		}
+		if slices.ContainsFunc(reqs, late) {
+			kept := make([]*lookupReq, 0, len(reqs))
+			for _, q := range reqs {
+				if !late(q) {
+					kept = append(kept, q)
+				}
+			}
+			if len(kept) == 0 {
+				return
+			}
+			reqs = kept
 		}
 	}
 	if len(reqs) == 1 {
