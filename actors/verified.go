@@ -7,31 +7,50 @@ import (
 	"github.com/capsengine/capsengine/hashing"
 )
 
-// putVerified stores a verified answer for key and for the others the
-// same answer proves too (a presence's other hashes). The entry records
-// the announcer's caps node (the XEP-0115 node attribute, not node#ver),
-// which is what storage keeps in Entry.Nodes and exports as file names.
-//
-// Close does not cut it short: the answer may have been served already, and
-// the store commits whatever it accepted before it closes.
-func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) {
+// verifiedEntry is one entry a verified answer writes.
+type verifiedEntry struct {
+	k hashing.Key
+	v Verified
+}
+
+// verifiedEntries are the entries a verified answer writes: key's, and
+// those of the others the same answer proves too (a presence's other
+// hashes). Each records the announcer's caps node (the XEP-0115 node
+// attribute, not node#ver), which is what storage keeps in Entry.Nodes
+// and exports as file names.
+func (d *core) verifiedEntries(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) []verifiedEntry {
 	v := Verified{Node: a.node, JID: a.jid, Method: method, At: d.now()}
 	if key.Scheme != hashing.XEP0115 || a.jid == "" {
 		v.Node = ""
 	}
-	if err := d.store.Put(context.WithoutCancel(d.ctx), key, info, v); err != nil {
-		d.counters.StoreErrors.Add(1)
-		d.log.Warn("store verified entry", "key", key.String(), "err", err)
-	}
-	d.writes.wrote(key) // even after an error: the write may have landed
+	out := []verifiedEntry{{key, v}}
 	for _, o := range others {
 		if m, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
-			v.Method = m
-			if err := d.store.Put(context.WithoutCancel(d.ctx), o, info, v); err != nil {
-				d.counters.StoreErrors.Add(1)
-			}
-			d.writes.wrote(o)
+			ov := v
+			ov.Method = m
+			out = append(out, verifiedEntry{o, ov})
 		}
+	}
+	return out
+}
+
+// putDone counts a write's outcome. The key is marked written even after
+// an error: the write may have landed.
+func (d *core) putDone(k hashing.Key, err error) {
+	if err != nil {
+		d.counters.StoreErrors.Add(1)
+		d.log.Warn("store verified entry", "key", k.String(), "err", err)
+	}
+	d.writes.wrote(k)
+}
+
+// putVerified stores a verified answer's entries (verifiedEntries).
+//
+// Close does not cut it short: the answer may have been served already, and
+// the store commits whatever it accepted before it closes.
+func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) {
+	for _, e := range d.verifiedEntries(key, others, info, method, a) {
+		d.putDone(e.k, d.store.Put(context.WithoutCancel(d.ctx), e.k, info, e.v))
 	}
 }
 
@@ -39,31 +58,12 @@ func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.
 // once, and stored is called when every entry is durable (or refused),
 // from whichever goroutine answers last.
 func (d *core) putVerifiedAsync(s AsyncStore, key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer, stored func()) {
-	v := Verified{Node: a.node, JID: a.jid, Method: method, At: d.now()}
-	if key.Scheme != hashing.XEP0115 || a.jid == "" {
-		v.Node = ""
-	}
-	type put struct {
-		k hashing.Key
-		v Verified
-	}
-	puts := []put{{key, v}}
-	for _, o := range others {
-		if m, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
-			ov := v
-			ov.Method = m
-			puts = append(puts, put{o, ov})
-		}
-	}
+	entries := d.verifiedEntries(key, others, info, method, a)
 	var left atomic.Int32
-	left.Store(int32(len(puts)))
-	for _, p := range puts {
-		s.PutAsync(p.k, info, p.v, func(err error) {
-			if err != nil {
-				d.counters.StoreErrors.Add(1)
-				d.log.Warn("store verified entry", "key", p.k.String(), "err", err)
-			}
-			d.writes.wrote(p.k) // even after an error: the write may have landed
+	left.Store(int32(len(entries)))
+	for _, e := range entries {
+		s.PutAsync(e.k, info, e.v, func(err error) {
+			d.putDone(e.k, err)
 			if left.Add(-1) == 0 {
 				stored()
 			}
