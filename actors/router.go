@@ -2,7 +2,6 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
-	"slices"
 	"time"
 
 	"github.com/capsengine/capsengine/hashing"
@@ -208,27 +207,23 @@ func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
 	if !queue {
 		// A first contact can reach the router after its shard's own
 		// request (the caller queues the presence first), and that one's
-		// lookup may have ended already. Started again, the lookup would
-		// ask nobody new — the JID was asked — and overwrite the outcome
-		// on record with a poorer one.
-		// Only an outcome on record (a failure) can have been told: a
-		// late request after a success finds the key in the store. The
-		// batch's slice is the caller's (Receive uncounts every request
-		// in it afterwards): filter into a new one.
-		late := func(q *lookupReq) bool {
-			if r.live[q.key] != nil {
-				return false
-			}
+		// lookup may have failed and ended already: started again, it
+		// would ask nobody new and overwrite the cause on record. (After
+		// a success, a late request finds the key in the store.) The
+		// batch's slice is the caller's, walked again by Receive: the
+		// requests kept go to a new one, made only if one is dropped.
+		var kept []*lookupReq
+		for i, q := range reqs {
 			_, failed := r.d.failures.get(q.key)
-			return failed && r.d.toldOf(q.jid, q.key)
-		}
-		if slices.ContainsFunc(reqs, late) {
-			kept := make([]*lookupReq, 0, len(reqs))
-			for _, q := range reqs {
-				if !late(q) {
+			if r.live[q.key] != nil || !failed || !r.d.toldOf(q.jid, q.key) {
+				if kept != nil {
 					kept = append(kept, q)
 				}
+			} else if kept == nil {
+				kept = append(make([]*lookupReq, 0, len(reqs)), reqs[:i]...)
 			}
+		}
+		if kept != nil {
 			if len(kept) == 0 {
 				return
 			}

@@ -31,13 +31,8 @@ func (d *core) toldOf(jid string, k hashing.Key) bool {
 	if len(d.shards) == 0 {
 		return false
 	}
-	t := d.shardOf(jid).table
-	if !t.mu.TryRLock() {
-		return false
-	}
-	defer t.mu.RUnlock()
-	e, ok := t.jids[fingerprintOf(jid)]
-	return ok && t.slots[e.slot].key == k && t.rows[e.row].told != toldNothing
+	s, ok := d.shardOf(jid).table.tryState(jid)
+	return ok && s.key == k && s.told != toldNothing
 }
 
 // tell records, and publishes, that jid's key k resolved to info or failed

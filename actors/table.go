@@ -174,6 +174,19 @@ type jidState struct {
 func (t *table) state(jid string) (jidState, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	return t.stateLocked(jid)
+}
+
+// tryState is state, or not found when someone holds the write lock.
+func (t *table) tryState(jid string) (jidState, bool) {
+	if !t.mu.TryRLock() {
+		return jidState{}, false
+	}
+	defer t.mu.RUnlock()
+	return t.stateLocked(jid)
+}
+
+func (t *table) stateLocked(jid string) (jidState, bool) {
 	e, ok := t.jids[fingerprintOf(jid)]
 	if !ok {
 		return jidState{}, false
