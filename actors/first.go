@@ -34,7 +34,7 @@ func (r *Runtime) firstContact(b *ingestBatch) *lookupBatch {
 			return
 		}
 		k := it.key
-		if d.infos.get(k) != nil || d.looking.has(k) {
+		if d.infos.has(k) || d.looking.has(k) {
 			return
 		}
 		if slices.ContainsFunc(checked, func(c *item) bool { return c.key == k }) {

@@ -25,6 +25,9 @@ func TestInfoSetSharesAndForgets(t *testing.T) {
 	if s.get(k) != first {
 		t.Fatal("get does not return the kept copy")
 	}
+	if !s.has(k) {
+		t.Fatal("has does not know a kept key")
+	}
 	runtime.KeepAlive(first)
 	first, second = nil, nil
 	// Nobody keeps the info: it is collected, and its entry goes.
@@ -39,9 +42,34 @@ func TestInfoSetSharesAndForgets(t *testing.T) {
 	if s.get(k) != nil {
 		t.Fatal("a collected info is still returned")
 	}
+	if s.has(k) {
+		t.Fatal("has still answers for a collected info")
+	}
 	third := &hashing.Info{}
 	if got := s.canonical(k, third); got != third {
 		t.Fatal("a new copy after the old one was collected was not kept")
 	}
 	runtime.KeepAlive(third)
+}
+
+// The hint is lossy: a key whose place another key took is still known,
+// through the stripes, and takes its place back.
+func TestInfoSetHasPastTheHint(t *testing.T) {
+	s := newInfoSet()
+	k := hashing.Key{Scheme: hashing.XEP0115, Alg: hashing.SHA1}
+	info := &hashing.Info{}
+	s.canonical(k, info)
+	i, tag := s.tag(k)
+	s.hint[i].Store(tag ^ 2) // another key's tag in k's place
+	if !s.has(k) {
+		t.Fatal("a key that lost its hint is not known")
+	}
+	if s.hint[i].Load() != tag {
+		t.Fatal("has did not put the key back in the hint")
+	}
+	other := hashing.Key{Scheme: hashing.XEP0390, Alg: hashing.SHA256}
+	if s.has(other) {
+		t.Fatal("a key never added is known")
+	}
+	runtime.KeepAlive(info)
 }
