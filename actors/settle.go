@@ -45,7 +45,7 @@ func (d *core) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	defer t.flushLocked()
-	e, ok := t.jids[fingerprintOf(jid)]
+	e, ok := t.jids.get(fingerprintOf(jid))
 	if !ok || t.slots[e.slot].key != k {
 		return
 	}

@@ -26,21 +26,20 @@ import (
 type table struct {
 	mu sync.RWMutex
 	// jids maps a full JID, by its 128-bit keyed fingerprint, to its row.
-	// A fingerprint key keeps the map free of pointers (the GC does not
+	// A fingerprint key keeps the index free of pointers (the GC does not
 	// scan a million entries) and a lookup free of string comparisons,
 	// whose pointer chase was the warm path's costliest cache miss. Two
 	// independent 64-bit maphash values under secret per-process seeds:
 	// a collision among even 10^9 JIDs has probability ~10^-20, and peers
 	// cannot aim for one.
-	jids  map[fingerprint]entry
+	jids  jidIndex
 	rows  []row
 	rfree []int32
 	slots []keySlot
 	index map[hashing.Key]int32
 	free  []int32
-	// Deletions from jids and index since each was last rebuilt: see
-	// compact.
-	jidDeletes, keyDeletes int
+	// Deletions from index since it was last rebuilt: see compact.
+	keyDeletes int
 
 	// hub receives the events about this table's rows. They are queued in
 	// pending, in the order of the changes they report, and published
@@ -131,7 +130,8 @@ type row struct {
 var fpSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
 func fingerprintOf(jid string) fingerprint {
-	return fingerprint{maphash.String(fpSeeds[0], jid), maphash.String(fpSeeds[1], jid)}
+	// Never zero, which marks jidIndex's empty cells.
+	return fingerprint{maphash.String(fpSeeds[0], jid), maphash.String(fpSeeds[1], jid) | 1}
 }
 
 type keySlot struct {
@@ -151,7 +151,7 @@ type keySlot struct {
 }
 
 func newTable(hub *Hub) *table {
-	return &table{jids: make(map[fingerprint]entry), index: make(map[hashing.Key]int32), hub: hub}
+	return &table{index: make(map[hashing.Key]int32), hub: hub}
 }
 
 // get returns the key jid announced last.
@@ -187,7 +187,7 @@ func (t *table) tryState(jid string) (jidState, bool) {
 }
 
 func (t *table) stateLocked(jid string) (jidState, bool) {
-	e, ok := t.jids[fingerprintOf(jid)]
+	e, ok := t.jids.get(fingerprintOf(jid))
 	if !ok {
 		return jidState{}, false
 	}
@@ -201,7 +201,7 @@ func (t *table) stateLocked(jid string) (jidState, bool) {
 // nothing of it yet.
 func (t *table) setLocked(jid string, k hashing.Key, node string) (slot, r int32) {
 	fp := fingerprintOf(jid)
-	e, had := t.jids[fp]
+	e, had := t.jids.get(fp)
 	if had && t.slots[e.slot].key == k {
 		return e.slot, e.row
 	}
@@ -233,7 +233,7 @@ func (t *table) setLocked(jid string, k hashing.Key, node string) (slot, r int32
 		}
 	}
 	t.linkLocked(r, s)
-	t.jids[fp] = entry{slot: s, row: r}
+	t.jids.put(fp, entry{slot: s, row: r})
 	return s, r
 }
 
@@ -262,12 +262,11 @@ func (t *table) unlinkLocked(r, s int32) {
 // removeLocked forgets jid and reports whether it was known.
 func (t *table) removeLocked(jid string) bool {
 	fp := fingerprintOf(jid)
-	e, ok := t.jids[fp]
+	e, ok := t.jids.get(fp)
 	if !ok {
 		return false
 	}
-	delete(t.jids, fp)
-	t.jids = compact(t.jids, &t.jidDeletes)
+	t.jids.del(fp)
 	t.unlinkLocked(e.row, e.slot)
 	t.releaseLocked(e.slot)
 	t.rows[e.row] = row{}
@@ -316,7 +315,7 @@ func (t *table) has(k hashing.Key) bool {
 func (t *table) len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return len(t.jids)
+	return t.jids.len()
 }
 
 // eachKey calls f with every key a JID of the table announces, once per

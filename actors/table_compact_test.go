@@ -35,8 +35,8 @@ func TestTableCompactsUnderChurn(t *testing.T) {
 	if rebuilds == 0 {
 		t.Fatal("the key index was never rebuilt")
 	}
-	if len(tab.jids) != live || len(tab.index) != live {
-		t.Fatalf("%d JIDs and %d keys, want %d each", len(tab.jids), len(tab.index), live)
+	if tab.jids.len() != live || len(tab.index) != live {
+		t.Fatalf("%d JIDs and %d keys, want %d each", tab.jids.len(), len(tab.index), live)
 	}
 	for i := 20*compactFloor - live; i < 20*compactFloor; i++ {
 		k, ok := tab.get(fmt.Sprintf("u%d@example.org/r", i))

@@ -33,8 +33,8 @@ func TestTableInterning(t *testing.T) {
 	tb.removeLocked("b")
 	tb.removeLocked("c")
 	tb.removeLocked("d")
-	if len(tb.index) != 0 || len(tb.jids) != 0 || tb.len() != 0 {
-		t.Errorf("table not empty: %d keys, %d jids", len(tb.index), len(tb.jids))
+	if len(tb.index) != 0 || tb.jids.len() != 0 || tb.len() != 0 {
+		t.Errorf("table not empty: %d keys, %d jids", len(tb.index), tb.jids.len())
 	}
 	tb.setLocked("e", k(4), "") // reuses a freed row
 	if len(tb.rows) != 4 {

@@ -70,7 +70,7 @@ type refreshUnhashed struct{ jid string }
 // applyUnhashedLocked handles an available presence of jid without a
 // verifiable hash.
 func (d *core) applyUnhashedLocked(t *table, jid string) {
-	if _, ok := t.jids[fingerprintOf(jid)]; ok {
+	if _, ok := t.jids.get(fingerprintOf(jid)); ok {
 		return // a verifiable hash is better than any unverified answer
 	}
 	e := t.unhashed[jid]
