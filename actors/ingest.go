@@ -185,11 +185,11 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 		}
 	}
 	slot, r := t.setLocked(it.jid, k, it.node)
-	known, jid := t.slots[slot].info, t.rows[r].jid
+	known, jid := t.slots[slot].info, t.rows.at(r).jid
 	if known != nil {
 		// A hit without the store. A JID re-announcing a key it was
 		// told about hears nothing new.
-		d.resolvedLocked(t, &t.rows[r], k, known, true)
+		d.resolvedLocked(t, t.rows.at(r), k, known, true)
 		t.mu.Unlock()
 		*hits++
 		return misses
@@ -201,7 +201,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 		*hits++
 		t.mu.Lock()
 		t.slots[slot].info = info
-		d.resolvedLocked(t, &t.rows[r], k, info, true)
+		d.resolvedLocked(t, t.rows.at(r), k, info, true)
 		t.mu.Unlock()
 		return misses
 	}
@@ -220,7 +220,7 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 			// its row.
 			t.mu.Lock()
 			t.slots[slot].info = info
-			d.resolvedLocked(t, &t.rows[r], k, info, true)
+			d.resolvedLocked(t, t.rows.at(r), k, info, true)
 			t.mu.Unlock()
 			return misses
 		}
@@ -234,10 +234,10 @@ func (a *shardActor) apply(it *item, hits *uint64, misses []*lookupReq) []*looku
 	if d.backlog.Load() >= int64(d.cfg.RouterQueue) {
 		d.counters.DropLookups.Add(1)
 		t.mu.Lock()
-		if t.rows[r].told == toldNothing {
-			t.rows[r].told = toldDropped
+		if t.rows.at(r).told == toldNothing {
+			t.rows.at(r).told = toldDropped
 			if d.hub.Wants(messages.KindCapsFailed) {
-				t.emitLocked(&messages.CapsFailed{JID: t.rows[r].jid, Key: k, Err: ErrOverloaded})
+				t.emitLocked(&messages.CapsFailed{JID: t.rows.at(r).jid, Key: k, Err: ErrOverloaded})
 			}
 		}
 		t.mu.Unlock()

@@ -49,7 +49,7 @@ func (d *core) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 	if !ok || t.slots[e.slot].key != k {
 		return
 	}
-	r := &t.rows[e.row]
+	r := t.rows.at(e.row)
 	if err == nil {
 		t.slots[e.slot].info = info
 		d.resolvedLocked(t, r, k, info, false)

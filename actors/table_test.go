@@ -37,8 +37,8 @@ func TestTableInterning(t *testing.T) {
 		t.Errorf("table not empty: %d keys, %d jids", len(tb.index), tb.jids.len())
 	}
 	tb.setLocked("e", k(4), "") // reuses a freed row
-	if len(tb.rows) != 4 {
-		t.Errorf("%d rows, want 4 (reuse)", len(tb.rows))
+	if tb.rows.len() != 4 {
+		t.Errorf("%d rows, want 4 (reuse)", tb.rows.len())
 	}
 }
 
@@ -102,8 +102,8 @@ func TestTableEach(t *testing.T) {
 	tb.each(func(hashing.Key, *hashing.Info) bool { return true }, func(jid string, _ hashing.Key) {
 		seen = seen || jid == "new@x/r"
 	})
-	if !seen || chunks != (len(tb.rows)+eachChunk-1)/eachChunk {
-		t.Errorf("written between chunks: seen %v; %d chunks for %d rows", seen, chunks, len(tb.rows))
+	if !seen || chunks != (tb.rows.len()+eachChunk-1)/eachChunk {
+		t.Errorf("written between chunks: seen %v; %d chunks for %d rows", seen, chunks, tb.rows.len())
 	}
 }
 
@@ -113,4 +113,28 @@ func tableKey(b byte) hashing.Key {
 	d[0] = b
 	key, _ := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
 	return key
+}
+
+// Rows past the first chunks keep their place and contents, and the
+// walk reaches every one of them.
+func TestTableRowsPastAChunk(t *testing.T) {
+	tb := newTable(nil)
+	k := hashing.Key{Scheme: hashing.XEP0115, Alg: hashing.SHA1}
+	const n = 3*rowChunk + 5
+	for i := range n {
+		tb.setLocked(fmt.Sprintf("u%d@x/r", i), k, "")
+	}
+	if got := len(tb.rows.chunks); got != 4 {
+		t.Fatalf("%d chunks for %d rows, want 4", got, n)
+	}
+	for _, i := range []int{0, rowChunk - 1, rowChunk, 2*rowChunk + 7, n - 1} {
+		if got, want := tb.rows.at(int32(i)).jid, fmt.Sprintf("u%d@x/r", i); got != want {
+			t.Fatalf("row %d is %q, want %q", i, got, want)
+		}
+	}
+	seen := 0
+	tb.each(func(hashing.Key, *hashing.Info) bool { return true }, func(string, hashing.Key) { seen++ })
+	if seen != n {
+		t.Fatalf("the walk saw %d rows of %d", seen, n)
+	}
 }
