@@ -286,19 +286,14 @@ func (l *lookup) next() {
 	} else {
 		why = fmt.Errorf("%w: last: %w", ErrAnnouncersFailed, why)
 	}
+	droppedBad := false
 	for len(l.pending) > 0 && l.wantMore() {
 		a := l.pending[0]
 		l.pending = l.pending[1:]
 		if _, bad := l.d.bad.get(badKey{a.jid, l.key}); bad {
 			delete(l.known, a.jid)
 			l.d.counters.DropBad.Add(1)
-			if l.lastErr == nil {
-				// Asking nobody, this lookup has no cause of its own:
-				// the failure on record for the key has it (a lie, say).
-				if prev, ok := l.d.failures.get(l.key); ok && errors.Is(prev, ErrAnnouncersFailed) {
-					why = prev
-				}
-			}
+			droppedBad = true
 			continue
 		}
 		if !l.d.limiter.allow(a.jid) {
@@ -309,9 +304,18 @@ func (l *lookup) next() {
 		}
 		l.ask(a)
 	}
-	if len(l.out) == 0 {
-		l.finish(nil, why)
+	if len(l.out) > 0 {
+		return
 	}
+	if droppedBad && why == ErrAnnouncersFailed {
+		// Having asked nobody, this lookup has no cause of its own: the
+		// failure on record for the key, which made its announcers bad,
+		// has it (a lie, say).
+		if prev, ok := l.d.failures.get(l.key); ok && errors.Is(prev, ErrAnnouncersFailed) {
+			why = prev
+		}
+	}
+	l.finish(nil, why)
 }
 
 // wantMore: nothing is out, or every query out has passed the hedge delay

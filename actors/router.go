@@ -2,6 +2,7 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	"slices"
 	"time"
 
 	"github.com/capsengine/capsengine/hashing"
@@ -159,6 +160,16 @@ func (r *router) Receive(ctx actor.Context) {
 	}
 }
 
+// lateAfterFailure reports whether q, a first contact, reached the router
+// after its shard's own request (the caller queues the presence first),
+// whose lookup failed and ended already: started again, it would ask
+// nobody new and overwrite the cause on record. (After a success, a late
+// request finds the key in the store.)
+func (r *router) lateAfterFailure(q *lookupReq) bool {
+	_, failed := r.d.failures.get(q.key)
+	return r.live[q.key] == nil && failed && r.d.toldOf(q.jid, q.key)
+}
+
 func (r *router) remove(k hashing.Key, l *liveLookup) {
 	r.d.looking.remove(k)
 	delete(r.live, k)
@@ -205,29 +216,11 @@ func (r *router) route(ctx actor.Context, reqs []*lookupReq) {
 		r.d.latency.routing.since(q.at)
 	}
 	if !queue {
-		// A first contact can reach the router after its shard's own
-		// request (the caller queues the presence first), and that one's
-		// lookup may have failed and ended already: started again, it
-		// would ask nobody new and overwrite the cause on record. (After
-		// a success, a late request finds the key in the store.) The
-		// batch's slice is the caller's, walked again by Receive: the
-		// requests kept go to a new one, made only if one is dropped.
-		var kept []*lookupReq
-		for i, q := range reqs {
-			_, failed := r.d.failures.get(q.key)
-			if r.live[q.key] != nil || !failed || !r.d.toldOf(q.jid, q.key) {
-				if kept != nil {
-					kept = append(kept, q)
-				}
-			} else if kept == nil {
-				kept = append(make([]*lookupReq, 0, len(reqs)), reqs[:i]...)
-			}
-		}
-		if kept != nil {
-			if len(kept) == 0 {
-				return
-			}
-			reqs = kept
+		// The batch's slice is the caller's, walked again by Receive:
+		// filter a copy.
+		reqs = slices.DeleteFunc(slices.Clone(reqs), r.lateAfterFailure)
+		if len(reqs) == 0 {
+			return
 		}
 	}
 	if len(reqs) == 1 {
