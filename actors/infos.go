@@ -26,10 +26,7 @@ import (
 // the tables hold, not by the keys ever seen.
 type infoSet struct {
 	seed    maphash.Seed
-	stripes [16]struct {
-		mu sync.RWMutex // get, on every presence of a key its shard lacks, only reads
-		m  map[hashing.Key]weak.Pointer[hashing.Info]
-	}
+	stripes [16]infoStripe
 	// hint fronts the stripes for has, which firstContact asks about
 	// every presence ingested: a direct-mapped table of keyed tags of
 	// keys the set holds, read with one atomic load. Through get, each
@@ -45,6 +42,11 @@ type infoSet struct {
 	hint [hintSize]atomic.Uint64
 }
 
+type infoStripe struct {
+	mu sync.RWMutex // get, on every presence of a key its shard lacks, only reads
+	m  map[hashing.Key]weak.Pointer[hashing.Info]
+}
+
 // hintSize is the hint table's entries: 512 KiB, room for the keys of
 // a large network (tens of thousands) with few collisions.
 const hintSize = 1 << 16
@@ -57,13 +59,23 @@ func newInfoSet() *infoSet {
 	return s
 }
 
-func (s *infoSet) stripe(k hashing.Key) int {
-	return int(maphash.Comparable(s.seed, k) % uint64(len(s.stripes)))
+// hash is k's hash under the set's seed: its low bits pick its stripe,
+// its high bits its place in the hint.
+func (s *infoSet) hash(k hashing.Key) uint64 { return maphash.Comparable(s.seed, k) }
+
+func (s *infoSet) stripe(h uint64) *infoStripe { return &s.stripes[h%uint64(len(s.stripes))] }
+
+// place is the hint's entry for hash h and the tag it holds there (never
+// 0, which marks an empty place).
+func (s *infoSet) place(h uint64) (*atomic.Uint64, uint64) {
+	return &s.hint[int(h>>48)%hintSize], h | 1
 }
 
 // get returns k's info if a table keeps it.
-func (s *infoSet) get(k hashing.Key) *hashing.Info {
-	st := &s.stripes[s.stripe(k)]
+func (s *infoSet) get(k hashing.Key) *hashing.Info { return s.getHashed(k, s.hash(k)) }
+
+func (s *infoSet) getHashed(k hashing.Key, h uint64) *hashing.Info {
+	st := s.stripe(h)
 	st.mu.RLock()
 	wp, ok := st.m[k]
 	st.mu.RUnlock()
@@ -75,28 +87,23 @@ func (s *infoSet) get(k hashing.Key) *hashing.Info {
 
 // has reports whether a table keeps k's info, mostly from the hint.
 func (s *infoSet) has(k hashing.Key) bool {
-	i, tag := s.tag(k)
-	if s.hint[i].Load() == tag {
+	h := s.hash(k)
+	p, tag := s.place(h)
+	if p.Load() == tag {
 		return true
 	}
-	if s.get(k) == nil {
+	if s.getHashed(k, h) == nil {
 		return false
 	}
-	s.hint[i].Store(tag)
+	p.Store(tag)
 	return true
-}
-
-// tag is k's place in the hint table and its tag there (never 0, which
-// marks an empty place).
-func (s *infoSet) tag(k hashing.Key) (int, uint64) {
-	h := maphash.Comparable(s.seed, k)
-	return int(h>>48) % hintSize, h | 1
 }
 
 // canonical returns the copy of k's info the tables share: in, unless
 // another copy is still alive.
 func (s *infoSet) canonical(k hashing.Key, in *hashing.Info) *hashing.Info {
-	st := &s.stripes[s.stripe(k)]
+	h := s.hash(k)
+	st := s.stripe(h)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if wp, ok := st.m[k]; ok {
@@ -106,21 +113,22 @@ func (s *infoSet) canonical(k hashing.Key, in *hashing.Info) *hashing.Info {
 	}
 	st.m[k] = weak.Make(in)
 	runtime.AddCleanup(in, s.forget, k)
-	i, tag := s.tag(k)
-	s.hint[i].Store(tag)
+	p, tag := s.place(h)
+	p.Store(tag)
 	return in
 }
 
 // forget drops k's entry once its info has been collected, unless a newer
 // copy took its place.
 func (s *infoSet) forget(k hashing.Key) {
-	st := &s.stripes[s.stripe(k)]
+	h := s.hash(k)
+	st := s.stripe(h)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if wp, ok := st.m[k]; ok && wp.Value() == nil {
 		delete(st.m, k)
-		i, tag := s.tag(k)
-		s.hint[i].CompareAndSwap(tag, 0)
+		p, tag := s.place(h)
+		p.CompareAndSwap(tag, 0)
 	}
 }
 

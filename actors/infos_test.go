@@ -59,12 +59,12 @@ func TestInfoSetHasPastTheHint(t *testing.T) {
 	k := hashing.Key{Scheme: hashing.XEP0115, Alg: hashing.SHA1}
 	info := &hashing.Info{}
 	s.canonical(k, info)
-	i, tag := s.tag(k)
-	s.hint[i].Store(tag ^ 2) // another key's tag in k's place
+	p, tag := s.place(s.hash(k))
+	p.Store(tag ^ 2) // another key's tag in k's place
 	if !s.has(k) {
 		t.Fatal("a key that lost its hint is not known")
 	}
-	if s.hint[i].Load() != tag {
+	if p.Load() != tag {
 		t.Fatal("has did not put the key back in the hint")
 	}
 	other := hashing.Key{Scheme: hashing.XEP0390, Alg: hashing.SHA256}
