@@ -3,7 +3,6 @@
 package capsengine_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -24,7 +23,6 @@ func BenchmarkIngestWhileWalking(b *testing.B) {
 	net, stanzas := warmWorkload(b, keys, jids)
 	for _, walkers := range []int{0, 1} {
 		b.Run(fmt.Sprintf("walkers=%d", walkers), func(b *testing.B) {
-			ctx := context.Background()
 			eng := openWarm(b, net, stanzas, keys)
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
@@ -44,21 +42,13 @@ func BenchmarkIngestWhileWalking(b *testing.B) {
 				})
 			}
 			var worst atomic.Int64
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			feedParallel(b, eng, stanzas, func(d time.Duration) {
+			timeIngest(b, eng, stanzas, func(d time.Duration) {
 				if int64(d) > worst.Load() {
 					worst.Store(int64(d)) // racy max: a lower bound, enough here
 				}
 			})
-			if err := eng.Sync(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
 			close(stop)
 			wg.Wait()
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "presences/s")
 			b.ReportMetric(float64(worst.Load())/1e6, "worst-batch-ms")
 			b.ReportMetric(float64(walks.Load()), "walks")
 		})
