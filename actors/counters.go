@@ -15,6 +15,9 @@ type Counters struct {
 	// Lookups started by the ingesting caller at a key's first contact,
 	// ahead of its shard (first.go).
 	EarlyLookups atomic.Uint64
+	// Of those, the ones whose first query the caller sent itself
+	// (early.go): the key was new to the whole engine.
+	EarlyQueries atomic.Uint64
 	Queries      atomic.Uint64 // disco#info queries sent
 	// The query queue: jobs queued, and of those dropped unsent because
 	// their lookup ended first (or their deadline passed).

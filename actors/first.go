@@ -52,7 +52,9 @@ func (r *Runtime) firstContact(b *ingestBatch) *lookupBatch {
 			d.infos.canonical(k, info)
 			return
 		}
-		d.looking.add(k)
+		if !d.startEarly(k, it) {
+			d.looking.add(k)
+		}
 		d.counters.EarlyLookups.Add(1)
 		reqs = append(reqs, &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node), at: time.Now(),
 			others: it.others, missed: missed, inFlight: true, early: true})

@@ -54,8 +54,8 @@ func TestFirstContactQueriesBeforeTheShard(t *testing.T) {
 		t.Fatalf("Wait b: %v", err)
 	}
 	c := r.Counters()
-	if q, e := p.total.Load(), c.EarlyLookups.Load(); q != 1 || e != 1 {
-		t.Errorf("%d queries, %d early lookups; want 1 and 1", q, e)
+	if q, e, eq := p.total.Load(), c.EarlyLookups.Load(), c.EarlyQueries.Load(); q != 1 || e != 1 || eq != 1 {
+		t.Errorf("%d queries, %d early lookups, %d sent by the caller; want 1, 1 and 1", q, e, eq)
 	}
 	select {
 	case ev := <-sub.Events():
@@ -98,3 +98,4 @@ func TestFirstContactFailureToldOnce(t *testing.T) {
 		t.Errorf("%d queries, %d failed lookups, %d bad-announcer drops; want 1, 1, 0", q, f, b)
 	}
 }
+

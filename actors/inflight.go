@@ -24,6 +24,10 @@ type keySet struct {
 	shards [16]struct {
 		mu sync.RWMutex
 		m  map[hashing.Key]int32
+		// early holds the query an ingesting caller sent when it claimed
+		// the key (claim), until the router starts the key's lookup and
+		// hands it over (takeEarly).
+		early map[hashing.Key]*earlyQuery
 	}
 }
 
@@ -58,10 +62,57 @@ func (s *keySet) remove(k hashing.Key) {
 	sh.mu.Unlock()
 }
 
+// claim adds k as add does, but only when nothing holds k yet: no lookup
+// runs for it and no request for it is on its way. The caller is then the
+// key's first contact in the whole engine, and q, the query it is about to
+// send, becomes the first query of the lookup the router starts for k
+// next, whichever request starts it.
+func (s *keySet) claim(k hashing.Key, q *earlyQuery) bool {
+	sh := &s.shards[s.shard(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m[k] > 0 || sh.early[k] != nil {
+		// A claimed query may outlive its count: its request parked at
+		// the router, at MaxLookups, is no longer counted.
+		return false
+	}
+	sh.m[k] = 1
+	if sh.early == nil {
+		sh.early = make(map[hashing.Key]*earlyQuery)
+	}
+	sh.early[k] = q
+	return true
+}
+
+// takeEarly removes and returns k's claimed query, nil if there is none.
+func (s *keySet) takeEarly(k hashing.Key) *earlyQuery {
+	sh := &s.shards[s.shard(k)]
+	sh.mu.Lock()
+	q := sh.early[k]
+	delete(sh.early, k)
+	sh.mu.Unlock()
+	return q
+}
+
+// hasEarly reports whether k has a claimed query not taken yet.
+func (s *keySet) hasEarly(k hashing.Key) bool { return s.earlyOf(k) != nil }
+
+// earlyOf is k's claimed query not taken yet, or nil.
+func (s *keySet) earlyOf(k hashing.Key) *earlyQuery {
+	sh := &s.shards[s.shard(k)]
+	sh.mu.RLock()
+	q := sh.early[k]
+	sh.mu.RUnlock()
+	return q
+}
+
 func (s *keySet) has(k hashing.Key) bool {
 	sh := &s.shards[s.shard(k)]
 	sh.mu.RLock()
 	_, ok := sh.m[k]
+	if !ok {
+		_, ok = sh.early[k]
+	}
 	sh.mu.RUnlock()
 	return ok
 }

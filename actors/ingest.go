@@ -287,6 +287,11 @@ func (a *shardActor) wait(ctx actor.Context, m *waitJID) {
 		m.reply <- res
 		return
 	}
+	// The key's first query is out and its lookup not started: the
+	// query's outcome answers, without the router.
+	if q := a.d.looking.earlyOf(s.key); q != nil && q.park(m.reply) {
+		return
+	}
 	// Under way, or to be looked up again from this JID (the router
 	// starts a lookup only when none runs and no outcome is known).
 	ctx.Send(a.router, &waitReq{key: s.key, reply: m.reply, retry: &lookupReq{key: s.key, jid: m.jid, node: s.node}})

@@ -76,6 +76,9 @@ type lookup struct {
 	// whose shard's request has not come yet: that request is the same
 	// presence, not a new announcer, and is told how the asking went.
 	early map[string]struct{}
+	// settled: the answer being finished with was told to the tables
+	// already (earlyQuery.send), so finish does not walk them again.
+	settled bool
 	// began is when the lookup first had a key to ask about and did not
 	// know it: the start of the resolve latency (zero: not measuring).
 	began time.Time
@@ -208,6 +211,32 @@ func (l *lookup) onRequest(m *lookupReq) {
 			l.next()
 		}
 	}
+}
+
+// adopt takes a query already out as the lookup's first: the one the
+// ingesting caller sent to a at the key's first contact (early.go), at
+// time at, numbered gen. Its outcome comes back like any other's. A lookup
+// that is not new (it found the key on start) cancels it instead.
+func (l *lookup) adopt(a announcer, gen uint64, cancel func(lost bool), at time.Time) {
+	if l.state != stateNew || l.gen != 0 {
+		cancel(l.state == stateResolved)
+		return
+	}
+	l.known[a.jid] = struct{}{}
+	// The caller's own early request, and then its shard's, follow:
+	// the JID is asked already and, once its shard has applied the
+	// presence, held to be told.
+	if l.early == nil {
+		l.early = make(map[string]struct{})
+	}
+	l.early[a.jid] = struct{}{}
+	l.began = at
+	l.state = stateQuerying
+	l.d.failures.remove(l.key)
+	l.round++
+	l.io.deadline(l.d.cfg.LookupTimeout, l.round)
+	l.gen = gen
+	l.out = append(l.out, outstanding{a: a, gen: gen, cancel: cancel})
 }
 
 // hold keeps jid to be told how the lookup ends, within MaxWaitingJIDs.
@@ -389,6 +418,7 @@ func (l *lookup) onAnswer(m *queryDone) {
 		if l.d.cluster == nil {
 			l.storing = m.gen
 		}
+		l.settled = m.settled
 		l.finish(m.info, nil)
 		return
 	}
@@ -484,7 +514,11 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 		// The shards learn the answer before the waiters do, so that
 		// Caps and Supports, asked by a waiter just answered, agree
 		// with it while the store has yet to commit it.
-		l.d.verified(l.key, l.others, info)
+		if !l.settled {
+			info = l.d.verified(l.key, l.others, info)
+			l.info = info
+		}
+		l.settled = false
 		for _, w := range l.waiters {
 			w <- waitResult{key: l.key, info: info}
 		}

@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,6 +23,7 @@ type lookupActor struct {
 	finished bool   // the lookup said done during this message
 	timer    *time.Timer
 	idleT    idleTimer
+	early    *earlyQuery // adopted on start
 }
 
 type queryDone struct {
@@ -31,6 +33,9 @@ type queryDone struct {
 	info   *hashing.Info
 	method hashing.Method
 	err    error
+	// settled: info was told to the tables (core.verified) before the
+	// lookup heard of it.
+	settled bool
 }
 
 // querySlow: query gen passed the hedge delay unanswered.
@@ -46,9 +51,15 @@ type lookupDeadline struct{ round uint64 }
 // behind their callers under a flood (a full ShardQueue).
 const earlyGrace = 500 * time.Millisecond
 
-func lookupProps(d *core, k hashing.Key, missed uint64) *actor.Props {
+// lookupProps makes k's lookup actor; early, when not nil, is the key's
+// first query, sent by an ingesting caller, for the lookup to adopt.
+func lookupProps(d *core, k hashing.Key, missed uint64, early *earlyQuery) *actor.Props {
+	var once atomic.Pointer[earlyQuery]
+	once.Store(early)
 	return actor.PropsFromProducer(func() actor.Actor {
-		a := &lookupActor{d: d}
+		// A restarted actor (after a panic its recover missed) must not
+		// adopt the query twice.
+		a := &lookupActor{d: d, early: once.Swap(nil)}
 		a.l = newLookup(d, a, k)
 		a.l.missed = missed
 		return a
@@ -89,6 +100,13 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.self = ctx.Self()
 		l.onStart()
+		if q := a.early; q != nil {
+			a.early = nil
+			l.adopt(q.job.a, q.job.gen, q.job.Cancel, q.at)
+			for _, w := range q.bind(a.self) {
+				l.onWait(w)
+			}
+		}
 	case *lookupReqs:
 		a.seen++
 		for _, q := range m.reqs {

@@ -30,6 +30,8 @@ import (
 //	                               the announcers it marked as failed)
 //	request jid=J [early]          J announced the key (early: met at first
 //	                               contact, before its shard applied it)
+//	adopt jid=J                    on start, the lookup takes over query #1 to J,
+//	                               sent by the ingesting caller (early.go)
 //	answer gen=G jid=J result=R    query G came back: honest, liar, error, timeout, cancelled
 //	slow gen=G                     query G passed the hedge delay
 //	stored gen=G                   query G's verified answer is durable
@@ -85,6 +87,13 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 		var jid string
 		td.ScanArgs(t, "jid", &jid)
 		s.l.onRequest(&lookupReq{key: s.key, jid: jid, node: "https://example.org/script", early: td.HasArg("early")})
+	case "adopt":
+		var jid string
+		td.ScanArgs(t, "jid", &jid)
+		s.l.adopt(announcer{jid: jid, node: "https://example.org/script"}, earlyGen, func(lost bool) {
+			s.io.cancelled[earlyGen] = true
+			s.io.log = append(s.io.log, fmt.Sprintf("cancel #%d (lost: %v)", earlyGen, lost))
+		}, s.now)
 	case "answer":
 		var gen uint64
 		var jid, result string

@@ -247,7 +247,9 @@ func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq, qu
 	l := r.live[k]
 	if l == nil {
 		if len(r.live) >= r.d.cfg.MaxLookups {
-			if queue {
+			// A first contact whose query is out already waits too:
+			// dropped, its answer would be lost and the key asked again.
+			if queue || r.d.looking.hasEarly(k) {
 				r.park(reqs)
 			}
 			return false
@@ -256,7 +258,7 @@ func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq, qu
 		for _, q := range reqs {
 			missed = max(missed, q.missed) // stamps only grow: the latest
 		}
-		l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, k, missed))}
+		l = &liveLookup{pid: ctx.Spawn(lookupProps(r.d, k, missed, r.d.looking.takeEarly(k)))}
 		r.d.looking.add(k)
 		r.live[k] = l
 		r.byPID[l.pid.Id] = k
@@ -275,6 +277,10 @@ func (r *router) park(reqs []*lookupReq) {
 			if !q.early { // the shard's request follows, and is told
 				r.d.counters.DropLookups.Add(1)
 				r.d.tell(q.jid, q.key, nil, ErrOverloaded)
+			} else if e := r.d.looking.takeEarly(q.key); e != nil {
+				// Its answer has nobody to go to: not sent if not out
+				// yet (counted in QueriesCancelled).
+				e.abandon()
 			}
 			continue
 		}

@@ -82,7 +82,9 @@ func (d *core) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Inf
 // answer proved (and the store now holds), that it resolved to info. It
 // walks the JIDs of those keys once: a key is verified once per engine
 // life, then found in the store by each presence.
-func (d *core) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) {
+//
+// It returns the engine's one copy of info (infos.canonical).
+func (d *core) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) *hashing.Info {
 	info = d.infos.canonical(k, info)
 	d.settleKey(k, info)
 	for _, o := range others {
@@ -91,6 +93,7 @@ func (d *core) verified(k hashing.Key, others []hashing.Key, info *hashing.Info)
 			d.settleKey(o, info)
 		}
 	}
+	return info
 }
 
 func (d *core) settleKey(k hashing.Key, info *hashing.Info) {
