@@ -98,4 +98,3 @@ func TestFirstContactFailureToldOnce(t *testing.T) {
 		t.Errorf("%d queries, %d failed lookups, %d bad-announcer drops; want 1, 1, 0", q, f, b)
 	}
 }
-
