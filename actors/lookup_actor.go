@@ -99,13 +99,19 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.self = ctx.Self()
-		l.onStart()
-		if q := a.early; q != nil {
-			a.early = nil
-			l.adopt(q.job.a, q.job.gen, q.job.Cancel, q.at)
-			for _, w := range q.bind(a.self) {
-				l.onWait(w)
-			}
+		q := a.early
+		if q == nil {
+			l.onStart()
+			break
+		}
+		// The key's first query is out: its caller missed the key in
+		// the store a moment ago, and its answer may be in the tables
+		// already (earlyQuery.send) — which must not make it look
+		// known to a lookup that has yet to count it resolved.
+		a.early = nil
+		l.adopt(q.job.a, q.job.gen, q.job.Cancel, q.at)
+		for _, w := range q.bind(a.self) {
+			l.onWait(w)
 		}
 	case *lookupReqs:
 		a.seen++
