@@ -388,3 +388,52 @@ func TestWaitingJIDsBound(t *testing.T) {
 		t.Errorf("%d JIDs still held after the lookup ended", w)
 	}
 }
+
+// A key verified by a query is announced once, with the time, before its
+// JIDs' CapsResolved; a key the store knows already is not verified again.
+func TestKeyVerifiedOnce(t *testing.T) {
+	p := newPeers()
+	st := newMemStore()
+	r := start(t, Config{}, st, p)
+	sub := r.Subscribe(messages.KindKeyVerified|messages.KindCapsResolved, 64)
+	info, k, node := client(t, "verified", p)
+	before := time.Now()
+	for _, jid := range []string{"a@x/r", "b@x/r"} {
+		if err := r.Ingest(waitCtx(t), presence(jid, node, k)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.Wait(waitCtx(t), jid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, known, _ := client(t, "stored", nil)
+	_ = st.Put(waitCtx(t), known, info, Verified{})
+	_ = r.Ingest(waitCtx(t), presence("c@x/r", "https://example.org/stored", known))
+	if _, _, err := r.Wait(waitCtx(t), "c@x/r"); err != nil {
+		t.Fatalf("Wait c: %v", err)
+	}
+	if err := r.Flush(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	var verified []*messages.KeyVerified
+	resolvedBefore := 0
+	for len(sub.Events()) > 0 {
+		switch e := (<-sub.Events()).(type) {
+		case *messages.KeyVerified:
+			verified = append(verified, e)
+		case *messages.CapsResolved:
+			if len(verified) == 0 {
+				resolvedBefore++
+			}
+		}
+	}
+	if len(verified) != 1 {
+		t.Fatalf("%d KeyVerified events, want 1: %+v", len(verified), verified)
+	}
+	if e := verified[0]; e.Key != k || e.Info == nil || e.At.Before(before) || e.At.After(time.Now()) {
+		t.Errorf("KeyVerified %+v", e)
+	}
+	if resolvedBefore != 0 {
+		t.Errorf("%d CapsResolved came before the key's KeyVerified", resolvedBefore)
+	}
+}

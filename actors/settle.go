@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"hash/maphash"
+	"time"
 
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/messages"
@@ -86,14 +87,22 @@ func (d *core) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Inf
 // It returns the engine's one copy of info (infos.canonical).
 func (d *core) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) *hashing.Info {
 	info = d.infos.canonical(k, info)
+	d.publishVerified(k, info)
 	d.settleKey(k, info)
 	for _, o := range others {
 		// The same check putVerified makes before storing o.
 		if _, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
+			d.publishVerified(o, info)
 			d.settleKey(o, info)
 		}
 	}
 	return info
+}
+
+func (d *core) publishVerified(k hashing.Key, info *hashing.Info) {
+	if d.hub.Wants(messages.KindKeyVerified) {
+		d.hub.Publish(&messages.KeyVerified{Key: k, Info: info, At: time.Now()})
+	}
 }
 
 func (d *core) settleKey(k hashing.Key, info *hashing.Info) {

@@ -28,7 +28,8 @@
 //	                           "capsengine db stats" says, live counters,
 //	                           levels and latency histograms
 //	GET /events                Server-Sent Events: CapsResolved, CapsFailed,
-//	                           EntityGone, VerChanged, EventsLost as JSON (Event);
+//	                           EntityGone, VerChanged, KeyVerified, EventsLost as
+//	                           JSON (Event);
 //	                           ?kinds=CapsResolved,CapsFailed filters;
 //	                           Last-Event-ID resumes
 //	GET /metrics               Prometheus: every engine counter as

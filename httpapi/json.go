@@ -268,9 +268,10 @@ type Health struct {
 }
 
 // Event is one engine event as JSON, as GET /events sends it: Kind is
-// "CapsResolved", "CapsFailed", "EntityGone" or "VerChanged", or
-// "EventsLost" when the client fell behind and Lost events of its kinds
-// were lost just before this point in the stream.
+// "CapsResolved", "CapsFailed", "EntityGone", "VerChanged" or
+// "KeyVerified" (Time is then when the key was verified), or "EventsLost"
+// when the client fell behind and Lost events of its kinds were lost just
+// before this point in the stream.
 type Event struct {
 	Kind   string    `json:"kind"`
 	Time   time.Time `json:"time"`
@@ -319,6 +320,8 @@ func NewEvent(ev messages.Event, t time.Time) Event {
 		out.Old, out.New = newAnnouncement(e.Old), newAnnouncement(e.New)
 	case *messages.EventsLost:
 		out.Lost = e.Count
+	case *messages.KeyVerified:
+		out.Key, out.Info, out.Time = NewKey(e.Key), NewInfo(e.Info), e.At.UTC()
 	}
 	return out
 }

@@ -304,6 +304,8 @@ func parseKinds(v string) (messages.EventKind, error) {
 			k |= messages.KindEntityGone
 		case "VerChanged":
 			k |= messages.KindVerChanged
+		case "KeyVerified":
+			k |= messages.KindKeyVerified
 		case "EventsLost": // sent whatever the kinds; accepted so that every kind name parses
 			k |= messages.KindEventsLost
 		default:

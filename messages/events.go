@@ -1,10 +1,14 @@
 package messages
 
-import "github.com/capsengine/capsengine/hashing"
+import (
+	"time"
+
+	"github.com/capsengine/capsengine/hashing"
+)
 
 // Event is what the engine publishes to subscribers: *CapsResolved,
-// *CapsFailed, *EntityGone or *VerChanged, and *EventsLost when a
-// subscriber fell behind. Events are immutable once published; subscribers
+// *CapsFailed, *EntityGone, *VerChanged or *KeyVerified, and *EventsLost
+// when a subscriber fell behind. Events are immutable once published; subscribers
 // must not modify them or the Info they point to.
 type Event interface {
 	Kind() EventKind
@@ -21,9 +25,10 @@ const (
 	// KindEventsLost is delivered to every subscription that lost events,
 	// whatever kinds it selected.
 	KindEventsLost
+	KindKeyVerified
 
 	// AllKinds selects every event.
-	AllKinds = KindCapsResolved | KindCapsFailed | KindEntityGone | KindVerChanged | KindEventsLost
+	AllKinds = KindCapsResolved | KindCapsFailed | KindEntityGone | KindVerChanged | KindEventsLost | KindKeyVerified
 )
 
 func (k EventKind) String() string {
@@ -38,6 +43,8 @@ func (k EventKind) String() string {
 		return "VerChanged"
 	case KindEventsLost:
 		return "EventsLost"
+	case KindKeyVerified:
+		return "KeyVerified"
 	}
 	return "mixed"
 }
@@ -64,6 +71,20 @@ type CapsFailed struct {
 	JID string
 	Key hashing.Key
 	Err error
+}
+
+// KeyVerified: the engine learnt what Key means — an announcer's
+// disco#info answer hashed to it (or, in a cluster, another member's
+// verified entry did, checked again here) — at At. It comes once per key
+// the engine verifies, before the CapsResolved of the JIDs announcing it;
+// a key already in the store or the trusted database is not verified
+// again, and has none. It is the moment a new key stops costing queries:
+// what a crawler records as "first seen", and what capsengine bench times
+// a cold key by.
+type KeyVerified struct {
+	Key  hashing.Key
+	Info *hashing.Info
+	At   time.Time
 }
 
 // EntityGone: JID sent unavailable presence; its entry was dropped.
@@ -98,3 +119,4 @@ func (*CapsFailed) Kind() EventKind   { return KindCapsFailed }
 func (*EntityGone) Kind() EventKind   { return KindEntityGone }
 func (*VerChanged) Kind() EventKind   { return KindVerChanged }
 func (*EventsLost) Kind() EventKind   { return KindEventsLost }
+func (*KeyVerified) Kind() EventKind  { return KindKeyVerified }

@@ -16,7 +16,7 @@ import (
 )
 
 const watchLong = `Print the event stream of a running "capsengine observe --http ADDR" as JSON
-lines: one object per CapsResolved, CapsFailed, EntityGone or VerChanged event
+lines: one object per CapsResolved, CapsFailed, EntityGone, VerChanged or KeyVerified event
 (see GET /events), flushed as they come. If watch falls behind, the engine
 drops events for it rather than wait, and an EventsLost object
 ({"kind":"EventsLost","lost":N}), whatever --kinds selects, marks where and

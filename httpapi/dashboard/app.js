@@ -145,6 +145,10 @@ function describe(ev) {
     case "EntityGone": return ev.jid;
     case "VerChanged": return ev.new ? `our ver is now ${ev.new.ver || ""}` : "we announce no caps";
     case "EventsLost": return `${ev.lost} events missed`;
+    case "KeyVerified": {
+      const n = ev.info ? ev.info.features.length : 0;
+      return `new caps ${ev.key ? ev.key.ver : ""} — ${n} features`;
+    }
     default: return ev.kind;
   }
 }
@@ -168,7 +172,7 @@ function follow() {
     while (list.children.length > maxEvents) list.lastChild.remove();
     if (ev.kind !== "VerChanged") refreshLists();
   };
-  for (const k of ["CapsResolved", "CapsFailed", "EntityGone", "VerChanged", "EventsLost"]) es.addEventListener(k, on);
+  for (const k of ["CapsResolved", "CapsFailed", "EntityGone", "VerChanged", "KeyVerified", "EventsLost"]) es.addEventListener(k, on);
 }
 
 async function start() {
