@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/capsengine/capsengine"
+	"github.com/capsengine/capsengine/messages"
 )
 
 // engineRun drives the engine through its phases.
@@ -121,6 +122,59 @@ func (ei *engineIngest) chunk(ctx context.Context, stanzas [][]byte, from int, t
 	return nil
 }
 
+// keyClock records when the engine verified each key of a workload, from
+// its KeyVerified events: the engine's side of the baseline's onResolve,
+// stamped by the engine where it verifies rather than when a goroutine
+// waiting on it next gets a CPU.
+type keyClock struct {
+	w    *workload
+	sub  *capsengine.Subscription
+	at   []atomic.Int64 // by key: Unix ns of its KeyVerified
+	done chan struct{}
+}
+
+func watchVerified(eng *capsengine.Engine, w *workload) *keyClock {
+	c := &keyClock{w: w, sub: eng.Subscribe(messages.KindKeyVerified, 1<<16),
+		at: make([]atomic.Int64, len(w.Meta.Keys)), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for ev := range c.sub.Events() {
+			if e, ok := ev.(*messages.KeyVerified); ok {
+				if i, ok := w.KeyIndex(e.Key); ok {
+					c.at[i].CompareAndSwap(0, e.At.UnixNano())
+				}
+			}
+		}
+	}()
+	return c
+}
+
+// stop ends the subscription and returns the events it lost (their keys
+// are left out of the latency, not counted failed).
+func (c *keyClock) stop() (lost uint64) {
+	c.sub.Close()
+	<-c.done
+	return c.sub.Dropped()
+}
+
+// latency summarizes, over the keys first seen at t0 (Unix ns by key),
+// the time to their verification; a key seen and never verified failed.
+func (c *keyClock) latency(t0 []atomic.Int64) latency {
+	var ds []time.Duration
+	failed := 0
+	for i := range t0 {
+		s, e := t0[i].Load(), c.at[i].Load()
+		switch {
+		case s == 0:
+		case e == 0:
+			failed++
+		default:
+			ds = append(ds, time.Duration(max(e-s, 0)))
+		}
+	}
+	return summarize(ds, failed, 0)
+}
+
 // reason names a lookup failure by the engine's sentinel errors, in
 // snake_case like every key of the JSON report.
 func reason(err error) string {
@@ -216,13 +270,18 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, 
 	if err != nil {
 		return nil, err
 	}
+	clock := watchVerified(eng, e.w)
 	_, err = phase("cold", cold)
 	stopTrace()
+	lost := clock.stop()
 	if err != nil {
 		return nil, err
 	}
-	rep.ResolveLatency = summarize(cold.timings, cold.failed, cold.hangs)
+	rep.ResolveLatency = clock.latency(cold.t0)
 	rep.ResolveLatency.FailedBy = cold.reasons
+	rep.EventsLost = lost
+	rep.WaitLatency = summarize(cold.timings, cold.failed, cold.hangs)
+	rep.WaitLatency.FailedBy = cold.reasons
 	rep.QueryDelay = queryDelay(e.w, e.peers, cold.t0)
 	rep.Hangs = cold.hangs
 	if _, err := phase("warm", &engineIngest{eng: eng, w: e.w, settled: make(chan struct{})}); err != nil {

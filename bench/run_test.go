@@ -66,6 +66,12 @@ func TestRun(t *testing.T) {
 	if e.ResolveLatency.Count == 0 || e.ResolveLatency.P50Ms <= 0 {
 		t.Errorf("resolve latency: %+v", e.ResolveLatency)
 	}
+	// Every resolvable key is timed by its KeyVerified (none lost), and
+	// by the Wait of its first JID.
+	if l, wl := e.ResolveLatency, e.WaitLatency; e.EventsLost != 0 || l.Count+l.Failed != wl.Count+wl.Failed+wl.Hangs ||
+		wl.Count == 0 {
+		t.Errorf("key verified %+v (events lost %d), Wait returned %+v", l, e.EventsLost, wl)
+	}
 	b := rep.Baseline
 	if b == nil || len(b.Phases) != 2 || rep.Ratios["warm"] <= 0 || rep.CPURatios["cold"] <= 0 {
 		t.Fatalf("baseline %+v, ratios %v %v", b, rep.Ratios, rep.CPURatios)
