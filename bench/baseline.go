@@ -349,19 +349,7 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*systemReport, er
 	if err := phase("cold", true); err != nil {
 		return nil, err
 	}
-	var lat []time.Duration
-	failed := 0
-	for i := range nk {
-		s, e := t0[i].Load(), resolved[i].Load()
-		switch {
-		case s == 0:
-		case e == 0:
-			failed++
-		default:
-			lat = append(lat, time.Duration(e-s))
-		}
-	}
-	rep.ResolveLatency = summarize(lat, failed, 0)
+	rep.ResolveLatency, rep.HonestFirstLatency = keyLatencies(r.w, r.peers, t0, resolved)
 	rep.QueryDelay = queryDelay(r.w, r.peers, t0)
 	if err := phase("warm", false); err != nil {
 		return nil, err
