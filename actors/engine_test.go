@@ -437,3 +437,64 @@ func TestKeyVerifiedOnce(t *testing.T) {
 		t.Errorf("%d CapsResolved came before the key's KeyVerified", resolvedBefore)
 	}
 }
+
+// checkToldMirror fails unless every JID's index entry says resolved
+// exactly when its row was told CapsResolved (entry.resolved).
+func checkToldMirror(t *testing.T, r *Runtime) {
+	t.Helper()
+	n := 0
+	for _, sh := range r.shards {
+		tb := sh.table
+		tb.mu.RLock()
+		for _, c := range tb.jids.cells {
+			if c.fp == (fingerprint{}) {
+				continue
+			}
+			n++
+			if got, want := c.e.resolved(), tb.rows.at(c.e.row()).told == toldResolved; got != want {
+				t.Errorf("%s: index says resolved %v, row was told %v", tb.rows.at(c.e.row()).jid, got, tb.rows.at(c.e.row()).told)
+			}
+		}
+		tb.mu.RUnlock()
+	}
+	if n == 0 {
+		t.Error("no JIDs checked")
+	}
+}
+
+// The index's told-resolved bit follows the row through resolution,
+// failure, a key change and re-announcements.
+func TestToldMirroredInIndex(t *testing.T) {
+	p := newPeers()
+	r := start(t, Config{}, newMemStore(), p)
+	_, good, goodNode := client(t, "good", p)
+	_, bad, badNode := client(t, "bad", p)
+	p.set("liar@x/r", liar)
+	jids := []string{"a@x/r", "b@x/r", "c@x/r", "liar@x/r"}
+	for _, j := range jids[:3] {
+		_ = r.Ingest(waitCtx(t), presence(j, goodNode, good))
+	}
+	_ = r.Ingest(waitCtx(t), presence("liar@x/r", badNode, bad))
+	for _, j := range jids {
+		_, _, _ = r.Wait(waitCtx(t), j)
+	}
+	checkToldMirror(t, r)
+	// b moves to the failed key, c leaves, a announces again.
+	_ = r.Ingest(waitCtx(t), presence("b@x/r", badNode, bad))
+	_ = r.Ingest(waitCtx(t), &messages.Presence{From: "c@x/r", Type: "unavailable"})
+	_ = r.Ingest(waitCtx(t), presence("a@x/r", goodNode, good))
+	if err := r.Sync(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _ = r.Wait(waitCtx(t), "b@x/r")
+	checkToldMirror(t, r)
+	// b back on the good key: told from the table, resolved again.
+	_ = r.Ingest(waitCtx(t), presence("b@x/r", goodNode, good))
+	if _, _, err := r.Wait(waitCtx(t), "b@x/r"); err != nil {
+		t.Fatal(err)
+	}
+	checkToldMirror(t, r)
+	if _, info, err := r.Caps("a@x/r"); err != nil || info == nil {
+		t.Errorf("Caps(a) = %v, %v", info, err)
+	}
+}

@@ -195,8 +195,14 @@ func (a *shardActor) applyLocked(it *item, hits *uint64, misses []*lookupReq) []
 			d.system.Root.Send(a.sh.pid, &waitJID{jid: strings.Clone(it.jid), reply: w})
 		}
 	}
-	slot, r := t.setLocked(it.jid, k, it.node)
-	known, jid := t.slots[slot].info, t.rows.at(r).jid
+	slot, r, told := t.setLocked(it.jid, k, it.node)
+	known := t.slots[slot].info
+	if known != nil && told {
+		// The commonest presence: nothing new, and no row to touch.
+		*hits++
+		return misses
+	}
+	jid := t.rows.at(r).jid
 	if known != nil {
 		// A hit without the store. A JID re-announcing a key it was
 		// told about hears nothing new.

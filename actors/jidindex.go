@@ -71,6 +71,24 @@ func (x *jidIndex) put(fp fingerprint, e entry) {
 	}
 }
 
+// markResolved sets the told-resolved bit of fp's entry, if present.
+func (x *jidIndex) markResolved(fp fingerprint) {
+	if len(x.cells) == 0 {
+		return
+	}
+	mask := len(x.cells) - 1
+	for i := x.home(fp); ; i = (i + 1) & mask {
+		c := &x.cells[i]
+		if c.fp == fp {
+			c.e.r |= toldResolvedBit
+			return
+		}
+		if c.fp == (fingerprint{}) {
+			return
+		}
+	}
+}
+
 // del removes fp, if present.
 func (x *jidIndex) del(fp fingerprint) {
 	if len(x.cells) == 0 {

@@ -29,11 +29,18 @@ func TestJIDIndexAgainstAMap(t *testing.T) {
 			fp := fps[rng.IntN(len(fps))]
 			// Grow for the first half, then mostly delete, so that the
 			// array shrinks too.
-			if rng.IntN(2) == 0 || (step > steps/2 && rng.IntN(3) > 0) {
+			switch {
+			case rng.IntN(8) == 0:
+				x.markResolved(fp)
+				if e, ok := model[fp]; ok {
+					e.r |= toldResolvedBit
+					model[fp] = e
+				}
+			case rng.IntN(2) == 0 || (step > steps/2 && rng.IntN(3) > 0):
 				x.del(fp)
 				delete(model, fp)
-			} else {
-				e := entry{slot: int32(step), row: int32(step >> 3)}
+			default:
+				e := newEntry(int32(step), int32(step>>3))
 				x.put(fp, e)
 				model[fp] = e
 			}

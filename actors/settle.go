@@ -50,7 +50,7 @@ func (d *core) tell(jid string, k hashing.Key, info *hashing.Info, err error) {
 	if !ok || t.slots[e.slot].key != k {
 		return
 	}
-	r := t.rows.at(e.row)
+	r := t.rows.at(e.row())
 	if err == nil {
 		t.slots[e.slot].info = info
 		d.resolvedLocked(t, r, k, info, false)
@@ -74,6 +74,7 @@ func (d *core) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Inf
 		return
 	}
 	r.told = toldResolved
+	t.toldResolvedLocked(r)
 	if d.hub.Wants(messages.KindCapsResolved) {
 		t.emitLocked(&messages.CapsResolved{JID: r.jid, Key: k, Info: info, Cached: cached})
 	}
