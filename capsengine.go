@@ -240,7 +240,9 @@ func (e *Engine) Ingest(ctx context.Context, p *messages.Presence) error {
 }
 
 // IngestRaw decodes and ingests one presence stanza. It returns the decode
-// error of a stanza that is not a well-formed presence (also counted).
+// error of a stanza that is not a well-formed presence (also counted). The
+// engine keeps nothing of stanza: the caller may reuse its memory, e.g. for
+// the next read from a socket, as soon as IngestRaw returns.
 func (e *Engine) IngestRaw(ctx context.Context, stanza []byte) error {
 	return facadeError(e.rt.IngestRaw(ctx, stanza))
 }
@@ -250,7 +252,8 @@ func (e *Engine) IngestBatch(ctx context.Context, ps []*messages.Presence) error
 	return facadeError(e.rt.IngestBatch(ctx, ps))
 }
 
-// IngestRawBatch decodes and ingests many stanzas at once.
+// IngestRawBatch decodes and ingests many stanzas at once. Like IngestRaw,
+// it keeps nothing of them once it returns.
 func (e *Engine) IngestRawBatch(ctx context.Context, stanzas [][]byte) error {
 	return facadeError(e.rt.IngestRawBatch(ctx, stanzas))
 }

@@ -187,3 +187,47 @@ func TestInMemoryWithTrusted(t *testing.T) {
 		t.Error("the trusted store was never read")
 	}
 }
+
+// IngestRawBatch keeps nothing of its stanzas: a caller may read the next
+// ones into the same buffer at once, as it would from a socket.
+func TestIngestRawBatchBufferReuse(t *testing.T) {
+	net := &network{infos: map[string]*hashing.Info{}}
+	eng, err := capsengine.Open(testCtx(t), capsengine.Config{InMemory: true, Querier: net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	cs := []*messages.Caps{net.client(t, "psi"), net.client(t, "gajim"), net.client(t, "dino")}
+	buf := make([]byte, 0, 4096)
+	var stanzas [][]byte
+	for i, c := range cs {
+		s := fmt.Sprintf(`<presence from='u%d@example.org/r'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='%s' ver='%s'/></presence>`, i, c.Node, c.Ver)
+		start := len(buf)
+		buf = append(buf, s...)
+		stanzas = append(stanzas, buf[start:len(buf):len(buf)])
+	}
+	if err := eng.IngestRawBatch(testCtx(t), stanzas); err != nil {
+		t.Fatal(err)
+	}
+	// The next read overwrites the buffer.
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	for i, c := range cs {
+		jid := fmt.Sprintf("u%d@example.org/r", i)
+		info, err := eng.Wait(testCtx(t), jid)
+		if err != nil {
+			t.Fatalf("%s: %v", jid, err)
+		}
+		want := net.infos[c.Node+"#"+c.Ver]
+		if len(info.Identities) != 1 || info.Identities[0].Name != want.Identities[0].Name {
+			t.Errorf("%s resolved to %+v, want %+v", jid, info, want)
+		}
+		if k, err := eng.Key(jid); err != nil || k.Ver() != c.Ver {
+			t.Errorf("%s: key %v, %v; want ver %s", jid, k, err, c.Ver)
+		}
+	}
+	if got := eng.Entities("http://jabber.org/protocol/caps"); len(got) != 3 {
+		t.Errorf("entities %v", got)
+	}
+}
