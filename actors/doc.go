@@ -13,6 +13,12 @@
 //     sends the router a first-contact request for each key nothing knows
 //     yet, so that the key's query does not wait for the shard's backlog;
 //     the shard's own request for the same presence joins that lookup.
+//   - early.go: a caller that is first to meet a key in the whole engine
+//     (it claims the key in inflight.go's set) sends the key's first
+//     query itself, at once; the lookup the router starts for the key
+//     adopts it as its own first query. One query per key holds because
+//     only a lookup asks, a key has one lookup at a time, and the claim
+//     succeeds only while no lookup and no request for the key exist.
 //   - router.go: one actor owns the per-key lookup actors: it spawns them
 //     on demand within MaxLookups, parks what cannot start yet, and stops
 //     them once they report idle.
