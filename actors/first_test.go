@@ -57,6 +57,9 @@ func TestFirstContactQueriesBeforeTheShard(t *testing.T) {
 	if q, e, eq := p.total.Load(), c.EarlyLookups.Load(), c.EarlyQueries.Load(); q != 1 || e != 1 || eq != 1 {
 		t.Errorf("%d queries, %d early lookups, %d sent by the caller; want 1, 1 and 1", q, e, eq)
 	}
+	// The Waits may be answered by the early query before its lookup
+	// has counted the answer.
+	until(t, "the lookup to count the key resolved", func() bool { return c.Resolved.Load() >= 1 })
 	if res, dup := c.Resolved.Load(), c.DuplicateAnswers.Load(); res != 1 || dup != 0 {
 		t.Errorf("Resolved %d, DuplicateAnswers %d; want 1 and 0", res, dup)
 	}

@@ -150,6 +150,16 @@ func (l *lookup) onStart() {
 
 // onRequest: jid announced the key (with others in the same presence).
 func (l *lookup) onRequest(m *lookupReq) {
+	if _, met := l.early[m.jid]; met && m.early {
+		// The caller's own first-contact request for a JID this
+		// lookup has met already — the announcer of the query it
+		// adopted, whose outcome may have come first. Nothing new:
+		// above all not an announcer to ask again once the key failed.
+		if l.state.done() && l.storing == 0 {
+			l.io.done()
+		}
+		return
+	}
 	if l.began.IsZero() && l.state != stateResolved {
 		l.began = l.d.now()
 	}

@@ -87,8 +87,10 @@ func (d *core) resolvedLocked(t *table, r *row, k hashing.Key, info *hashing.Inf
 //
 // It returns the engine's one copy of info (infos.canonical).
 func (d *core) verified(k hashing.Key, others []hashing.Key, info *hashing.Info) *hashing.Info {
-	info = d.infos.canonical(k, info)
+	// The event goes first: from canonical on, the shards resolve the
+	// key's JIDs from infos, and their CapsResolved must not overtake it.
 	d.publishVerified(k, info)
+	info = d.infos.canonical(k, info)
 	d.settleKey(k, info)
 	for _, o := range others {
 		// The same check putVerified makes before storing o.
