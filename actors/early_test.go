@@ -56,6 +56,25 @@ func earlyCore(t *testing.T) *core {
 	return d
 }
 
+// earlyWithWait is a new early query for a fresh key's announcer jid,
+// with one Wait parked on it.
+func earlyWithWait(t *testing.T, name, jid string) (*core, hashing.Key, *earlyQuery, chan waitResult) {
+	d := earlyCore(t)
+	_, k, node := client(t, name, nil)
+	q := newEarlyQuery(d, k, nil, jid, node)
+	w := make(chan waitResult, 1)
+	if !q.park(w) {
+		t.Fatal("park refused before the lookup bound")
+	}
+	return d, k, q, w
+}
+
+// collect spawns a collector: the lookup an early query binds to.
+func collect(d *core) (collector, *actor.PID) {
+	c := make(collector, 8)
+	return c, d.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
+}
+
 func recv(t *testing.T, c collector) any {
 	t.Helper()
 	select {
@@ -71,13 +90,8 @@ func recv(t *testing.T, c collector) any {
 // order; a verified answer that comes first answers the Waits parked on
 // the query and the tables at once.
 func TestEarlyQueryHandsOver(t *testing.T) {
-	d := earlyCore(t)
-	info, k, node := client(t, "early", nil)
-	q := newEarlyQuery(d, k, nil, "a@x/r", node)
-	w1 := make(chan waitResult, 1)
-	if !q.park(w1) {
-		t.Fatal("park refused before the lookup bound")
-	}
+	d, k, q, w1 := earlyWithWait(t, "early", "a@x/r")
+	info, _, _ := client(t, "early", nil)
 	q.send(&querySlow{gen: earlyGen})
 	q.send(&queryDone{gen: earlyGen, jid: "a@x/r", info: info})
 	if r := <-w1; r.err != nil || r.info == nil || r.key != k {
@@ -90,8 +104,7 @@ func TestEarlyQueryHandsOver(t *testing.T) {
 	if !q.park(w2) || (<-w2).info == nil {
 		t.Fatal("a Wait parked after the answer is not answered at once")
 	}
-	c := make(collector, 8)
-	pid := d.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
+	c, pid := collect(d)
 	if ws := q.bind(pid); len(ws) != 0 {
 		t.Fatalf("bind handed over %d answered Waits", len(ws))
 	}
@@ -113,19 +126,14 @@ func TestEarlyQueryHandsOver(t *testing.T) {
 // A failed early query decides nothing: the parked Waits go to the
 // lookup, which may ask another announcer.
 func TestEarlyQueryFailureWaitsForTheLookup(t *testing.T) {
-	d := earlyCore(t)
-	_, k, node := client(t, "failed", nil)
-	q := newEarlyQuery(d, k, nil, "liar@x/r", node)
-	w := make(chan waitResult, 1)
-	q.park(w)
+	d, k, q, w := earlyWithWait(t, "failed", "liar@x/r")
 	q.send(&queryDone{gen: earlyGen, jid: "liar@x/r", err: &hashing.MismatchError{Key: k}})
 	select {
 	case r := <-w:
 		t.Fatalf("a failed query answered a Wait: %+v", r)
 	default:
 	}
-	c := make(collector, 8)
-	pid := d.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
+	c, pid := collect(d)
 	if ws := q.bind(pid); len(ws) != 1 {
 		t.Fatalf("bind handed over %d Waits, want 1", len(ws))
 	}
@@ -137,11 +145,7 @@ func TestEarlyQueryFailureWaitsForTheLookup(t *testing.T) {
 // A query whose lookup the router cannot start is cancelled, and the
 // Waits on it told ErrOverloaded, now and later.
 func TestEarlyQueryAbandoned(t *testing.T) {
-	d := earlyCore(t)
-	_, k, node := client(t, "dropped", nil)
-	q := newEarlyQuery(d, k, nil, "a@x/r", node)
-	w := make(chan waitResult, 1)
-	q.park(w)
+	_, _, q, w := earlyWithWait(t, "dropped", "a@x/r")
 	q.abandon()
 	if r := <-w; !errors.Is(r.err, ErrOverloaded) {
 		t.Fatalf("parked Wait got %+v", r)
