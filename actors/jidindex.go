@@ -35,20 +35,26 @@ func (x *jidIndex) home(fp fingerprint) int { return int(fp[0] & uint64(len(x.ce
 
 func (x *jidIndex) len() int { return x.n }
 
+// find returns the cell holding fp and true, or the empty cell that
+// ends fp's run and false. The array must not be empty.
+func (x *jidIndex) find(fp fingerprint) (int, bool) {
+	mask := len(x.cells) - 1
+	for i := x.home(fp); ; i = (i + 1) & mask {
+		switch x.cells[i].fp {
+		case fp:
+			return i, true
+		case fingerprint{}:
+			return i, false
+		}
+	}
+}
+
 func (x *jidIndex) get(fp fingerprint) (entry, bool) {
 	if len(x.cells) == 0 {
 		return entry{}, false
 	}
-	mask := len(x.cells) - 1
-	for i := x.home(fp); ; i = (i + 1) & mask {
-		c := &x.cells[i]
-		if c.fp == fp {
-			return c.e, true
-		}
-		if c.fp == (fingerprint{}) {
-			return entry{}, false
-		}
-	}
+	i, ok := x.find(fp)
+	return x.cells[i].e, ok
 }
 
 // put sets fp's entry. fp must not be zero (fingerprintOf never is).
@@ -56,19 +62,12 @@ func (x *jidIndex) put(fp fingerprint, e entry) {
 	if (x.n+1)*4 > len(x.cells)*3 {
 		x.resize(max(minCells, 2*len(x.cells)))
 	}
-	mask := len(x.cells) - 1
-	for i := x.home(fp); ; i = (i + 1) & mask {
-		c := &x.cells[i]
-		if c.fp == fp {
-			c.e = e
-			return
-		}
-		if c.fp == (fingerprint{}) {
-			*c = jidCell{fp, e}
-			x.n++
-			return
-		}
+	i, ok := x.find(fp)
+	if !ok {
+		x.cells[i].fp = fp
+		x.n++
 	}
+	x.cells[i].e = e
 }
 
 // markResolved sets the told-resolved bit of fp's entry, if present.
@@ -76,16 +75,8 @@ func (x *jidIndex) markResolved(fp fingerprint) {
 	if len(x.cells) == 0 {
 		return
 	}
-	mask := len(x.cells) - 1
-	for i := x.home(fp); ; i = (i + 1) & mask {
-		c := &x.cells[i]
-		if c.fp == fp {
-			c.e.r |= toldResolvedBit
-			return
-		}
-		if c.fp == (fingerprint{}) {
-			return
-		}
+	if i, ok := x.find(fp); ok {
+		x.cells[i].e.r |= toldResolvedBit
 	}
 }
 
@@ -94,13 +85,11 @@ func (x *jidIndex) del(fp fingerprint) {
 	if len(x.cells) == 0 {
 		return
 	}
-	mask := len(x.cells) - 1
-	i := x.home(fp)
-	for ; x.cells[i].fp != fp; i = (i + 1) & mask {
-		if x.cells[i].fp == (fingerprint{}) {
-			return
-		}
+	i, ok := x.find(fp)
+	if !ok {
+		return
 	}
+	mask := len(x.cells) - 1
 	// Backward shift: a later cell of the run moves into the hole unless
 	// its home lies cyclically in (hole, itself], where it would no
 	// longer be found.
