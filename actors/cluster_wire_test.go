@@ -25,11 +25,7 @@ func TestWireRoundTrip(t *testing.T) {
 		Features:   []string{"http://jabber.org/protocol/caps"},
 		Forms:      []hashing.Form{{Type: "result", Fields: []hashing.Field{{Var: "FORM_TYPE", Type: "hidden", Values: []string{"urn:x"}}}}},
 	}
-	ver, err := hashing.Ver(hashing.SHA1, info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, ver)
+	k, err := hashing.Compute(hashing.XEP0115, hashing.SHA1, info)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +122,7 @@ func FuzzWireDecode(f *testing.F) {
 		Identities: []hashing.Identity{{Category: "client", Type: "pc", Name: "psi"}},
 		Features:   []string{"http://jabber.org/protocol/caps", "urn:xmpp:ping"},
 	}
-	ver, _ := hashing.Ver(hashing.SHA1, info)
-	k, _ := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, ver)
+	k, _ := hashing.Compute(hashing.XEP0115, hashing.SHA1, info)
 	for _, m := range []*wireMsg{
 		{Key: toWire(k), JID: "a@b/c", Node: "https://psi", Origin: "127.0.0.1:7000", Seq: 3},
 		{Key: toWire(k), Info: info},

@@ -94,9 +94,6 @@ func (s *keySet) takeEarly(k hashing.Key) *earlyQuery {
 	return q
 }
 
-// hasEarly reports whether k has a claimed query not taken yet.
-func (s *keySet) hasEarly(k hashing.Key) bool { return s.earlyOf(k) != nil }
-
 // earlyOf is k's claimed query not taken yet, or nil.
 func (s *keySet) earlyOf(k hashing.Key) *earlyQuery {
 	sh := &s.shards[s.shard(k)]

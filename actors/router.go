@@ -249,7 +249,7 @@ func (r *router) forward(ctx actor.Context, k hashing.Key, reqs []*lookupReq, qu
 		if len(r.live) >= r.d.cfg.MaxLookups {
 			// A first contact whose query is out already waits too:
 			// dropped, its answer would be lost and the key asked again.
-			if queue || r.d.looking.hasEarly(k) {
+			if queue || r.d.looking.earlyOf(k) != nil {
 				r.park(reqs)
 			}
 			return false
