@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"strings"
 	"sync"
 	"time"
 
@@ -49,10 +48,12 @@ type earlyQuery struct {
 // their queries from 1.
 const earlyGen = 1
 
+// newEarlyQuery is the query to jid, caps node node, for k; jid and node
+// must be the caller's own copies (not the batch arena's).
 func newEarlyQuery(d *core, k hashing.Key, others []hashing.Key, jid, node string) *earlyQuery {
 	q := &earlyQuery{at: time.Now(), d: d}
 	q.job = &queryJob{
-		key: k, others: others, a: announcer{jid: strings.Clone(jid), node: strings.Clone(node)}, gen: earlyGen,
+		key: k, others: others, a: announcer{jid: jid, node: node}, gen: earlyGen,
 		done:   func(res *queryDone) { q.send(res) },
 		slow:   func() { q.send(&querySlow{gen: earlyGen}) },
 		stored: func() { q.send(&queryStored{gen: earlyGen}) },
@@ -143,23 +144,24 @@ func (q *earlyQuery) abandon() {
 	q.waiters = nil
 }
 
-// startEarly claims k for it.jid's query and queues that query, when the
-// key's first contact is this caller's and the announcer may be asked; it
-// reports whether it did. Otherwise the caller counts its request in
-// looking as before and the lookup asks (or skips) the announcer.
-func (d *core) startEarly(k hashing.Key, it *item) bool {
+// startEarly claims k for the query to jid (node), which it queues, when
+// the key's first contact is this caller's and the announcer may be
+// asked; it reports whether it did. Otherwise the caller counts its
+// request in looking as before and the lookup asks (or skips) the
+// announcer. jid and node are the caller's own copies.
+func (d *core) startEarly(k hashing.Key, jid, node string, others []hashing.Key) bool {
 	if d.cluster != nil {
 		// A cluster's owner runs the query: the lookup asks it.
 		return false
 	}
-	if _, bad := d.bad.get(badKey{it.jid, k}); bad {
+	if _, bad := d.bad.get(badKey{jid, k}); bad {
 		return false
 	}
-	if !d.limiter.allow(it.jid) {
+	if !d.limiter.allow(jid) {
 		// Over its rate: the lookup skips it and counts the drop.
 		return false
 	}
-	q := newEarlyQuery(d, k, it.others, it.jid, it.node)
+	q := newEarlyQuery(d, k, others, jid, node)
 	if !d.looking.claim(k, q) {
 		// Another caller came first, a moment ago. The token spent is
 		// this presence's: its JID joins that lookup.

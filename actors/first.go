@@ -52,11 +52,12 @@ func (r *Runtime) firstContact(b *ingestBatch) *lookupBatch {
 			d.infos.canonical(k, info)
 			return
 		}
-		if !d.startEarly(k, it) {
+		jid, node := strings.Clone(it.jid), strings.Clone(it.node)
+		if !d.startEarly(k, jid, node, it.others) {
 			d.looking.add(k)
 		}
 		d.counters.EarlyLookups.Add(1)
-		reqs = append(reqs, &lookupReq{key: k, jid: strings.Clone(it.jid), node: strings.Clone(it.node), at: time.Now(),
+		reqs = append(reqs, &lookupReq{key: k, jid: jid, node: node, at: time.Now(),
 			others: it.others, missed: missed, inFlight: true, early: true})
 	}
 	if b.items == nil {

@@ -46,6 +46,26 @@ func TestLookupsPassivate(t *testing.T) {
 	if n := r.d.looking.len(); n != 0 {
 		t.Errorf("%d keys still counted in flight", n)
 	}
+	// So are the first queries callers sent: each was taken over by its
+	// key's lookup.
+	if r.Counters().EarlyQueries.Load() == 0 {
+		t.Error("no caller sent a first query: the early path went untested")
+	}
+	if n := earlyHeld(r.d.looking); n != 0 {
+		t.Errorf("%d first queries never taken over by a lookup", n)
+	}
+}
+
+// earlyHeld is the number of claimed first queries s still holds.
+func earlyHeld(s *keySet) int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.early)
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 // A query still queued when its lookup ends is never sent.

@@ -76,9 +76,6 @@ type lookup struct {
 	// whose shard's request has not come yet: that request is the same
 	// presence, not a new announcer, and is told how the asking went.
 	early map[string]struct{}
-	// settled: the answer being finished with was told to the tables
-	// already (earlyQuery.send), so finish does not walk them again.
-	settled bool
 	// began is when the lookup first had a key to ask about and did not
 	// know it: the start of the resolve latency (zero: not measuring).
 	began time.Time
@@ -428,8 +425,15 @@ func (l *lookup) onAnswer(m *queryDone) {
 		if l.d.cluster == nil {
 			l.storing = m.gen
 		}
-		l.settled = m.settled
-		l.finish(m.info, nil)
+		info := m.info
+		if !m.settled {
+			// The shards learn the answer before the waiters do, so
+			// that Caps and Supports, asked by a waiter just answered,
+			// agree with it while the store has yet to commit it. (An
+			// answer the early query's caller settled is there already.)
+			info = l.d.verified(l.key, l.others, info)
+		}
+		l.finish(info, nil)
 		return
 	}
 	if errors.Is(m.err, context.DeadlineExceeded) && l.retry(a) {
@@ -507,7 +511,8 @@ func (l *lookup) onStop() {
 	}
 }
 
-// finish ends the lookup with info or err and tells everyone.
+// finish ends the lookup with info — which onAnswer has told the tables —
+// or err, and tells everyone.
 func (l *lookup) finish(info *hashing.Info, err error) {
 	for _, o := range l.out {
 		if o.cancel != nil {
@@ -521,14 +526,6 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 		if !l.began.IsZero() {
 			l.d.latency.resolve.observe(l.d.now().Sub(l.began))
 		}
-		// The shards learn the answer before the waiters do, so that
-		// Caps and Supports, asked by a waiter just answered, agree
-		// with it while the store has yet to commit it.
-		if !l.settled {
-			info = l.d.verified(l.key, l.others, info)
-			l.info = info
-		}
-		l.settled = false
 		for _, w := range l.waiters {
 			w <- waitResult{key: l.key, info: info}
 		}
