@@ -141,13 +141,18 @@ func (a *shardActor) Receive(ctx actor.Context) {
 	t.mu.Lock()
 	defer t.mu.Unlock() // apply unwinds with the lock held, even in a panic
 	if b.items == nil {
-		misses = a.applyLocked(&b.one, &hits, misses)
+		misses = a.applyLocked(&b.one, fingerprintOf(b.one.jid), &hits, misses)
 	} else {
-		for i := range b.items {
-			misses = a.applyLocked(&b.items[i], &hits, misses)
-			if i%lockRun == lockRun-1 {
+		var fps [lockRun]fingerprint
+		for from := 0; from < len(b.items); from += lockRun {
+			if from > 0 {
 				t.mu.Unlock()
 				t.mu.Lock()
+			}
+			run := b.items[from:min(from+lockRun, len(b.items))]
+			t.prefetchLocked(run, &fps)
+			for i := range run {
+				misses = a.applyLocked(&run[i], fps[i], &hits, misses)
 			}
 		}
 	}
@@ -167,11 +172,11 @@ const lockRun = 64
 // applyLocked applies one presence to the table and appends the lookup it
 // needs, if any, to misses. It is called, and returns, with the table
 // locked; it lets go of the lock while it reads the store.
-func (a *shardActor) applyLocked(it *item, hits *uint64, misses []*lookupReq) []*lookupReq {
+func (a *shardActor) applyLocked(it *item, fp fingerprint, hits *uint64, misses []*lookupReq) []*lookupReq {
 	d, t := a.d, a.sh.table
 	switch it.kind {
 	case itemUnavailable:
-		gone := t.removeLocked(it.jid)
+		gone := t.removeFPLocked(fp)
 		if waiters, ok := t.removeUnhashedLocked(it.jid); ok {
 			gone = true
 			for _, w := range waiters {
@@ -195,7 +200,7 @@ func (a *shardActor) applyLocked(it *item, hits *uint64, misses []*lookupReq) []
 			d.system.Root.Send(a.sh.pid, &waitJID{jid: strings.Clone(it.jid), reply: w})
 		}
 	}
-	slot, r, told := t.setLocked(it.jid, k, it.node)
+	slot, r, told := t.setFPLocked(fp, it.jid, k, it.node)
 	known := t.slots[slot].info
 	if known != nil && told {
 		// The commonest presence: nothing new, and no row to touch.
