@@ -273,3 +273,72 @@ func BenchmarkGroupCommitVsBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetL6 reads a store compacted into its last level, as a store
+// that has lived a while is: pebble's Get against the store's own read
+// (seek, which consults the L6 bloom filters), for keys that are not
+// there (a new client's first presence) and keys that are. On the 2-core
+// machine, two runs: get-miss 2.5–4.2 µs, seek-miss 1.1 µs, get-hit
+// 2.2–2.5 µs, seek-hit 2.5–2.9 µs.
+//
+//	go test -run '^$' -bench GetL6 ./storage
+func BenchmarkGetL6(b *testing.B) {
+	pool := benchPool()
+	const stored = 50_000
+	db := openBench(b, Config{})
+	var wg sync.WaitGroup
+	for g := range 256 {
+		wg.Go(func() {
+			for i := g; i < stored; i += 256 {
+				if err := db.Put(context.Background(), pool[i].key, pool[i].entry()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	pdb := db.user.db
+	if err := pdb.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := pdb.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff}, false); err != nil {
+		b.Fatal(err)
+	}
+	if m := pdb.Metrics(); m.Levels[6].TablesCount == 0 {
+		b.Fatal("nothing in L6")
+	}
+	var kb keyBuf
+	for _, hit := range []bool{false, true} {
+		key := func(i int) []byte {
+			if hit {
+				return kb.of(pool[i%stored].key)
+			}
+			return kb.of(pool[stored+i%(len(pool)-stored)].key)
+		}
+		name := map[bool]string{false: "miss", true: "hit"}[hit]
+		b.Run("get-"+name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				_, c, err := pdb.Get(key(i))
+				if hit != (err == nil) {
+					b.Fatal(err)
+				}
+				if c != nil {
+					c.Close()
+				}
+				i++
+			}
+		})
+		b.Run("seek-"+name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				found, err := db.user.seek(key(i), func([]byte) {})
+				if err != nil || found != hit {
+					b.Fatal(found, err)
+				}
+				i++
+			}
+		})
+	}
+}

@@ -49,7 +49,9 @@ type Config struct {
 	CacheBytes int64
 
 	// BlockCacheBytes is pebble's block cache for each store, in bytes.
-	// 0 means DefaultBlockCacheBytes (16 MiB).
+	// 0 means DefaultBlockCacheBytes (16 MiB). The user store's memtables
+	// (up to 3 × 16 MiB, which pebble counts against the same budget)
+	// come on top.
 	BlockCacheBytes int64
 
 	// Verify relaxes the verification Put applies. The zero value is
