@@ -89,23 +89,29 @@ func (j *queryJob) isLost() bool {
 type queryQueue struct {
 	d *core
 
-	mu      sync.Mutex
-	jobs    []*queryJob // jobs[head:] are queued
-	head    int
-	fresh   int // workers holding a slot (≤ MaxQueriesInFlight)
-	idle    int // of which waiting for a job
-	wake    *sync.Cond
-	closed  bool
-	slow    atomic.Int64 // queries past the hedge delay (≤ MaxSlowQueries)
-	puts    atomic.Int64 // verified answers not yet committed (Flush waits for none)
-	running atomic.Int64 // queries being asked now, slow ones included
-	workers sync.WaitGroup
+	mu    sync.Mutex
+	jobs  []*queryJob // jobs[head:] are queued
+	head  int
+	fresh int // workers holding a slot (≤ MaxQueriesInFlight)
+	// idle are the workers waiting for a job, each on its own channel,
+	// the most recent last. A job wakes the most recent: under a steady
+	// trickle of jobs the same few workers take them all, and the rest,
+	// left over from a burst, time out and exit. (sync.Cond wakes the
+	// longest waiting: each of the burst's workers was woken in turn, none
+	// ever idled out, and a soak kept 550 of them for good.)
+	idle []chan struct{}
+	// idleAfter is how long an idle worker waits for a job before it
+	// exits: idleWorker, shorter in tests.
+	idleAfter time.Duration
+	closed    bool
+	slow      atomic.Int64 // queries past the hedge delay (≤ MaxSlowQueries)
+	puts      atomic.Int64 // verified answers not yet committed (Flush waits for none)
+	running   atomic.Int64 // queries being asked now, slow ones included
+	workers   sync.WaitGroup
 }
 
 func newQueryQueue(d *core) *queryQueue {
-	q := &queryQueue{d: d}
-	q.wake = sync.NewCond(&q.mu)
-	return q
+	return &queryQueue{d: d, idleAfter: idleWorker}
 }
 
 // idleWorker is how long a worker with nothing to do stays: long enough
@@ -135,8 +141,11 @@ func (q *queryQueue) spawnLocked() {
 	if len(q.jobs)-q.head == 0 {
 		return
 	}
-	if q.idle > 0 {
-		q.wake.Signal()
+	if n := len(q.idle); n > 0 {
+		// Buffered: the worker takes the token when it next looks.
+		q.idle[n-1] <- struct{}{}
+		q.idle[n-1] = nil
+		q.idle = q.idle[:n-1]
 		return
 	}
 	if q.fresh < q.d.cfg.MaxQueriesInFlight {
@@ -146,26 +155,42 @@ func (q *queryQueue) spawnLocked() {
 	}
 }
 
-// pop takes the next job, waiting up to idleWorker for one; nil means the
+// pop takes the next job, waiting up to idleAfter for one; nil means the
 // worker should exit (and has given its slot up).
 func (q *queryQueue) pop() *queryJob {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	var wake chan struct{}
 	var timer *time.Timer
-	timedOut := false
-	for len(q.jobs)-q.head == 0 && !q.closed && !timedOut {
-		if timer == nil {
-			timer = time.AfterFunc(idleWorker, func() {
-				q.mu.Lock()
-				timedOut = true
-				q.mu.Unlock()
-				q.wake.Broadcast()
-			})
+	for len(q.jobs)-q.head == 0 && !q.closed {
+		if wake == nil {
+			wake = make(chan struct{}, 1)
+			timer = time.NewTimer(q.idleAfter)
 			defer timer.Stop()
 		}
-		q.idle++
-		q.wake.Wait()
-		q.idle--
+		q.idle = append(q.idle, wake)
+		q.mu.Unlock()
+		timedOut := false
+		select {
+		case <-wake:
+		case <-timer.C:
+			timedOut = true
+		}
+		q.mu.Lock()
+		if timedOut {
+			if i := slices.Index(q.idle, wake); i >= 0 {
+				// Nobody woke it: it leaves.
+				q.idle = slices.Delete(q.idle, i, i+1)
+				q.fresh--
+				return nil
+			}
+			// Woken as the timer fired: the token is its.
+			<-wake
+		}
+		// Woken by a push, or by close: a job may be there, or may have
+		// been taken by a worker that was running already. Look again,
+		// with a fresh idle timeout.
+		timer.Reset(q.idleAfter)
 	}
 	if len(q.jobs)-q.head == 0 || q.closed {
 		q.fresh--
@@ -326,7 +351,10 @@ func (q *queryQueue) close() {
 	q.closed = true
 	rest := q.jobs[q.head:]
 	q.jobs, q.head = nil, 0
-	q.wake.Broadcast()
+	for _, w := range q.idle {
+		w <- struct{}{}
+	}
+	q.idle = nil
 	q.mu.Unlock()
 	for _, j := range rest {
 		q.d.queued.Add(-1)
