@@ -10,9 +10,13 @@ type Gauges struct {
 	QueriesInFlight int64 // disco#info queries sent and not yet answered, slow ones included
 	ParkedRequests  int64 // requests waiting for a lookup (MaxLookups reached)
 	SlowQueries     int64 // queries past the hedge delay, not holding a slot
-	WaitingJIDs     int64 // JIDs held by lookups to be told how they end
-	RouterBacklog   int64 // lookup requests queued for the router
-	JIDs            int64 // online JIDs with caps
+	// QueryWorkers are the query worker goroutines, idle ones included: at
+	// most MaxQueriesInFlight hold a slot, and the slow ones are
+	// SlowQueries. An idle worker leaves after 10 s without a job.
+	QueryWorkers  int64
+	WaitingJIDs   int64 // JIDs held by lookups to be told how they end
+	RouterBacklog int64 // lookup requests queued for the router
+	JIDs          int64 // online JIDs with caps
 	// UnhashedJIDs are the online JIDs without a verifiable hash kept
 	// with their own answer (Config.QueryUnhashed; not in JIDs).
 	UnhashedJIDs int64
@@ -36,6 +40,7 @@ func (r *Runtime) Gauges() Gauges {
 		QueriesInFlight: d.queries.running.Load(),
 		ParkedRequests:  d.parked.Load(),
 		SlowQueries:     d.queries.slow.Load(),
+		QueryWorkers:    d.queries.alive.Load(),
 		WaitingJIDs:     d.waiting.Load(),
 		RouterBacklog:   d.backlog.Load(),
 		JIDs:            int64(r.JIDs()),

@@ -107,6 +107,7 @@ type queryQueue struct {
 	slow      atomic.Int64 // queries past the hedge delay (≤ MaxSlowQueries)
 	puts      atomic.Int64 // verified answers not yet committed (Flush waits for none)
 	running   atomic.Int64 // queries being asked now, slow ones included
+	alive     atomic.Int64 // worker goroutines, idle ones included
 	workers   sync.WaitGroup
 }
 
@@ -151,6 +152,7 @@ func (q *queryQueue) spawnLocked() {
 	if q.fresh < q.d.cfg.MaxQueriesInFlight {
 		q.fresh++
 		q.workers.Add(1)
+		q.alive.Add(1)
 		go q.work()
 	}
 }
@@ -212,6 +214,7 @@ func (q *queryQueue) pop() *queryJob {
 
 func (q *queryQueue) work() {
 	defer q.workers.Done()
+	defer q.alive.Add(-1)
 	for {
 		j := q.pop()
 		if j == nil {

@@ -23,11 +23,7 @@ func TestIdleQueryWorkersLeave(t *testing.T) {
 	q.mu.Lock()
 	q.idleAfter = idleAfter
 	q.mu.Unlock()
-	workers := func() int {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		return q.fresh
-	}
+	workers := func() int { return int(r.Gauges().QueryWorkers) }
 
 	var wg sync.WaitGroup
 	job := func(i int) *queryJob {

@@ -544,7 +544,7 @@ func (r *soakRun) sample() soakSample {
 		Keys: r.keys.Load(), JIDs: r.jids.Load(),
 		LiveLookups: g.LiveLookups, QueuedQueries: g.QueuedQueries, QueriesInFlight: g.QueriesInFlight,
 		WaitingJIDs: g.WaitingJIDs, RouterBacklog: g.RouterBacklog, JIDsOnline: g.JIDs,
-		Goroutines: runtime.NumGoroutine(), RSS: readStatus("VmRSS"),
+		Goroutines: runtime.NumGoroutine(), QueryWorkers: g.QueryWorkers, RSS: readStatus("VmRSS"),
 		Queries: r.peers.Queries.Load(), Failures: map[string]uint64{},
 		EventDrops: int64(c["event_drops"]), Events: r.events.Load(),
 	}

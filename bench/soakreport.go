@@ -143,6 +143,7 @@ type soakSample struct {
 	RouterBacklog   int64             `json:"router_backlog"`
 	JIDsOnline      int64             `json:"jids_online"`
 	Goroutines      int               `json:"goroutines"`
+	QueryWorkers    int64             `json:"query_workers"` // of Goroutines: the engine's query workers
 	RSS             int64             `json:"rss"`
 	Heap            int64             `json:"heap"`
 	Queries         int64             `json:"queries"`
@@ -258,6 +259,7 @@ func writeSoakHTML(w io.Writer, r *SoakReport) error {
 		}, nil),
 		soakChart(r, "Goroutines", "", []soakSeries{
 			{"goroutines", "#1f77b4", func(s *soakSample) float64 { return float64(s.Goroutines) }},
+			{"query workers", "#ff7f0e", func(s *soakSample) float64 { return float64(s.QueryWorkers) }},
 		}, nil),
 		soakChart(r, "Memory (MiB)", "MiB", []soakSeries{
 			{"RSS", "#1f77b4", func(s *soakSample) float64 { return float64(s.RSS) / (1 << 20) }},
