@@ -210,6 +210,24 @@ func (t *targetReport) Correct() bool {
 	return t.QueriesEqualUniqueKeys && t.AllLiarsCaught && t.NoHangs
 }
 
+// Broken returns one line per correctness guarantee the engine broke
+// (Correct), saying what was measured; none when it broke none.
+func (r *Report) Broken() []string {
+	t, e := &r.Targets, r.Engine
+	var out []string
+	if !t.QueriesEqualUniqueKeys {
+		out = append(out, fmt.Sprintf("one query per resolvable key: %d queries = %d verified + %d failed for %d resolvable keys (%d resolved), %d duplicates (%d hedges aside)",
+			e.Queries, e.VerifiedQueries, e.FailedQueries, e.ResolvableKeys, e.ResolvedKeys, e.DuplicateQueries, e.HedgedQueries))
+	}
+	if !t.AllLiarsCaught {
+		out = append(out, fmt.Sprintf("every liar caught: %d of %d wrong answers believed", e.Liars.Accepted, e.Liars.Answers))
+	}
+	if !t.NoHangs {
+		out = append(out, fmt.Sprintf("no hangs: %d waits unanswered", e.Hangs))
+	}
+	return out
+}
+
 // Missed returns one line per target the run missed, saying what was
 // measured and what was wanted; none when every target was met. The
 // ratio targets need a baseline: without one they are reported missed,
@@ -227,16 +245,7 @@ func (r *Report) Missed() []string {
 			out = append(out, fmt.Sprintf("cold: the engine did %.2f× the baseline's presences/s, target ≥ %g×", t.ColdRatio, t.ColdTarget))
 		}
 	}
-	if !t.QueriesEqualUniqueKeys {
-		out = append(out, fmt.Sprintf("one query per resolvable key: %d queries = %d verified + %d failed for %d resolvable keys (%d resolved), %d duplicates (%d hedges aside)",
-			e.Queries, e.VerifiedQueries, e.FailedQueries, e.ResolvableKeys, e.ResolvedKeys, e.DuplicateQueries, e.HedgedQueries))
-	}
-	if !t.AllLiarsCaught {
-		out = append(out, fmt.Sprintf("every liar caught: %d of %d wrong answers believed", e.Liars.Accepted, e.Liars.Answers))
-	}
-	if !t.NoHangs {
-		out = append(out, fmt.Sprintf("no hangs: %d waits unanswered", e.Hangs))
-	}
+	out = append(out, r.Broken()...)
 	if !t.RSSUnder1GiB {
 		out = append(out, fmt.Sprintf("peak RSS: %s, target < 1 GiB", units.Bytes(e.PeakRSSBytes)))
 	}

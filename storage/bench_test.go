@@ -38,6 +38,23 @@ var benchPool = sync.OnceValue(func() []benchItem {
 	return out
 })
 
+// putPool stores items durably from g goroutines, which the group commit
+// turns into few syncs.
+func putPool(b *testing.B, db *DB, items []benchItem, g int) {
+	var wg sync.WaitGroup
+	for w := range g {
+		wg.Go(func() {
+			for i := w; i < len(items); i += g {
+				if err := db.Put(context.Background(), items[i].key, items[i].entry()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 type benchItem struct {
 	key  hashing.Key
 	info hashing.Info
@@ -62,18 +79,7 @@ func BenchmarkGet(b *testing.B) {
 	pool := benchPool()
 	const stored = 10_000
 	fill := func(b *testing.B, db *DB) {
-		var wg sync.WaitGroup
-		for g := range 64 {
-			wg.Go(func() {
-				for i := g; i < stored; i += 64 {
-					if err := db.Put(context.Background(), pool[i].key, pool[i].entry()); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		putPool(b, db, pool[:stored], 64)
 		// Flush, so pebble hits come from sstables as they would in a
 		// long-running store, not from the memtable.
 		if err := db.user.db.Flush(); err != nil {
@@ -286,18 +292,7 @@ func BenchmarkGetL6(b *testing.B) {
 	pool := benchPool()
 	const stored = 50_000
 	db := openBench(b, Config{})
-	var wg sync.WaitGroup
-	for g := range 256 {
-		wg.Go(func() {
-			for i := g; i < stored; i += 256 {
-				if err := db.Put(context.Background(), pool[i].key, pool[i].entry()); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	putPool(b, db, pool[:stored], 256)
 	pdb := db.user.db
 	if err := pdb.Flush(); err != nil {
 		b.Fatal(err)

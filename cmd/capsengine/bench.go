@@ -293,6 +293,11 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 	}
 	if !rep.Targets.Correct() {
 		fmt.Fprintln(stderr, "capsengine bench:", bench.ErrIncorrect)
+		if !bo.check { // --check named them already
+			for _, b := range rep.Broken() {
+				fmt.Fprintln(stderr, "capsengine bench: broken:", b)
+			}
+		}
 		failed = true
 	}
 	if failed {
