@@ -236,21 +236,26 @@ func (s *store) checkFormat(readOnly bool) error {
 
 // get reads and decodes the entry at key kk, also returning the size of its
 // encoding. It returns ErrNotFound (unwrapped, so a miss costs no
-// allocation) when the key is absent.
+// allocation of its own) when the key is absent.
 func (s *store) get(kk []byte) (*Entry, int, error) {
-	var e *Entry
-	var n int
-	var decodeErr error
-	found, err := s.seek(kk, func(v []byte) {
-		e, decodeErr = DecodeEntry(v)
-		n = len(v)
-	})
-	switch {
-	case err != nil:
+	it, err := s.find(kk)
+	if err != nil {
 		return nil, 0, fmt.Errorf("storage: %s store: get %x: %w", s.src, kk, err)
-	case !found:
+	}
+	if it == nil {
 		return nil, 0, ErrNotFound
-	case decodeErr != nil:
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		it.Close()
+		return nil, 0, fmt.Errorf("storage: %s store: get %x: %w", s.src, kk, translate(err))
+	}
+	e, decodeErr := DecodeEntry(v) // copies what it keeps: v dies with it
+	n := len(v)
+	if err := it.Close(); err != nil {
+		return nil, 0, fmt.Errorf("storage: %s store: get %x: %w", s.src, kk, translate(err))
+	}
+	if decodeErr != nil {
 		return nil, 0, fmt.Errorf("storage: %s store: key %x: %w", s.src, kk, decodeErr)
 	}
 	return e, n, nil
@@ -258,11 +263,14 @@ func (s *store) get(kk []byte) (*Entry, int, error) {
 
 // has reports whether key kk is present, without decoding its value.
 func (s *store) has(kk []byte) (bool, error) {
-	found, err := s.seek(kk, nil)
+	it, err := s.find(kk)
+	if err == nil && it != nil {
+		err = translate(it.Close())
+	}
 	if err != nil {
 		return false, fmt.Errorf("storage: %s store: get %x: %w", s.src, kk, err)
 	}
-	return found, nil
+	return it != nil, nil
 }
 
 // getOptions make a point read consult the bloom filters of every level.
@@ -274,32 +282,19 @@ func (s *store) has(kk []byte) (bool, error) {
 // more (BenchmarkGetL6).
 var getOptions = pebble.IterOptions{UseL6Filters: true}
 
-// seek looks kk up and, when it is there, passes its value (valid during
-// the call only) to fn, if not nil.
-func (s *store) seek(kk []byte, fn func(v []byte)) (found bool, err error) {
+// find returns an iterator positioned on kk, which the caller closes, or
+// nil when kk is not stored.
+func (s *store) find(kk []byte) (*pebble.Iterator, error) {
 	it, err := s.db.NewIter(&getOptions)
 	if err != nil {
-		return false, translate(err)
+		return nil, translate(err)
 	}
-	defer func() {
-		if cerr := it.Close(); err == nil && cerr != nil {
-			found, err = false, translate(cerr)
-		}
-	}()
 	// The comparer's prefix of a key is the whole key, so a prefix seek
 	// lands on kk or on nothing.
-	if !it.SeekPrefixGE(kk) || !bytes.Equal(it.Key(), kk) {
-		return false, nil
+	if it.SeekPrefixGE(kk) && bytes.Equal(it.Key(), kk) {
+		return it, nil
 	}
-	if fn == nil {
-		return true, nil
-	}
-	v, err := it.ValueAndErr()
-	if err != nil {
-		return false, translate(err)
-	}
-	fn(v)
-	return true, nil
+	return nil, translate(it.Close())
 }
 
 // scan calls fn for every entry in key order, over a consistent snapshot.
