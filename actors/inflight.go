@@ -116,14 +116,20 @@ func (s *keySet) has(k hashing.Key) bool {
 
 // len is the number of keys held.
 func (s *keySet) len() int {
-	n := 0
+	n, _ := s.sizes()
+	return n
+}
+
+// sizes is the number of keys held and of claimed queries not taken yet.
+func (s *keySet) sizes() (keys, early int) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		n += len(sh.m)
+		keys += len(sh.m)
+		early += len(sh.early)
 		sh.mu.RUnlock()
 	}
-	return n
+	return keys, early
 }
 
 // storeWrites counts, per bucket of keys, the writes of those keys to the

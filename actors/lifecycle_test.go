@@ -43,29 +43,18 @@ func TestLookupsPassivate(t *testing.T) {
 	until(t, "every lookup to stop", func() bool { return r.Gauges().LiveLookups == 0 })
 	// Requests in flight and lookups are counted in and out: the set the
 	// shards read is empty again, whatever was parked on the way.
-	if n := r.d.looking.len(); n != 0 {
-		t.Errorf("%d keys still counted in flight", n)
+	held, early := r.d.looking.sizes()
+	if held != 0 {
+		t.Errorf("%d keys still counted in flight", held)
 	}
 	// So are the first queries callers sent: each was taken over by its
 	// key's lookup.
 	if r.Counters().EarlyQueries.Load() == 0 {
 		t.Error("no caller sent a first query: the early path went untested")
 	}
-	if n := earlyHeld(r.d.looking); n != 0 {
-		t.Errorf("%d first queries never taken over by a lookup", n)
+	if early != 0 {
+		t.Errorf("%d first queries never taken over by a lookup", early)
 	}
-}
-
-// earlyHeld is the number of claimed first queries s still holds.
-func earlyHeld(s *keySet) int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.RLock()
-		n += len(sh.early)
-		sh.mu.RUnlock()
-	}
-	return n
 }
 
 // A query still queued when its lookup ends is never sent.
