@@ -8,16 +8,20 @@ import (
 	"github.com/capsengine/capsengine/hashing"
 )
 
-// TestIdleQueryWorkersLeave: a burst of slow queries starts a worker
-// each; the steady trickle of jobs that follows needs one or two, and
-// the others must leave once idle for idleAfter. Waking the longest-idle
-// worker for each job (what sync.Cond does) woke every one of them in
-// turn, so none ever left: a soak kept 550 for good.
+// TestIdleQueryWorkersLeave: a burst of jobs held by their peers starts
+// a worker each, up to MaxQueriesInFlight and no more; the steady trickle
+// of jobs that follows needs one or two, and the others must leave once
+// idle for idleAfter. Waking the longest-idle worker for each job (what
+// sync.Cond does) woke every one of them in turn, so none ever left: a
+// soak kept 550 for good.
 func TestIdleQueryWorkersLeave(t *testing.T) {
 	p := newPeers()
 	hold := make(chan struct{})
 	p.hold = hold
-	r := start(t, Config{MaxQueriesInFlight: 64, QueryTimeout: 10 * time.Second}, newMemStore(), p)
+	const maxInFlight = 16
+	// No hedge while the burst is held: every worker holds its slot.
+	r := start(t, Config{MaxQueriesInFlight: maxInFlight, HedgeMin: 5 * time.Second, QueryTimeout: 10 * time.Second},
+		newMemStore(), p)
 	q := r.d.queries
 	const idleAfter = 300 * time.Millisecond
 	q.mu.Lock()
@@ -37,15 +41,18 @@ func TestIdleQueryWorkersLeave(t *testing.T) {
 		return &queryJob{key: k, a: announcer{jid: "peer@example.org/r", node: "n"},
 			done: func(*queryDone) { wg.Done() }, slow: func() {}, stored: func() {}}
 	}
-	const burst = 40
+	const burst = 40 // past MaxQueriesInFlight
 	for i := range burst {
 		q.push(job(i))
 	}
-	for p.total.Load() < burst {
+	for p.total.Load() < maxInFlight {
 		time.Sleep(time.Millisecond)
 	}
-	if n := workers(); n < burst {
-		t.Fatalf("%d workers for %d queries held at once", n, burst)
+	time.Sleep(50 * time.Millisecond) // room for a worker too many to show
+	g := r.Gauges()
+	if n := p.total.Load(); n != maxInFlight || g.QueryWorkers != maxInFlight || g.QueuedQueries != burst-maxInFlight {
+		t.Fatalf("%d jobs held by their peers: %d asked, %d workers, %d queued; want %d, %d, %d",
+			burst, n, g.QueryWorkers, g.QueuedQueries, maxInFlight, maxInFlight, burst-maxInFlight)
 	}
 	p.mu.Lock()
 	p.hold = nil
@@ -54,14 +61,14 @@ func TestIdleQueryWorkersLeave(t *testing.T) {
 	wg.Wait()
 
 	// One job every 2 ms: each of the burst's workers would be woken every
-	// 80 ms in turn, well within idleAfter.
+	// 32 ms in turn, well within idleAfter.
 	for end := time.Now().Add(5 * idleAfter); time.Now().Before(end); {
 		q.push(job(burst))
 		time.Sleep(2 * time.Millisecond)
 	}
 	wg.Wait()
-	if n := workers(); n > burst/4 {
-		t.Errorf("%d workers left after a trickle of %v; the burst started %d", n, 5*idleAfter, burst)
+	if n := workers(); n > maxInFlight/4 {
+		t.Errorf("%d workers left after a trickle of %v; the burst started %d", n, 5*idleAfter, maxInFlight)
 	}
 	// And with no job at all, none.
 	deadline := time.Now().Add(10 * idleAfter)
@@ -71,4 +78,41 @@ func TestIdleQueryWorkersLeave(t *testing.T) {
 	if n := workers(); n > 0 {
 		t.Errorf("%d workers left after %v with no job", n, 10*idleAfter)
 	}
+}
+
+// TestSlowQueriesBounded: peers that never answer hold their queries past
+// the hedge delay; each then gives its slot to the next job and goes on
+// as a slow query, up to MaxSlowQueries, past which it is abandoned. So
+// the workers stay within MaxQueriesInFlight + MaxSlowQueries however
+// many such jobs come.
+func TestSlowQueriesBounded(t *testing.T) {
+	p := newPeers()
+	p.hold = make(chan struct{}) // never closed: every peer is silent
+	const maxInFlight, maxSlow, jobs = 4, 4, 40
+	r := start(t, Config{MaxQueriesInFlight: maxInFlight, MaxSlowQueries: maxSlow,
+		HedgeMin: 20 * time.Millisecond, QueryTimeout: time.Minute}, newMemStore(), p)
+	q := r.d.queries
+	for i := range jobs {
+		d := make([]byte, 20)
+		d[0] = byte(i)
+		k, err := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.push(&queryJob{key: k, a: announcer{jid: "silent@example.org/r", node: "n"},
+			done: func(*queryDone) {}, slow: func() {}, stored: func() {}})
+	}
+	// An abandoned query counts as slow, and its worker lives, until its
+	// cancelled peer call returns: judged once those have settled.
+	most := 0
+	until(t, "every job past the slow ones abandoned, and their workers gone", func() bool {
+		g := r.Gauges()
+		most = max(most, int(g.QueryWorkers))
+		return r.Counters().SlowAbandoned.Load() == jobs-maxSlow &&
+			g.SlowQueries == maxSlow && g.QueryWorkers <= maxInFlight+maxSlow
+	})
+	if g := r.Gauges(); g.QueuedQueries != 0 || p.total.Load() != jobs {
+		t.Errorf("%d queued, %d asked; want 0, %d", g.QueuedQueries, p.total.Load(), jobs)
+	}
+	t.Logf("at most %d workers sampled during the flood", most)
 }
