@@ -278,8 +278,10 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, 
 
 	cold := &engineIngest{eng: eng, w: e.w, hang: o.HangTimeout, cold: true, settled: make(chan struct{}),
 		t0: make([]atomic.Int64, len(e.w.Meta.Keys))}
-	if err := o.startCPUProfile(); err != nil {
-		return nil, err
+	if o.CPUProfilePhase != "warm" {
+		if err := o.startCPUProfile(); err != nil {
+			return nil, err
+		}
 	}
 	stopTrace, err := o.startTrace()
 	if err != nil {
@@ -299,11 +301,20 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, 
 	rep.WaitLatency.FailedBy = cold.reasons
 	rep.QueryDelay = queryDelay(e.w, e.peers, cold.t0)
 	rep.Hangs = cold.hangs
+	switch o.CPUProfilePhase {
+	case "cold":
+		o.stopCPUProfile()
+	case "warm":
+		if err := o.startCPUProfile(); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := phase("warm", &engineIngest{eng: eng, w: e.w, settled: make(chan struct{})}); err != nil {
 		return nil, err
 	}
 
-	// The CPU profile covers the cold and warm passes, not Close.
+	// The CPU profile covers the cold and warm passes (or the one asked
+	// for), not Close.
 	o.stopCPUProfile()
 
 	// Memory, with the table full and every key resolved.

@@ -62,6 +62,9 @@ type Options struct {
 	TmpDir     string // where the workload file and the store go; "": the system's
 	Keep       bool   // keep the temporary directory
 	CPUProfile string // CPU profile of the engine's cold and warm passes
+	// CPUProfilePhase narrows CPUProfile to one pass: "cold" or "warm";
+	// "" profiles both.
+	CPUProfilePhase string
 	Trace      string // execution trace of the engine's cold pass
 	MemProfile string // heap profile after the engine's warm pass
 

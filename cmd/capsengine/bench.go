@@ -156,6 +156,7 @@ func newBenchCmd() *cobra.Command {
 	f.BoolVar(&bo.json, "json", false, "print one JSON object instead of the summary")
 	f.StringVar(&bo.report, "report", "", "write a self-contained HTML report with plots to `FILE`")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the engine's cold and warm passes to `FILE`")
+	f.StringVar(&o.CPUProfilePhase, "cpuprofile-phase", "", "with --cpuprofile: profile only the `PHASE` pass, cold or warm")
 	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile after the engine's warm pass to `FILE`")
 	f.StringVar(&o.Trace, "trace", "", "write an execution trace of the engine's cold pass to `FILE` (go tool trace)")
 	f.StringVar(&bo.pprof, "pprof", "", "serve net/http/pprof on `ADDR` (e.g. localhost:6060) during the run")
@@ -216,6 +217,14 @@ func runBench(c *cobra.Command, bo *benchOptions) error {
 		case o.Baseline || o.Restart || bo.gen != "" || bo.report != "" || o.MemProfile != "" || o.Trace != "" || bo.check:
 			return usageError(c, errors.New("--cluster runs cold and warm passes only: no --baseline, --restart, --gen, --report, --memprofile, --trace or --check"))
 		}
+	}
+	switch o.CPUProfilePhase {
+	case "", "cold", "warm":
+	default:
+		return usageError(c, fmt.Errorf("--cpuprofile-phase %q: cold or warm", o.CPUProfilePhase))
+	}
+	if o.CPUProfilePhase != "" && (o.CPUProfile == "" || bo.members != 0 || o.Soak.Duration != 0) {
+		return usageError(c, errors.New("--cpuprofile-phase narrows the --cpuprofile of the cold and warm passes: not with --cluster or --soak"))
 	}
 	if bo.sweep != "" {
 		switch {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -12,6 +13,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/capsengine/capsengine/bench"
 )
@@ -37,6 +41,7 @@ type benchReport struct {
 type benchSystem struct {
 	Phases []struct {
 		Name            string  `json:"name"`
+		Seconds         float64 `json:"seconds"`
 		PresencesPerSec float64 `json:"presences_per_sec"`
 		Queries         int64   `json:"queries"`
 	} `json:"phases"`
@@ -186,11 +191,67 @@ func TestBenchGenInput(t *testing.T) {
 	}
 }
 
+// TestBenchCPUProfilePhase: --cpuprofile-phase warm profiles the warm
+// pass alone, which is far shorter than the cold one.
+func TestBenchCPUProfilePhase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "warm.prof")
+	r := benchJSON(t, append(small, "--in-memory", "--cpuprofile", path, "--cpuprofile-phase", "warm")...)
+	secs := map[string]float64{}
+	for _, p := range r.Engine.Phases {
+		secs[p.Name] = p.Seconds
+	}
+	took := profileDuration(t, path).Seconds()
+	// Profiled over both passes, the profile would last cold + warm.
+	if took <= 0 || took > secs["warm"]+secs["cold"]/2 {
+		t.Errorf("the warm-only profile lasted %.3f s; the passes took cold %.3f s, warm %.3f s", took, secs["cold"], secs["warm"])
+	}
+}
+
+// profileDuration reads the duration_nanos field (10) of a gzipped pprof
+// profile.
+func profileDuration(t *testing.T, path string) time.Duration {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			t.Fatalf("%s: %v", path, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num == 10 && typ == protowire.VarintType {
+			v, _ := protowire.ConsumeVarint(b)
+			return time.Duration(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			t.Fatalf("%s: %v", path, protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	t.Fatalf("%s: no duration", path)
+	return 0
+}
+
 func TestBenchUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "--gen", "a", "--input", "b"},
 		{"bench", "--no-such-flag"},
 		{"bench", "extra-arg"},
+		{"bench", "--cpuprofile", "p", "--cpuprofile-phase", "restart"},
+		{"bench", "--cpuprofile-phase", "warm"},
+		{"bench", "--cpuprofile", "p", "--cpuprofile-phase", "warm", "--cluster", "2"},
 	} {
 		if code, _, _ := runCmd(t, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
