@@ -65,8 +65,8 @@ type Options struct {
 	// CPUProfilePhase narrows CPUProfile to one pass: "cold" or "warm";
 	// "" profiles both.
 	CPUProfilePhase string
-	Trace      string // execution trace of the engine's cold pass
-	MemProfile string // heap profile after the engine's warm pass
+	Trace           string // execution trace of the engine's cold pass
+	MemProfile      string // heap profile after the engine's warm pass
 
 	Progress Progress
 	Logger   *slog.Logger

@@ -203,8 +203,9 @@ const (
 // follows the load (a burst of silent peers holds a worker each, and an
 // idle worker stays 10 s) and is bounded by Tuning.MaxQueriesInFlight
 // and MaxSlowQueries by construction (actors.TestSlowQueriesBounded);
-// that it shrinks again is actors.TestIdleQueryWorkersLeave's business. Its level and slope are
-// reported, and every other goroutine must stay flat.
+// that it shrinks again is actors.TestIdleQueryWorkersLeave's business.
+// Its level and slope are reported, and every other goroutine must stay
+// flat.
 var soakTrendFloors = map[string]float64{
 	"rss":              16 << 20,
 	"live_lookups":     100,
