@@ -211,12 +211,11 @@ func TestBenchCPUProfilePhase(t *testing.T) {
 // profile.
 func profileDuration(t *testing.T, path string) time.Duration {
 	t.Helper()
-	f, err := os.Open(path)
+	gz, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		t.Fatal(err)
 	}
