@@ -27,6 +27,7 @@ import (
 	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/internal/etcdtest"
+	"github.com/capsengine/capsengine/internal/freeport"
 	"github.com/capsengine/capsengine/internal/racecheck"
 	"github.com/capsengine/capsengine/messages"
 )
@@ -235,20 +236,23 @@ type memberAddr struct{ bind, automan string }
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p[0]
 }
 
 func clusterAddrs(t *testing.T, n int) []memberAddr {
+	ps, err := freeport.Ports(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := make([]memberAddr, n)
 	for i := range out {
 		out[i] = memberAddr{
-			bind:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
-			automan: strconv.Itoa(freePort(t)),
+			bind:    "127.0.0.1:" + strconv.Itoa(ps[2*i]),
+			automan: strconv.Itoa(ps[2*i+1]),
 		}
 	}
 	return out

@@ -20,6 +20,7 @@ import (
 
 	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/internal/freeport"
 	"github.com/capsengine/capsengine/messages"
 )
 
@@ -264,7 +265,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	}
 
 	cfgs := make([]memberConfig, co.Members)
-	ports, err := freePorts(2 * co.Members)
+	ports, err := freeport.Ports(2 * co.Members)
 	if err != nil {
 		return nil, err
 	}
@@ -704,27 +705,6 @@ func (w *tailWriter) tail() string {
 		return ""
 	}
 	return "; its stderr ends:\n" + string(b)
-}
-
-// freePorts returns n distinct TCP ports free on every interface.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		// The automanaged health port binds every interface.
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // splitByJID writes the stanzas of path into n files in dir, each JID's

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/capsengine/capsengine/cluster"
 	"github.com/capsengine/capsengine/internal/etcdtest"
+	"github.com/capsengine/capsengine/internal/freeport"
 	"github.com/capsengine/capsengine/internal/racecheck"
 )
 
@@ -75,12 +75,10 @@ func TestClusterFlagsEtcd(t *testing.T) {
 // races with any other gRPC client in its process (DEPENDENCIES.md).
 func TestBenchEtcdMember(t *testing.T) {
 	ep := etcdtest.Start(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	bind, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bind := l.Addr().String()
-	l.Close()
 	code, out, errOut := runChild(t, "bench", "--json", "--quiet", "--tmpdir", t.TempDir(),
 		"--presences", "3000", "--jids", "1000", "--unique", "50", "--query-timeout", "1s",
 		"--cluster-name", "caps", "--cluster-bind", bind, "--cluster-etcd", ep)

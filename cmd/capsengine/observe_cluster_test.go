@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/capsengine/capsengine/httpapi"
+	"github.com/capsengine/capsengine/internal/freeport"
 	"github.com/capsengine/capsengine/internal/racecheck"
 	"github.com/capsengine/capsengine/internal/xmpptest"
 )
@@ -33,18 +33,9 @@ func TestObserveCluster(t *testing.T) {
 
 	// Four distinct free ports (the membership ports bind every
 	// interface), released before the observers bind them.
-	ports := make([]int, 4)
-	var ls []net.Listener
-	for i := range ports {
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := freeport.Ports(4)
+	if err != nil {
+		t.Fatal(err)
 	}
 	seeds := fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d", ports[2], ports[3])
 	type observer struct {

@@ -3,7 +3,6 @@
 package etcdtest
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/capsengine/capsengine/internal/freeport"
 )
 
 // Start runs etcd for the test and returns its client endpoint
@@ -60,12 +61,11 @@ func Start(t testing.TB) string {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p[0]
 }
 
 // buffer collects a process's output for a failing test's log.

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capsengine/capsengine/internal/freeport"
 )
 
 // Kind names an XMPP server implementation.
@@ -195,15 +197,14 @@ func (s *Server) tail() string {
 }
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago.
+// ago, for a server in another process to bind.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // writeCert writes a self-signed certificate for domain into dir/certs and

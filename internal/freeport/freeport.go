@@ -1,0 +1,112 @@
+// Package freeport picks TCP ports for listeners that another process will
+// open: cluster members, etcd, a test's XMPP server.
+//
+// Asking the kernel for port 0 and closing the listener hands out a port
+// from the ephemeral range, the same range every outgoing connection takes
+// its local port from. Between the close and the other process's bind, a
+// member dialling etcd or a peer can take that very port, and the bind
+// fails with "address already in use" (CI saw it). Ports below the
+// ephemeral range are never handed out that way, so a free one stays free
+// unless someone binds it by number.
+package freeport
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// floor is the lowest port picked: above the well-known and most
+// registered service ports (XMPP 5222/5269/5280, etcd 2379/2380).
+const floor = 20000
+
+var (
+	mu    sync.Mutex
+	given = map[int]bool{} // never the same port twice in one process
+)
+
+// Ports returns n distinct ports, each free on every interface when
+// picked, from below the kernel's ephemeral range. Where that range leaves
+// no room, it falls back to ports the kernel picks.
+func Ports(n int) ([]int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	hi := ephemeralLow()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	if hi-floor < 1000 {
+		for range n {
+			l, err := net.Listen("tcp", ":0")
+			if err != nil {
+				return nil, err
+			}
+			ls = append(ls, l)
+			ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		}
+		return ports, nil
+	}
+	return pickIn(n, floor, hi, ports, &ls)
+}
+
+// pickIn picks n ports in [lo, hi), starting at a random one so that
+// processes picking at once rarely try the same; ls collects the
+// listeners held until all are picked, which keeps them distinct.
+func pickIn(n, lo, hi int, ports []int, ls *[]net.Listener) ([]int, error) {
+	span := hi - lo
+	start := rand.IntN(span)
+	for i := 0; i < span && len(ports) < n; i++ {
+		p := lo + (start+i)%span
+		if given[p] {
+			continue
+		}
+		// Every interface: the cluster's health port binds them all.
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		*ls = append(*ls, l)
+		given[p] = true
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		return nil, errors.New("freeport: no free port below the ephemeral range")
+	}
+	return ports, nil
+}
+
+// Addr returns "127.0.0.1:PORT" with a port from Ports.
+func Addr() (string, error) {
+	p, err := Ports(1)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p[0]), nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return lo
+}
