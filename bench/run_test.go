@@ -114,6 +114,36 @@ func TestRun(t *testing.T) {
 	checkHTMLReport(t, page.Bytes(), 2+len(e.Phases))
 }
 
+// Past maxWaitProbes keys the cold pass waits for a sample of them: every
+// probeEvery-th key by index, while every key still feeds resolve_latency.
+func TestRunSamplesWaits(t *testing.T) {
+	o := smallOptions(t)
+	o.Workers = 1
+	o.Baseline = false
+	defer func(n int) { maxWaitProbes = n }(maxWaitProbes)
+	maxWaitProbes = 7
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rep.Engine
+	keys := e.UniqueKeys
+	every := probeEvery(keys)
+	if every < 2 {
+		t.Fatalf("%d keys, %d probes at most: stride %d", keys, maxWaitProbes, every)
+	}
+	want := (keys + every - 1) / every // indexes 0, every, 2·every, …
+	if wl := e.WaitLatency; wl.Count+wl.Failed+wl.Hangs != want {
+		t.Errorf("%d Waits (%+v), want %d: one per %d keys of %d", wl.Count+wl.Failed+wl.Hangs, wl, want, every, keys)
+	}
+	if l := e.ResolveLatency; l.Count+l.Failed != keys {
+		t.Errorf("resolve latency over %d keys, want all %d: %+v", l.Count+l.Failed, keys, l)
+	}
+	if !e.QueriesEqualUniqueKeys || e.Hangs != 0 {
+		t.Errorf("guarantees: queries = keys %v, hangs %d", e.QueriesEqualUniqueKeys, e.Hangs)
+	}
+}
+
 // checkHTMLReport fails t unless page is a well-formed, self-contained
 // HTML document with plots SVG plots: the phases' throughput, one per
 // phase, the resolve latency and the per-phase comparison.
