@@ -80,19 +80,14 @@ func startCluster(d *core, c Cluster) error {
 	// Owners are supervised by protoactor's activator; they recover their
 	// own panics. The member actors are root actors: their guardian.
 	sup := actor.WithGuardian(supervise.Strategy(d.log, "actors"))
-	// On the engine's dispatcher, as the shards and lookups are: with
-	// protoactor's default, every mailbox run was a new goroutine whose
-	// stack grew again in Verify (4.5% of a two-member cold pass's CPU in
-	// copystack, most of it under the owners and the cache actor).
-	disp := actor.WithDispatcher(d.dispatcher)
 	root := d.system.Root
-	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &querierActor{d: d} }, sup, disp), querierName); err != nil {
+	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &querierActor{d: d} }, sup), querierName); err != nil {
 		return fmt.Errorf("actors: cluster: %w", err)
 	}
-	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &cacheActor{d: d} }, sup, disp), cacheName); err != nil {
+	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &cacheActor{d: d} }, sup), cacheName); err != nil {
 		return fmt.Errorf("actors: cluster: %w", err)
 	}
-	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &probeActor{d: d} }, sup, disp), probeName); err != nil {
+	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &probeActor{d: d} }, sup), probeName); err != nil {
 		return fmt.Errorf("actors: cluster: %w", err)
 	}
 	// Set before Join starts the goroutines that read it.
@@ -100,7 +95,7 @@ func startCluster(d *core, c Cluster) error {
 	return d.cluster.Join(Joining{
 		System:       d.system,
 		Kind:         OwnerKind,
-		Owner:        actor.PropsFromProducer(func() actor.Actor { return newOwnerActor(d) }, disp),
+		Owner:        actor.PropsFromProducer(func() actor.Actor { return newOwnerActor(d) }),
 		QueryTimeout: d.cfg.QueryTimeout,
 		Topology: func(members []string, left bool) {
 			d.members.Store(&members)

@@ -72,21 +72,6 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 	}
 	others := othersFromWire(m.Others)
 	d.tasks.Add(1)
-	if as, ok := d.store.(AsyncStore); ok {
-		// As with a local answer (queryQueue.finish), the tables hear
-		// of it before the commit, and the store's writer says when it
-		// is durable: no goroutine per entry waits for the disk (one
-		// each was 8,848 goroutines, and their stacks' growth, in a
-		// two-member cold pass of 10,000 keys).
-		d.putVerifiedAsync(as, k, others, m.Info, method, announcer{}, func() {
-			d.arriving.remove(k)
-			d.tasks.Done()
-		})
-		// JIDs here that announce the key — told it failed, or
-		// nothing yet — hear that it resolved.
-		d.verified(k, others, m.Info)
-		return
-	}
 	go func() {
 		defer d.tasks.Done()
 		d.putVerified(k, others, m.Info, method, announcer{})
