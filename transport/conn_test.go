@@ -133,6 +133,19 @@ func TestIngestAndAnswer(t *testing.T) {
 	}
 	fc.send(discoResult(iq.attr("id"), "juliet@capulet.lit/balcony", "caps.example.org", "https://exodus#"+ver,
 		"<identity category='client' type='pc' name='Exodus'/><feature var='urn:xmpp:ping'/><feature var='http://jabber.org/protocol/disco#info'/>"))
+	// The engine sends a new key's first query from the ingesting
+	// goroutine before it hands the presence to the JID's shard: a Wait
+	// made as soon as the query is seen can reach the shard first and
+	// find the JID unknown. Once Key knows it, the presence is applied.
+	for {
+		if _, err := eng.Key("juliet@capulet.lit/balcony"); !errors.Is(err, capsengine.ErrUnknownJID) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("juliet's presence never reached the engine's table")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	got, err := eng.Wait(ctx, "juliet@capulet.lit/balcony")
 	if err != nil {
 		t.Fatal(err)
