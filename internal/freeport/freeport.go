@@ -25,9 +25,16 @@ import (
 // registered service ports (XMPP 5222/5269/5280, etcd 2379/2380).
 const floor = 20000
 
+// recentPorts is how many of the last ports handed out are never handed
+// out again. A port is held by its user within moments of being picked; a
+// process-wide set of every port ever given would fill the range in a
+// long test binary and then refuse to pick at all.
+const recentPorts = 1024
+
 var (
-	mu    sync.Mutex
-	given = map[int]bool{} // never the same port twice in one process
+	mu     sync.Mutex
+	recent = map[int]bool{} // the last recentPorts handed out, in order
+	order  []int
 )
 
 // Ports returns n distinct ports, each free on every interface when
@@ -36,37 +43,28 @@ var (
 func Ports(n int) ([]int, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	hi := ephemeralLow()
-	var ls []net.Listener
+	var ls []net.Listener // held until all n are picked: they stay distinct
 	defer func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}()
-	ports := make([]int, 0, n)
+	hi := ephemeralLow()
 	if hi-floor < 1000 {
-		for range n {
-			l, err := net.Listen("tcp", ":0")
-			if err != nil {
-				return nil, err
-			}
-			ls = append(ls, l)
-			ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-		}
-		return ports, nil
+		return kernelPorts(n, &ls)
 	}
-	return pickIn(n, floor, hi, ports, &ls)
+	return pickIn(n, floor, hi, &ls)
 }
 
-// pickIn picks n ports in [lo, hi), starting at a random one so that
-// processes picking at once rarely try the same; ls collects the
-// listeners held until all are picked, which keeps them distinct.
-func pickIn(n, lo, hi int, ports []int, ls *[]net.Listener) ([]int, error) {
+// pickIn picks n ports in [lo, hi), none of the recent ones, starting at a
+// random one so that processes picking at once rarely try the same.
+func pickIn(n, lo, hi int, ls *[]net.Listener) ([]int, error) {
+	ports := make([]int, 0, n)
 	span := hi - lo
 	start := rand.IntN(span)
 	for i := 0; i < span && len(ports) < n; i++ {
 		p := lo + (start+i)%span
-		if given[p] {
+		if recent[p] {
 			continue
 		}
 		// Every interface: the cluster's health port binds them all.
@@ -75,13 +73,40 @@ func pickIn(n, lo, hi int, ports []int, ls *[]net.Listener) ([]int, error) {
 			continue
 		}
 		*ls = append(*ls, l)
-		given[p] = true
 		ports = append(ports, p)
 	}
 	if len(ports) < n {
 		return nil, errors.New("freeport: no free port below the ephemeral range")
 	}
+	for _, p := range ports {
+		remember(p)
+	}
 	return ports, nil
+}
+
+// kernelPorts are n ports the kernel picks from its ephemeral range.
+func kernelPorts(n int, ls *[]net.Listener) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			return nil, err
+		}
+		*ls = append(*ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// remember adds p to the recent ports, forgetting the oldest past
+// recentPorts.
+func remember(p int) {
+	recent[p] = true
+	order = append(order, p)
+	if len(order) > recentPorts {
+		delete(recent, order[0])
+		order = order[1:]
+	}
 }
 
 // Addr returns "127.0.0.1:PORT" with a port from Ports.

@@ -58,10 +58,9 @@ func TestPortsSkipsHeld(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	delete(given, free[0])
-	delete(given, free[1])
+	recent, order = map[int]bool{}, nil
 	var ls []net.Listener
-	ps, err := pickIn(2, lo, hi, nil, &ls)
+	ps, err := pickIn(2, lo, hi, &ls)
 	for _, l := range ls {
 		l.Close()
 	}
@@ -73,10 +72,53 @@ func TestPortsSkipsHeld(t *testing.T) {
 		t.Fatalf("picked %v, want the only free ones %v", ps, free)
 	}
 	// And none is handed out again.
-	if _, err := pickIn(1, lo, hi, nil, &ls); err == nil {
+	if _, err := pickIn(1, lo, hi, &ls); err == nil {
 		t.Fatal("a third port from a range with two free ones")
 	}
 	for _, l := range ls {
 		l.Close()
+	}
+}
+
+// The ports handed out are remembered only recentPorts deep: a range used
+// up by earlier picks is picked from again once enough others came after,
+// and the memory stays at recentPorts however many are picked.
+func TestRecentPortsBounded(t *testing.T) {
+	const lo, hi = 27100, 27108
+	for p := lo; p < hi; p++ {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+		if err != nil {
+			t.Skip("ports of the test range are taken on this machine")
+		}
+		l.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	recent, order = map[int]bool{}, nil
+	pick := func() ([]int, error) {
+		var ls []net.Listener
+		defer func() {
+			for _, l := range ls {
+				l.Close()
+			}
+		}()
+		return pickIn(1, lo, hi, &ls)
+	}
+	for range hi - lo {
+		if _, err := pick(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pick(); err == nil {
+		t.Fatal("a ninth port from a range of eight, all handed out a moment ago")
+	}
+	for i := range 3 * recentPorts {
+		remember(40000 + i) // others picked since
+	}
+	if len(recent) != recentPorts || len(order) != recentPorts {
+		t.Fatalf("remembering %d ports and %d in order, want %d", len(recent), len(order), recentPorts)
+	}
+	if _, err := pick(); err != nil {
+		t.Fatalf("the range is not picked from again after %d other ports: %v", 3*recentPorts, err)
 	}
 }
