@@ -31,14 +31,8 @@ func TestIdleQueryWorkersLeave(t *testing.T) {
 
 	var wg sync.WaitGroup
 	job := func(i int) *queryJob {
-		d := make([]byte, 20)
-		d[0], d[1] = byte(i), byte(i>>8)
-		k, err := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
-		if err != nil {
-			t.Fatal(err)
-		}
 		wg.Add(1)
-		return &queryJob{key: k, a: announcer{jid: "peer@example.org/r", node: "n"},
+		return &queryJob{key: numberedKey(t, i), a: announcer{jid: "peer@example.org/r", node: "n"},
 			done: func(*queryDone) { wg.Done() }, slow: func() {}, stored: func() {}}
 	}
 	const burst = 40 // past MaxQueriesInFlight
@@ -93,13 +87,7 @@ func TestSlowQueriesBounded(t *testing.T) {
 		HedgeMin: 20 * time.Millisecond, QueryTimeout: time.Minute}, newMemStore(), p)
 	q := r.d.queries
 	for i := range jobs {
-		d := make([]byte, 20)
-		d[0] = byte(i)
-		k, err := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q.push(&queryJob{key: k, a: announcer{jid: "silent@example.org/r", node: "n"},
+		q.push(&queryJob{key: numberedKey(t, i), a: announcer{jid: "silent@example.org/r", node: "n"},
 			done: func(*queryDone) {}, slow: func() {}, stored: func() {}})
 	}
 	// An abandoned query counts as slow, and its worker lives, until its
@@ -115,4 +103,16 @@ func TestSlowQueriesBounded(t *testing.T) {
 		t.Errorf("%d queued, %d asked; want 0, %d", g.QueuedQueries, p.total.Load(), jobs)
 	}
 	t.Logf("at most %d workers sampled during the flood", most)
+}
+
+// numberedKey is a distinct XEP-0115 SHA-1 key for each i below 65,536.
+func numberedKey(t testing.TB, i int) hashing.Key {
+	t.Helper()
+	d := make([]byte, 20)
+	d[0], d[1] = byte(i), byte(i>>8)
+	k, err := hashing.NewKey(hashing.XEP0115, hashing.SHA1, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/capsengine/capsengine"
 	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/httpapi"
-	"github.com/capsengine/capsengine/messages"
 )
 
 // FuzzRequest sends arbitrary paths and queries to the API of an engine
@@ -34,7 +33,7 @@ func FuzzRequest(f *testing.F) {
 	f.Cleanup(func() { eng.Close(context.Background()) })
 	ver := ""
 	for _, j := range []string{"a@example.org/r", "b@example.org/x", "c@example.net/y"} {
-		ver = announceF(f, eng, j)
+		ver = announce(f, eng, j)
 	}
 	if _, err := eng.Wait(context.Background(), "a@example.org/r"); err != nil {
 		f.Fatal(err)
@@ -99,17 +98,4 @@ func FuzzRequest(f *testing.F) {
 			}
 		}
 	})
-}
-
-func announceF(tb testing.TB, eng *capsengine.Engine, jid string) string {
-	tb.Helper()
-	ver, err := hashing.Ver(hashing.SHA1, jingle)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &messages.Presence{From: jid, Caps: &messages.Caps{Hash: "sha-1", Node: "https://gajim.org", Ver: ver}}
-	if err := eng.Ingest(context.Background(), p); err != nil {
-		tb.Fatal(err)
-	}
-	return ver
 }

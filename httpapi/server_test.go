@@ -82,7 +82,7 @@ func newFixture(t *testing.T, opts httpapi.Options) *fixture {
 	return f
 }
 
-func announce(t *testing.T, eng *capsengine.Engine, jid string) string {
+func announce(t testing.TB, eng *capsengine.Engine, jid string) string {
 	t.Helper()
 	ver, err := hashing.Ver(hashing.SHA1, jingle)
 	if err != nil {
