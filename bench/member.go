@@ -180,6 +180,9 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 			if err := o.startCPUProfile(); err != nil {
 				return err
 			}
+			// Every key waited for (probeEvery 0): a cluster run's
+			// resolve_latency is made of the members' Waits (runSide),
+			// over the 10,000 keys of its default workload.
 			ei := &engineIngest{eng: eng, w: w, hang: o.HangTimeout, cold: true, settled: make(chan struct{}),
 				t0: make([]atomic.Int64, len(w.Meta.Keys))}
 			p, err := pr.run(ctx, "cold", ei)
