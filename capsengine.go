@@ -217,7 +217,7 @@ func (s storeAdapter) PutAsync(k hashing.Key, info *hashing.Info, v actors.Verif
 }
 
 func entryOf(info *hashing.Info, v actors.Verified) *storage.Entry {
-	e := &storage.Entry{Info: *info, Method: v.Method, FirstSeen: v.At, LastSeen: v.At}
+	e := &storage.Entry{Info: *info, Method: v.Method, FirstSeen: v.At, LastSeen: v.At, Proof: v.Proof}
 	if v.Node != "" {
 		e.Nodes = []string{v.Node}
 	}

@@ -55,7 +55,7 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 	if _, ok := d.entry(k); ok {
 		return
 	}
-	method, err := hashing.Verify(k, m.Info, d.cfg.Verify)
+	proof, err := hashing.Prove(k, m.Info, d.cfg.Verify)
 	if err != nil {
 		d.counters.Rejected.Add(1)
 		d.log.Warn("cluster entry did not verify", "key", k.String(), "err", err)
@@ -74,7 +74,7 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 	d.tasks.Add(1)
 	go func() {
 		defer d.tasks.Done()
-		d.putVerified(k, others, m.Info, method, announcer{})
+		d.putVerified(k, others, m.Info, proof, announcer{})
 		d.arriving.remove(k)
 		// JIDs here that announce the key — told it failed, or
 		// nothing yet — hear that it resolved.

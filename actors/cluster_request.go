@@ -56,14 +56,14 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			return res
 		}
 		// Never trust the wire: verify what we keep.
-		method, err := hashing.Verify(key, m.Info, d.cfg.Verify)
+		proof, err := hashing.Prove(key, m.Info, d.cfg.Verify)
 		if err != nil {
 			d.counters.Rejected.Add(1)
 			res.err = err
 			return res
 		}
-		d.putVerified(key, others, m.Info, method, a)
-		res.info, res.method = m.Info, method
+		d.putVerified(key, others, m.Info, proof, a)
+		res.info, res.method = m.Info, proof.Method()
 		return res
 	}
 	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)

@@ -70,6 +70,9 @@ func TestOneQueryForManyAnnouncers(t *testing.T) {
 	if puts := store.puts.Load(); puts != 1 {
 		t.Errorf("%d store writes, want 1", puts)
 	}
+	if n := store.unproven.Load(); n != 0 {
+		t.Errorf("%d store writes without a proof of their answer", n)
+	}
 	for {
 		select {
 		case ev := <-sub.Events():

@@ -32,6 +32,7 @@ type queryDone struct {
 	jid    string
 	info   *hashing.Info
 	method hashing.Method
+	proof  hashing.Proof // of info: the store need not hash it again
 	err    error
 	// settled: info was told to the tables (core.verified) before the
 	// lookup heard of it.

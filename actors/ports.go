@@ -77,4 +77,7 @@ type Verified struct {
 	JID    string         // the announcer who answered
 	Method hashing.Method // how it verified
 	At     time.Time
+	// Proof proves the entry's info against its key (hashing.Prove),
+	// for a store to keep it without hashing it again.
+	Proof hashing.Proof
 }

@@ -330,7 +330,7 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 	}
 	if as, ok := d.store.(AsyncStore); ok {
 		// The worker goes on at once; the store's writer says when.
-		d.putVerifiedAsync(as, j.key, j.others, res.info, res.method, j.a, stored)
+		d.putVerifiedAsync(as, j.key, j.others, res.info, res.proof, j.a, stored)
 		return wasKept
 	}
 	if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
@@ -342,7 +342,7 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 		q.spawnLocked()
 		q.mu.Unlock()
 	}
-	d.putVerified(j.key, j.others, res.info, res.method, j.a)
+	d.putVerified(j.key, j.others, res.info, res.proof, j.a)
 	stored()
 	return wasKept
 }
@@ -403,7 +403,7 @@ func (d *core) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 		res.err = errors.New("actors: querier returned no answer")
 		return res
 	}
-	method, err := hashing.Verify(j.key, info, d.cfg.Verify)
+	proof, err := hashing.Prove(j.key, info, d.cfg.Verify)
 	if err != nil {
 		var mm *hashing.MismatchError
 		if errors.As(err, &mm) {
@@ -417,10 +417,10 @@ func (d *core) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 	// Only honest answers teach the hedge delay: a liar's speed says
 	// nothing about how long an honest peer takes.
 	d.answers.observe(took)
-	if method != hashing.Strict {
+	if proof.Method() != hashing.Strict {
 		d.counters.LenientOK.Add(1)
 	}
-	res.info, res.method = info, method
+	res.info, res.method, res.proof = info, proof.Method(), proof
 	return res
 }
 

@@ -21,6 +21,9 @@ type memStore struct {
 	mu   sync.Mutex
 	m    map[hashing.Key]*hashing.Info
 	puts atomic.Int64
+	// unproven counts puts whose Verified.Proof does not prove the info
+	// against the key: a real store would hash those again.
+	unproven atomic.Int64
 }
 
 func newMemStore() *memStore { return &memStore{m: make(map[hashing.Key]*hashing.Info)} }
@@ -34,8 +37,11 @@ func (s *memStore) Get(k hashing.Key) (*hashing.Info, error) {
 	return nil, ErrNotFound
 }
 
-func (s *memStore) Put(_ context.Context, k hashing.Key, info *hashing.Info, _ Verified) error {
+func (s *memStore) Put(_ context.Context, k hashing.Key, info *hashing.Info, v Verified) error {
 	s.puts.Add(1)
+	if m, ok := v.Proof.For(k, info, hashing.Options{}); !ok || m != v.Method {
+		s.unproven.Add(1)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[k] = info

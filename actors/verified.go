@@ -18,16 +18,16 @@ type verifiedEntry struct {
 // hashes). Each records the announcer's caps node (the XEP-0115 node
 // attribute, not node#ver), which is what storage keeps in Entry.Nodes
 // and exports as file names.
-func (d *core) verifiedEntries(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) []verifiedEntry {
-	v := Verified{Node: a.node, JID: a.jid, Method: method, At: d.now()}
+func (d *core) verifiedEntries(key hashing.Key, others []hashing.Key, info *hashing.Info, proof hashing.Proof, a announcer) []verifiedEntry {
+	v := Verified{Node: a.node, JID: a.jid, Method: proof.Method(), At: d.now(), Proof: proof}
 	if key.Scheme != hashing.XEP0115 || a.jid == "" {
 		v.Node = ""
 	}
 	out := []verifiedEntry{{key, v}}
 	for _, o := range others {
-		if m, err := hashing.Verify(o, info, d.cfg.Verify); err == nil {
+		if p, err := hashing.Prove(o, info, d.cfg.Verify); err == nil {
 			ov := v
-			ov.Method = m
+			ov.Method, ov.Proof = p.Method(), p
 			out = append(out, verifiedEntry{o, ov})
 		}
 	}
@@ -48,8 +48,8 @@ func (d *core) putDone(k hashing.Key, err error) {
 //
 // Close does not cut it short: the answer may have been served already, and
 // the store commits whatever it accepted before it closes.
-func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer) {
-	for _, e := range d.verifiedEntries(key, others, info, method, a) {
+func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, proof hashing.Proof, a announcer) {
+	for _, e := range d.verifiedEntries(key, others, info, proof, a) {
 		d.putDone(e.k, d.store.Put(context.WithoutCancel(d.ctx), e.k, info, e.v))
 	}
 }
@@ -57,8 +57,8 @@ func (d *core) putVerified(key hashing.Key, others []hashing.Key, info *hashing.
 // putVerifiedAsync is putVerified through an AsyncStore: it returns at
 // once, and stored is called when every entry is durable (or refused),
 // from whichever goroutine answers last.
-func (d *core) putVerifiedAsync(s AsyncStore, key hashing.Key, others []hashing.Key, info *hashing.Info, method hashing.Method, a announcer, stored func()) {
-	entries := d.verifiedEntries(key, others, info, method, a)
+func (d *core) putVerifiedAsync(s AsyncStore, key hashing.Key, others []hashing.Key, info *hashing.Info, proof hashing.Proof, a announcer, stored func()) {
+	entries := d.verifiedEntries(key, others, info, proof, a)
 	var left atomic.Int32
 	left.Store(int32(len(entries)))
 	for _, e := range entries {

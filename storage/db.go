@@ -511,17 +511,22 @@ func (db *DB) closeStores() error {
 }
 
 // encodeVerified is the part of a put shared by both stores: verify e
-// against k, record how it verified, stamp missing times with cfg.Now, and
-// encode it, refusing entries over MaxEntrySize.
+// against k (unless its Proof already does), record how it verified,
+// stamp missing times with cfg.Now, and encode it, refusing entries over
+// MaxEntrySize.
 func encodeVerified(cfg *Config, k hashing.Key, e *Entry) ([]byte, error) {
 	if e == nil {
 		return nil, fmt.Errorf("storage: put %s: nil entry", k)
 	}
-	method, err := hashing.Verify(k, &e.Info, cfg.Verify)
-	if err != nil {
-		return nil, fmt.Errorf("storage: put %s: %w", k, err)
+	method, ok := e.Proof.For(k, &e.Info, cfg.Verify)
+	if !ok {
+		var err error
+		if method, err = hashing.Verify(k, &e.Info, cfg.Verify); err != nil {
+			return nil, fmt.Errorf("storage: put %s: %w", k, err)
+		}
 	}
 	ne := *e
+	ne.Proof = hashing.Proof{}
 	ne.Method = method
 	normalize(&ne)
 	if ne.FirstSeen.IsZero() || ne.LastSeen.IsZero() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +82,64 @@ func TestPutRejectsUnverified(t *testing.T) {
 	}
 	if s := db.Stats(); s.Commits != 0 {
 		t.Errorf("rejected puts reached the writer: %+v", s)
+	}
+}
+
+// TestPutProof: a Proof spares the hashing only for what it proves; a
+// proof of another key or another answer lets nothing wrong in.
+func TestPutProof(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil, Config{})
+	k, e := testEntry(t, 0)
+	k1, e1 := testEntry(t, 1)
+	p, err := hashing.Prove(k, &e.Info, hashing.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := hashing.Prove(k1, &e1.Info, hashing.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mm *hashing.MismatchError
+	if err := db.Put(ctx, k, &Entry{Info: e1.Info, Proof: p1}); !errors.As(err, &mm) {
+		t.Errorf("Put of another answer with that answer's proof: %v, want a *hashing.MismatchError", err)
+	}
+	if err := db.Put(ctx, k1, &Entry{Info: e1.Info, Proof: p}); err != nil {
+		t.Errorf("Put with another key's proof, of a right answer: %v", err)
+	}
+	if _, err := db.Get(k); err != ErrNotFound {
+		t.Errorf("an entry proven for another key was stored: %v", err)
+	}
+	if err := db.Put(ctx, k, &Entry{Info: e.Info, Proof: p}); err != nil {
+		t.Fatalf("Put with its proof: %v", err)
+	}
+	got, err := db.Get(k)
+	if err != nil || got.Method != hashing.Strict || !reflect.DeepEqual(got.Info, e.Info) {
+		t.Errorf("proven entry: %+v, %v", got, err)
+	}
+}
+
+// BenchmarkEncodeVerified: what a proof saves a put.
+func BenchmarkEncodeVerified(b *testing.B) {
+	k, e := testEntry(b, 0)
+	p, err := hashing.Prove(k, &e.Info, hashing.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Now: time.Now}
+	for _, tc := range []struct {
+		name  string
+		proof hashing.Proof
+	}{{"hashed", hashing.Proof{}}, {"proven", p}} {
+		b.Run(tc.name, func(b *testing.B) {
+			en := *e
+			en.Proof = tc.proof
+			for b.Loop() {
+				if _, err := encodeVerified(&cfg, k, &en); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -31,6 +31,10 @@ type Entry struct {
 	// FirstSeen and LastSeen bound when the key was seen. They come back in
 	// UTC without a monotonic clock reading; the zero time means unknown.
 	FirstSeen, LastSeen time.Time
+	// Proof, when it proves Info against the key put (hashing.Prove, for
+	// this Info's slices), spares Put hashing Info again. It is not
+	// stored: a decoded Entry has none.
+	Proof hashing.Proof
 }
 
 const (
