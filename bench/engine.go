@@ -359,7 +359,7 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, 
 	if db := eng.Storage(); db != nil {
 		st := db.Stats()
 		rep.StoreReads = &storeReads{CacheHits: st.CacheHits, CacheMisses: st.CacheMisses,
-			TrustedHits: st.TrustedHits, UserHits: st.UserHits, Misses: st.Misses}
+			TrustedHits: st.TrustedHits, UserHits: st.UserHits, Misses: st.Misses, Filtered: st.Filtered}
 	}
 	closeStart := time.Now()
 	if err := eng.Close(ctx); err != nil {

@@ -138,13 +138,15 @@ type systemReport struct {
 }
 
 // storeReads counts store lookups: CacheHits + CacheMisses in all, and of
-// the misses TrustedHits + UserHits found in pebble, Misses nowhere.
+// the misses TrustedHits + UserHits found in pebble, Misses nowhere;
+// Filtered counts the reads of a store its key filter answered.
 type storeReads struct {
 	CacheHits   uint64 `json:"cache_hits"`
 	CacheMisses uint64 `json:"cache_misses"`
 	TrustedHits uint64 `json:"trusted_hits"`
 	UserHits    uint64 `json:"user_hits"`
 	Misses      uint64 `json:"misses"`
+	Filtered    uint64 `json:"filtered"`
 }
 
 // phaseReport is one pass over the stream.

@@ -187,6 +187,7 @@ type StoreStats struct {
 	TrustedHits      uint64         `json:"trusted_hits"`
 	UserHits         uint64         `json:"user_hits"`
 	Misses           uint64         `json:"misses"`
+	Filtered         uint64         `json:"filtered"`
 	Commits          uint64         `json:"commits"`
 	Committed        uint64         `json:"committed"`
 	TrustedDiskBytes uint64         `json:"trusted_disk_bytes"`
@@ -200,7 +201,7 @@ func newStoreStats(st storage.Stats) *StoreStats {
 	return &StoreStats{
 		CacheHits: st.CacheHits, CacheMisses: st.CacheMisses, CacheHitRatio: st.CacheHitRatio(),
 		CacheBytes: st.CacheBytes, CacheMaxBytes: st.CacheMaxBytes,
-		TrustedHits: st.TrustedHits, UserHits: st.UserHits, Misses: st.Misses,
+		TrustedHits: st.TrustedHits, UserHits: st.UserHits, Misses: st.Misses, Filtered: st.Filtered,
 		Commits: st.Commits, Committed: st.Committed,
 		TrustedDiskBytes: st.TrustedDiskBytes, UserDiskBytes: st.UserDiskBytes,
 	}

@@ -185,6 +185,7 @@ var storeMetrics = []struct {
 	{"trusted_hits_total", "Cache misses found in the trusted store.", true, func(s storage.Stats) float64 { return float64(s.TrustedHits) }},
 	{"user_hits_total", "Cache misses found in the user store.", true, func(s storage.Stats) float64 { return float64(s.UserHits) }},
 	{"misses_total", "Lookups found in no store.", true, func(s storage.Stats) float64 { return float64(s.Misses) }},
+	{"filtered_total", "Store reads the key filters answered absent without reading the store.", true, func(s storage.Stats) float64 { return float64(s.Filtered) }},
 	{"commits_total", "Synced group commits.", true, func(s storage.Stats) float64 { return float64(s.Commits) }},
 	{"committed_total", "Entries written by the group commits.", true, func(s storage.Stats) float64 { return float64(s.Committed) }},
 	{"trusted_disk_bytes", "The trusted store's size on disk.", false, func(s storage.Stats) float64 { return float64(s.TrustedDiskBytes) }},

@@ -112,6 +112,10 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err = db.dropTrustedFromUser(ctx); err != nil {
 		return nil, err
 	}
+	if db.trusted != nil {
+		db.trusted.startFilter(c.Logger)
+	}
+	db.user.startFilter(c.Logger)
 	if db.cache, err = newHotCache(c.CacheBytes); err != nil {
 		return nil, fmt.Errorf("storage: hot cache: %w", err)
 	}
@@ -413,6 +417,10 @@ type Stats struct {
 	// PrunedEntries and PrunedBytes count what prune passes deleted from
 	// the user store (keys and values), since Open.
 	PrunedEntries, PrunedBytes uint64
+	// Filtered counts the store reads the stores' key filters answered
+	// "absent" without reading pebble (a miss counts once per store it
+	// skipped); FilterBuilds the filters built, the first ones at Open.
+	Filtered, FilterBuilds uint64
 }
 
 // CacheHitRatio is CacheHits over all hot cache lookups, or 0.
@@ -436,6 +444,12 @@ func (db *DB) Stats() Stats {
 
 		PrunedEntries: db.prunedEntries.Load(),
 		PrunedBytes:   db.prunedBytes.Load(),
+	}
+	for _, st := range []*store{db.trusted, db.user} {
+		if st != nil && st.filter != nil {
+			s.Filtered += st.filter.filtered.Load()
+			s.FilterBuilds += st.filter.builds.Load()
+		}
 	}
 	if db.closed {
 		return s

@@ -68,6 +68,8 @@ type store struct {
 	// its last commit; only the writer uses them after Open.
 	ack  *ackWriter
 	mark commitMark
+	// filter answers most reads of keys never stored without pebble.
+	filter *keyFilter
 }
 
 // memTableBytes is each writable store's pebble memtable size.
@@ -285,6 +287,9 @@ var getOptions = pebble.IterOptions{UseL6Filters: true}
 // find returns an iterator positioned on kk, which the caller closes, or
 // nil when kk is not stored.
 func (s *store) find(kk []byte) (*pebble.Iterator, error) {
+	if s.filter != nil && !s.filter.mayHave(kk) {
+		return nil, nil
+	}
 	it, err := s.db.NewIter(&getOptions)
 	if err != nil {
 		return nil, translate(err)
@@ -295,6 +300,31 @@ func (s *store) find(kk []byte) (*pebble.Iterator, error) {
 		return it, nil
 	}
 	return nil, translate(it.Close())
+}
+
+// startFilter starts the store's key filter (keyFilter). Only a DB's
+// stores have one: every write to them goes through its writer, which
+// tells the filter; the offline writers (repair, TrustedWriter) do not.
+func (s *store) startFilter(log *slog.Logger) {
+	s.filter = newKeyFilter(s.keys, log.With("store", s.src.String()))
+}
+
+// keys calls fn with every entry's key, in order, over a consistent
+// snapshot; the key is valid only during the call. It returns how many.
+func (s *store) keys(ctx context.Context, fn func(kk []byte)) (int, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: entryLower, UpperBound: entryUpper})
+	if err != nil {
+		return 0, translate(err)
+	}
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			it.Close()
+			return n, ctx.Err()
+		}
+		fn(it.Key())
+	}
+	return n, translate(it.Close())
 }
 
 // scan calls fn for every entry in key order, over a consistent snapshot.
@@ -359,6 +389,9 @@ func (s *store) count(ctx context.Context) (map[Kind]int, error) {
 func (s *store) diskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
 
 func (s *store) close() error {
+	if s.filter != nil {
+		s.filter.stop()
+	}
 	if err := s.ack.close(); err != nil {
 		s.ack = nil
 		_ = s.db.Close()

@@ -133,17 +133,25 @@ func (w *writer) commit() {
 	defer b.Close()
 	var kb keyBuf
 	var written int64
+	deleted := 0
+	db.user.filter.beginWrite()
+	defer db.user.filter.endWrite()
 	for _, r := range w.pending {
 		switch {
 		case r.del && !r.seenBefore.IsZero() && w.seenAgain(r):
 			r.skip = true
 		case r.del:
 			_ = b.Delete(kb.of(r.key), nil)
+			deleted++
 		default:
-			_ = b.Merge(kb.of(r.key), r.enc, nil)
+			kk := kb.of(r.key)
+			// Before the commit: a key committed is never filtered out.
+			db.user.filter.add(kk)
+			_ = b.Merge(kk, r.enc, nil)
 			written += int64(len(r.enc)) + maxKeyLen
 		}
 	}
+	db.user.filter.deleted(deleted)
 	// The commit mark rides in the batch; once the batch is synced it is
 	// copied to the AckFile, which Open compares with the store to find
 	// acknowledged commits a damaged WAL lost.

@@ -1,0 +1,186 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// smallFilters makes filters rebuild after a few dozen writes, so a test
+// goes through many builds.
+func smallFilters(t *testing.T, n int) {
+	old := minFilterKeys
+	minFilterKeys = n
+	t.Cleanup(func() { minFilterKeys = old })
+}
+
+// waitBuilds waits until the DB's filters have been built n times.
+func waitBuilds(t *testing.T, db *DB, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stats().FilterBuilds < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d filter builds, want %d", db.Stats().FilterBuilds, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestKeyFilterNeverHidesAKey: while writers put keys and the filter is
+// rebuilt again and again under them, every key whose Put returned is
+// found at once, and keys never stored are answered by the filter.
+func TestKeyFilterNeverHidesAKey(t *testing.T) {
+	smallFilters(t, 32)
+	ctx := context.Background()
+	db := openTest(t, nil, Config{CacheBytes: -1})
+	waitBuilds(t, db, 1)
+
+	const writers, each = 8, 150
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				k, e := testEntry(t, w*each+i)
+				if err := db.Put(ctx, k, e); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := db.Get(k); err != nil {
+					t.Errorf("key %d right after its Put: %v", w*each+i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range writers * each {
+		k, _ := testEntry(t, i)
+		if _, err := db.Get(k); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+	waitIdle(t, db)
+	s := db.Stats()
+	if s.FilterBuilds < 2 {
+		t.Errorf("%d filter builds for %d keys at a minimum of %d: the filter did not follow the store", s.FilterBuilds, writers*each, minFilterKeys)
+	}
+	f := db.user.filter
+	f.mu.RLock()
+	if f.changed > f.headroom {
+		t.Errorf("idle filter built with %d keys, %d changes since against a headroom of %d", f.built, f.changed, f.headroom)
+	}
+	f.mu.RUnlock()
+	before := s.Filtered
+	const absent = 1000
+	for i := range absent {
+		k, _ := testEntry(t, 1_000_000+i)
+		if _, err := db.Get(k); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("absent key: %v", err)
+		}
+	}
+	// The filter answers all but its false positives (1% when full).
+	got := db.Stats().Filtered - before
+	if got < absent*9/10 {
+		t.Errorf("the filter answered %d of %d reads of absent keys", got, absent)
+	}
+}
+
+// waitIdle waits for the user store's filter to have no build under way.
+func waitIdle(t *testing.T, db *DB) {
+	t.Helper()
+	f := db.user.filter
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.mu.RLock()
+		busy := f.building
+		f.mu.RUnlock()
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the filter build does not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestKeyFilterFollowsTheStore: the filter is sized by the keys stored,
+// not by the keys ever written: after most keys are deleted, a rebuild
+// makes it small again.
+func TestKeyFilterFollowsTheStore(t *testing.T) {
+	smallFilters(t, 16)
+	ctx := context.Background()
+	db := openTest(t, nil, Config{CacheBytes: -1})
+	const n = 2000
+	for i := range n {
+		k, e := testEntry(t, i)
+		if err := db.Put(ctx, k, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitIdle(t, db)
+	capAt := func() uint {
+		db.user.filter.mu.RLock()
+		defer db.user.filter.mu.RUnlock()
+		return db.user.filter.cur.Cap()
+	}
+	full := capAt()
+	for i := range n - 10 {
+		k, _ := testEntry(t, i)
+		if err := db.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitIdle(t, db)
+	if small := capAt(); small*10 > full {
+		t.Errorf("filter of %d bits after deleting all but 10 of %d keys, %d bits when all were there", small, n, full)
+	}
+	for i := n - 10; i < n; i++ {
+		k, _ := testEntry(t, i)
+		if _, err := db.Get(k); err != nil {
+			t.Errorf("kept key %d: %v", i, err)
+		}
+	}
+}
+
+// TestKeyFilterAcrossReopen: keys stored before Open are found before
+// the first build is done (no filter yet) and after it.
+func TestKeyFilterAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewMem()
+	db := openTest(t, fs, Config{CacheBytes: -1})
+	const n = 300
+	for i := range n {
+		k, e := testEntry(t, i)
+		if err := db.Put(ctx, k, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db = openTest(t, fs, Config{CacheBytes: -1})
+	for i := range n {
+		k, _ := testEntry(t, i)
+		if _, err := db.Get(k); err != nil {
+			t.Fatalf("key %d after reopen: %v", i, err)
+		}
+	}
+	waitBuilds(t, db, 1)
+	for i := range n {
+		k, _ := testEntry(t, i)
+		if _, err := db.Get(k); err != nil {
+			t.Fatalf("key %d after the filter's build: %v", i, err)
+		}
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := db.Stats(); s.FilterBuilds == 0 || s.Filtered != 0 {
+		t.Errorf("stats after Close: %+v (no absent key was read)", s)
+	}
+}
