@@ -305,7 +305,7 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*systemReport, er
 	// Cold-key latency: the time a key's first chunk was handed over, and
 	// the time the key first verified.
 	nk := len(r.w.Meta.Keys)
-	t0 := make([]atomic.Int64, nk)
+	clock := newColdClock(r.w)
 	resolved := make([]atomic.Int64, nk)
 	b.onResolve = func(k hashing.Key) {
 		if i, ok := r.w.KeyIndex(k); ok {
@@ -320,9 +320,7 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*systemReport, er
 		start := time.Now()
 		samples, maxG, err := feed(ctx, r.w, r.o.Workers, r.o.Batch, pp, func(ctx context.Context, stanzas [][]byte, from int, t time.Time) error {
 			if cold {
-				for _, f := range firstsIn(r.w.Meta.Firsts, from, from+len(stanzas)) {
-					t0[f.Key].Store(t.UnixNano())
-				}
+				clock.stamp(r.w, from, from+len(stanzas), t)
 			}
 			for i, s := range stanzas {
 				_ = b.Ingest(s) // errors are counted
@@ -349,8 +347,8 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*systemReport, er
 	if err := phase("cold", true); err != nil {
 		return nil, err
 	}
-	rep.ResolveLatency, rep.HonestFirstLatency = keyLatencies(r.w, r.peers, t0, resolved)
-	rep.QueryDelay = queryDelay(r.w, r.peers, t0)
+	rep.ResolveLatency, rep.HonestFirstLatency, rep.FromHonestLatency = keyLatencies(r.w, r.peers, clock, resolved)
+	rep.QueryDelay = queryDelay(r.w, r.peers, clock.first)
 	if err := phase("warm", false); err != nil {
 		return nil, err
 	}

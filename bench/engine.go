@@ -71,7 +71,7 @@ type engineIngest struct {
 	hangs      int
 	timings    []time.Duration
 	lastDone   time.Time
-	t0         []atomic.Int64 // by key: when its first chunk was handed over
+	clock      *coldClock     // by key: when its first chunks were handed over
 	reasons    map[string]int // why first lookups failed
 	// settled is closed once every presence is applied and the peers are
 	// quiet: a key still missing from the store then will not resolve.
@@ -88,8 +88,8 @@ func (ei *engineIngest) chunk(ctx context.Context, stanzas [][]byte, from int, t
 	if !ei.cold {
 		return nil
 	}
+	ei.clock.stamp(ei.w, from, from+len(stanzas), t0)
 	for _, f := range firstsIn(ei.w.Meta.Firsts, from, from+len(stanzas)) {
-		ei.t0[f.Key].Store(t0.UnixNano())
 		if ei.probeEvery > 1 && int(f.Key)%ei.probeEvery != 0 {
 			continue
 		}
@@ -177,21 +177,29 @@ func (c *keyClock) stop() (lost uint64) {
 	return c.sub.Dropped()
 }
 
-// keyLatencies summarizes, over the keys first seen at t0 (Unix ns by key),
-// the time to their verification at (Unix ns by key): over every such key,
-// a key never verified counting as failed, and over those whose first
-// announcer answers honestly. The others had to wait for the workload's
-// next announcer of their key (seconds later, for some): that wait is the
-// stream's, not the pipeline's, and it is the top percent of all keys.
-func keyLatencies(w *workload, p *peers, t0, at []atomic.Int64) (all, honestFirst latency) {
-	honestKey := make([]bool, len(t0))
+// keyLatencies summarizes the time to each key's verification at (Unix ns
+// by key) three ways:
+//   - all: from the key's first presence, over every key seen, a key never
+//     verified counting as failed;
+//   - honestFirst: the same over the keys whose first announcer answers
+//     honestly;
+//   - fromHonest: from the key's first presence by an honest announcer,
+//     over every resolvable key.
+//
+// A key whose first announcer lies, errs or is silent waits for the
+// workload's next announcer of it (seconds later, for some): that wait is
+// the stream's, and it is the top percent of all. fromHonest leaves it
+// out but keeps what the pipeline does once an honest announcer is there:
+// its fallback past the failed one, its hedge past a silent one.
+func keyLatencies(w *workload, p *peers, c *coldClock, at []atomic.Int64) (all, honestFirst, fromHonest latency) {
+	honestKey := make([]bool, len(c.first))
 	for _, f := range w.Meta.Firsts {
 		honestKey[f.Key] = behaviourOf(&p.spec, f.JID) == honest
 	}
-	var ds, hs []time.Duration
-	failed, hfailed := 0, 0
-	for i := range t0 {
-		s, e := t0[i].Load(), at[i].Load()
+	var ds, hs, fs []time.Duration
+	failed, hfailed, ffailed := 0, 0, 0
+	for i := range c.first {
+		s, h, e := c.first[i].Load(), c.honest[i].Load(), at[i].Load()
 		switch {
 		case s == 0:
 		case e == 0:
@@ -199,15 +207,21 @@ func keyLatencies(w *workload, p *peers, t0, at []atomic.Int64) (all, honestFirs
 			if honestKey[i] {
 				hfailed++
 			}
+			if h != 0 {
+				ffailed++
+			}
 		default:
 			d := time.Duration(max(e-s, 0))
 			ds = append(ds, d)
 			if honestKey[i] {
 				hs = append(hs, d)
 			}
+			if h != 0 {
+				fs = append(fs, time.Duration(max(e-h, 0)))
+			}
 		}
 	}
-	return summarize(ds, failed, 0), summarize(hs, hfailed, 0)
+	return summarize(ds, failed, 0), summarize(hs, hfailed, 0), summarize(fs, ffailed, 0)
 }
 
 // reason names a lookup failure by the engine's sentinel errors, in
@@ -297,7 +311,7 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, 
 	}
 
 	cold := &engineIngest{eng: eng, w: e.w, hang: o.HangTimeout, cold: true, settled: make(chan struct{}),
-		t0: make([]atomic.Int64, len(e.w.Meta.Keys)), probeEvery: probeEvery(len(e.w.Meta.Keys))}
+		clock: newColdClock(e.w), probeEvery: probeEvery(len(e.w.Meta.Keys))}
 	if o.CPUProfilePhase != "warm" {
 		if err := o.startCPUProfile(); err != nil {
 			return nil, err
@@ -314,12 +328,12 @@ func (e *engineRun) run(ctx context.Context, prog Progress) (rep *systemReport, 
 	if err != nil {
 		return nil, err
 	}
-	rep.ResolveLatency, rep.HonestFirstLatency = keyLatencies(e.w, e.peers, cold.t0, clock.at)
+	rep.ResolveLatency, rep.HonestFirstLatency, rep.FromHonestLatency = keyLatencies(e.w, e.peers, cold.clock, clock.at)
 	rep.ResolveLatency.FailedBy = cold.reasons
 	rep.EventsLost = lost
 	rep.WaitLatency = summarize(cold.timings, cold.failed, cold.hangs)
 	rep.WaitLatency.FailedBy = cold.reasons
-	rep.QueryDelay = queryDelay(e.w, e.peers, cold.t0)
+	rep.QueryDelay = queryDelay(e.w, e.peers, cold.clock.first)
 	rep.Hangs = cold.hangs
 	switch o.CPUProfilePhase {
 	case "cold":

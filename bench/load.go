@@ -47,6 +47,9 @@ type meta struct {
 
 	Keys   []keyStat `json:"-"`
 	Firsts []first   `json:"-"` // first presence of each key, in stream order
+	// Honests is, for each resolvable key, its first presence by an
+	// announcer that answers it honestly, in stream order.
+	Honests []first `json:"-"`
 }
 
 // keyStat is what the stream says about one key.
@@ -218,6 +221,7 @@ func (w *workload) scan(peers *PeerSpec, ans *answers) error {
 		if !ks.Honest && behaviourOf(peers, v.From) == honest {
 			if _, ok := ans.index(k.QueryNode(string(v.Caps.Node))); ok {
 				ks.Honest = true
+				m.Honests = append(m.Honests, first{Index: int32(i), Key: ki, JID: string(v.From)})
 			}
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/capsengine/capsengine"
@@ -184,7 +183,7 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 			// resolve_latency is made of the members' Waits (runSide),
 			// over the 10,000 keys of its default workload.
 			ei := &engineIngest{eng: eng, w: w, hang: o.HangTimeout, cold: true, settled: make(chan struct{}),
-				t0: make([]atomic.Int64, len(w.Meta.Keys))}
+				clock: newColdClock(w)}
 			p, err := pr.run(ctx, "cold", ei)
 			if err != nil {
 				return err

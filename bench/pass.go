@@ -127,6 +127,29 @@ func feed(ctx context.Context, w *workload, workers, batch int, prog *phaseProgr
 }
 
 // firstsIn returns the first presences of keys among stanzas from..to-1.
+// coldClock is, by key, when the cold pass handed over the chunk holding
+// the key's first presence (first) and its first presence by an honest
+// announcer (honest), in Unix ns.
+type coldClock struct {
+	first, honest []atomic.Int64
+}
+
+func newColdClock(w *workload) *coldClock {
+	n := len(w.Meta.Keys)
+	return &coldClock{first: make([]atomic.Int64, n), honest: make([]atomic.Int64, n)}
+}
+
+// stamp records the keys whose first presences are among the stanzas
+// [from, to) handed over at t.
+func (c *coldClock) stamp(w *workload, from, to int, t time.Time) {
+	for _, f := range firstsIn(w.Meta.Honests, from, to) {
+		c.honest[f.Key].Store(t.UnixNano())
+	}
+	for _, f := range firstsIn(w.Meta.Firsts, from, to) {
+		c.first[f.Key].Store(t.UnixNano())
+	}
+}
+
 func firstsIn(fs []first, from, to int) []first {
 	i := sort.Search(len(fs), func(i int) bool { return int(fs[i].Index) >= from })
 	j := i

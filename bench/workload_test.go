@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,6 +208,33 @@ func TestWorkloadScan(t *testing.T) {
 			t.Fatalf("first %d: %v %q", i, err, f.JID)
 		}
 	}
+	// Honests: one per resolvable key, in stream order, each the key's
+	// first presence by an honest announcer, never before its first.
+	if len(m.Honests) != m.Resolvable {
+		t.Errorf("%d honest firsts, %d resolvable keys", len(m.Honests), m.Resolvable)
+	}
+	firstOf := map[int32]int32{}
+	for _, f := range m.Firsts {
+		firstOf[f.Key] = f.Index
+	}
+	late := 0
+	for i, h := range m.Honests {
+		if i > 0 && h.Index <= m.Honests[i-1].Index {
+			t.Fatal("honest firsts out of order")
+		}
+		if behaviourOf(&ps, h.JID) != honest || !m.Keys[h.Key].Honest {
+			t.Fatalf("honest first %d: %q is not an honest announcer of a resolvable key", i, h.JID)
+		}
+		if h.Index < firstOf[h.Key] {
+			t.Fatalf("honest first %d comes before its key's first presence", i)
+		}
+		if h.Index > firstOf[h.Key] {
+			late++
+		}
+	}
+	if late == 0 {
+		t.Error("no key waited for an honest announcer: with 15% bad JIDs some must")
+	}
 	// A stanza view is a stanza, without its newline.
 	if s := w.Stanza(w.Len() - 1); !bytes.HasPrefix(s, []byte("<presence")) || !bytes.HasSuffix(s, []byte(">")) {
 		t.Errorf("last stanza %q", s)
@@ -286,5 +315,41 @@ func TestLatencyDistribution(t *testing.T) {
 	within(t, "median latency (ms)", l.P50Ms, 1, 0.15)
 	if l.P99Ms < 2 || l.P99Ms > 5 {
 		t.Errorf("p99 latency %.2f ms, want about 3.2 ms for σ 0.5", l.P99Ms)
+	}
+}
+
+// TestKeyLatencies: the three cold-key figures, on a hand-made stream of
+// three keys — one first announced honestly, one first by a liar and
+// then honestly, one never honestly (and never verified).
+func TestKeyLatencies(t *testing.T) {
+	ps := PeerSpec{Seed: 5, Liars: 0.5}
+	jidOf := func(b behaviour) string {
+		for i := 0; ; i++ {
+			if j := fmt.Sprintf("u%d@example.org/r", i); behaviourOf(&ps, j) == b {
+				return j
+			}
+		}
+	}
+	good, bad := jidOf(honest), jidOf(liar)
+	w := &workload{}
+	w.Meta.Keys = make([]keyStat, 3)
+	w.Meta.Firsts = []first{{Index: 0, Key: 0, JID: good}, {Index: 1, Key: 1, JID: bad}, {Index: 2, Key: 2, JID: bad}}
+	w.Meta.Honests = []first{{Index: 0, Key: 0, JID: good}, {Index: 5, Key: 1, JID: good}}
+	c := newColdClock(w)
+	ms := func(n int) time.Time { return time.Unix(1_700_000_000, int64(n)*int64(time.Millisecond)) }
+	c.stamp(w, 0, 3, ms(0))  // the three firsts
+	c.stamp(w, 3, 6, ms(90)) // key 1's honest announcer, 90 ms later
+	at := make([]atomic.Int64, 3)
+	at[0].Store(ms(4).UnixNano())
+	at[1].Store(ms(95).UnixNano())
+	all, honestFirst, fromHonest := keyLatencies(w, &peers{spec: ps}, c, at)
+	if all.Count != 2 || all.Failed != 1 || all.MaxMs != 95 {
+		t.Errorf("all: %+v; want 2 keys (4 and 95 ms), 1 failed", all)
+	}
+	if honestFirst.Count != 1 || honestFirst.Failed != 0 || honestFirst.MaxMs != 4 {
+		t.Errorf("honest first: %+v; want key 0 alone, 4 ms", honestFirst)
+	}
+	if fromHonest.Count != 2 || fromHonest.Failed != 0 || fromHonest.MaxMs != 5 {
+		t.Errorf("from honest: %+v; want keys 0 and 1, 4 and 5 ms", fromHonest)
 	}
 }
