@@ -358,7 +358,8 @@ func (a *ownerActor) Receive(ctx actor.Context) {
 	a.ctx = ctx
 	o := a.o
 	defer func() {
-		if p := recover(); supervise.Recovered(a.d.log, &a.d.counters.Panics, "owner actor", p, "key", o.key.String()) {
+		// The key is formatted only for a panic: every message runs this.
+		if p := recover(); p != nil && supervise.Recovered(a.d.log, &a.d.counters.Panics, "owner actor", p, "key", o.key.String()) {
 			o.failAll(fmt.Errorf("actors: internal error: %v", p))
 		}
 	}()

@@ -72,7 +72,8 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 	defer func() {
 		// A bug must not strand waiters: fail them, log the stack, and
 		// let the actor go on (its state is consistent: failed).
-		if p := recover(); supervise.Recovered(l.d.log, &l.d.counters.Panics, "lookup actor", p, "key", l.key.String()) {
+		// The key is formatted only for a panic: every message runs this.
+		if p := recover(); p != nil && supervise.Recovered(l.d.log, &l.d.counters.Panics, "lookup actor", p, "key", l.key.String()) {
 			l.finish(nil, fmt.Errorf("actors: internal error: %v", p))
 		}
 		// A message may end the lookup and start it again: a batch of
