@@ -24,7 +24,9 @@ import (
 // for the keys stored then, once the keys written or deleted since the
 // last build fill its headroom: its size follows the keys stored, not the
 // keys ever written, and deleted keys do not wear it into answering
-// "maybe" to everything.
+// "maybe" to everything. It takes 1.2 to 2.4 bytes a stored key (room for
+// twice the keys at 9.6 bits each), twice that during a build, which is
+// what a store bounded by Config.Retain and MaxBytes bounds it by.
 type keyFilter struct {
 	mu       sync.RWMutex
 	cur      *bloom.BloomFilter // nil until the first build is done
