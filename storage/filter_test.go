@@ -184,3 +184,33 @@ func TestKeyFilterAcrossReopen(t *testing.T) {
 		t.Errorf("stats after Close: %+v (no absent key was read)", s)
 	}
 }
+
+// TestStoreKeysSegments: the walk that builds the filter sees every key
+// once across its segments.
+func TestStoreKeysSegments(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil, Config{CacheBytes: -1})
+	const n = 2*keysSegment + 17
+	want := map[string]bool{}
+	var kb keyBuf
+	for i := range n {
+		k, e := testEntry(t, i)
+		if err := db.Put(ctx, k, e); err != nil {
+			t.Fatal(err)
+		}
+		want[string(kb.of(k))] = true
+	}
+	seen := map[string]int{}
+	got, err := db.user.keys(ctx, func(kk []byte) { seen[string(kk)]++ })
+	if err != nil || got != n {
+		t.Fatalf("keys: %d, %v; want %d", got, err, n)
+	}
+	for k, c := range seen {
+		if c != 1 || !want[k] {
+			t.Fatalf("key %x seen %d times, stored %v", k, c, want[k])
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct keys seen, %d stored", len(seen), n)
+	}
+}

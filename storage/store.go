@@ -309,23 +309,50 @@ func (s *store) startFilter(log *slog.Logger) {
 	s.filter = newKeyFilter(s.keys, log.With("store", s.src.String()))
 }
 
-// keys calls fn with every entry's key, in order, over a consistent
-// snapshot; the key is valid only during the call. It returns how many.
+// keys calls fn with every entry's key, in order; the key is valid only
+// during the call. It returns how many.
+//
+// The walk reopens its iterator every keysSegment keys, each time on a
+// newer state of the store: an iterator pins the memtables and tables it
+// reads, and one held over a whole large store while a cold flood writes
+// would keep every memtable flushed meanwhile in memory. Each key is
+// still seen once, and so is every key committed before the walk began
+// (what the key filter needs).
 func (s *store) keys(ctx context.Context, fn func(kk []byte)) (int, error) {
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: entryLower, UpperBound: entryUpper})
-	if err != nil {
-		return 0, translate(err)
-	}
 	n := 0
-	for valid := it.First(); valid; valid = it.Next() {
-		if n++; n%1024 == 0 && ctx.Err() != nil {
-			it.Close()
-			return n, ctx.Err()
+	lower := entryLower
+	for {
+		it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: entryUpper})
+		if err != nil {
+			return n, translate(err)
 		}
-		fn(it.Key())
+		seg := 0
+		var last []byte
+		for valid := it.First(); valid; valid = it.Next() {
+			if ctx.Err() != nil {
+				it.Close()
+				return n, ctx.Err()
+			}
+			fn(it.Key())
+			n++
+			if seg++; seg == keysSegment {
+				last = append(last[:0], it.Key()...)
+				break
+			}
+		}
+		if err := it.Close(); err != nil {
+			return n, translate(err)
+		}
+		if last == nil {
+			return n, nil
+		}
+		// The next segment starts just after the last key seen.
+		lower = append(last, 0)
 	}
-	return n, translate(it.Close())
 }
+
+// keysSegment is how many keys keys walks with one iterator.
+const keysSegment = 4096
 
 // scan calls fn for every entry in key order, over a consistent snapshot.
 // With keysOnly the values are not decoded (Record.Entry is nil).
