@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -213,4 +214,45 @@ func TestStoreKeysSegments(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("%d distinct keys seen, %d stored", len(seen), n)
 	}
+}
+
+// TestKeyFilterBounded: past maxFilterKeys the filter stops growing, and
+// still never hides a stored key.
+func TestKeyFilterBounded(t *testing.T) {
+	smallFilters(t, 16)
+	old := maxFilterKeys
+	maxFilterKeys = 64
+	t.Cleanup(func() { maxFilterKeys = old })
+	ctx := context.Background()
+	db := openTest(t, nil, Config{CacheBytes: -1})
+	const n = 600
+	for i := range n {
+		k, e := testEntry(t, i)
+		if err := db.Put(ctx, k, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitIdle(t, db)
+	f := db.user.filter
+	f.mu.RLock()
+	bits, builds := f.cur.Cap(), db.Stats().FilterBuilds
+	f.mu.RUnlock()
+	if limit := bloomBits(64); bits > limit {
+		t.Errorf("filter of %d bits for %d keys, the bound is %d", bits, n, limit)
+	}
+	if builds > 40 {
+		t.Errorf("%d builds for %d keys: a full filter is rebuilt after every change", builds, n)
+	}
+	for i := range n {
+		k, _ := testEntry(t, i)
+		if _, err := db.Get(k); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+}
+
+// bloomBits is the size of a filter made for n keys.
+func bloomBits(n int) uint {
+	m, _ := bloom.EstimateParameters(uint(n), filterFalseRate)
+	return m
 }
