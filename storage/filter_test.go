@@ -117,12 +117,7 @@ func TestKeyFilterFollowsTheStore(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, nil, Config{CacheBytes: -1})
 	const n = 2000
-	for i := range n {
-		k, e := testEntry(t, i)
-		if err := db.Put(ctx, k, e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putEntries(t, db, n)
 	waitIdle(t, db)
 	capAt := func() uint {
 		db.user.filter.mu.RLock()
@@ -155,12 +150,7 @@ func TestKeyFilterAcrossReopen(t *testing.T) {
 	fs := vfs.NewMem()
 	db := openTest(t, fs, Config{CacheBytes: -1})
 	const n = 300
-	for i := range n {
-		k, e := testEntry(t, i)
-		if err := db.Put(ctx, k, e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putEntries(t, db, n)
 	if err := db.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -223,15 +213,9 @@ func TestKeyFilterBounded(t *testing.T) {
 	old := maxFilterKeys
 	maxFilterKeys = 64
 	t.Cleanup(func() { maxFilterKeys = old })
-	ctx := context.Background()
 	db := openTest(t, nil, Config{CacheBytes: -1})
 	const n = 600
-	for i := range n {
-		k, e := testEntry(t, i)
-		if err := db.Put(ctx, k, e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putEntries(t, db, n)
 	waitIdle(t, db)
 	f := db.user.filter
 	f.mu.RLock()
@@ -255,4 +239,15 @@ func TestKeyFilterBounded(t *testing.T) {
 func bloomBits(n int) uint {
 	m, _ := bloom.EstimateParameters(uint(n), filterFalseRate)
 	return m
+}
+
+// putEntries puts testEntry 0 to n-1.
+func putEntries(t *testing.T, db *DB, n int) {
+	t.Helper()
+	for i := range n {
+		k, e := testEntry(t, i)
+		if err := db.Put(context.Background(), k, e); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
