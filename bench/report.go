@@ -369,8 +369,8 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%s: peak RSS %s, heap %s for %s JIDs = %.0f B/JID%s\n",
 			s.Name, units.Bytes(s.PeakRSSBytes), units.Bytes(s.HeapBytes), count(s.JIDs), s.BytesPerJID, store)
 		if r := s.StoreReads; r != nil {
-			fmt.Fprintf(w, "%s: store reads %s: hot cache hits %s; in pebble %s found, %s missing\n", s.Name,
-				count(int(r.CacheHits+r.CacheMisses)), count(int(r.CacheHits)), count(int(r.TrustedHits+r.UserHits)), count(int(r.Misses)))
+			fmt.Fprintf(w, "%s: store reads %s: hot cache hits %s; in the stores %s found, %s missing (%s answered by their key filters)\n", s.Name,
+				count(int(r.CacheHits+r.CacheMisses)), count(int(r.CacheHits)), count(int(r.TrustedHits+r.UserHits)), count(int(r.Misses)), count(int(r.Filtered)))
 		}
 	}
 	t := &r.Targets
