@@ -63,7 +63,7 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			return res
 		}
 		d.putVerified(key, others, m.Info, proof, a)
-		res.info, res.method = m.Info, proof.Method()
+		res.info, res.proof = m.Info, proof
 		return res
 	}
 	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)

@@ -27,13 +27,12 @@ type lookupActor struct {
 }
 
 type queryDone struct {
-	at     time.Time // when the querier returned (Latencies.Waits)
-	gen    uint64
-	jid    string
-	info   *hashing.Info
-	method hashing.Method
-	proof  hashing.Proof // of info: the store need not hash it again
-	err    error
+	at    time.Time // when the querier returned (Latencies.Waits)
+	gen   uint64
+	jid   string
+	info  *hashing.Info
+	proof hashing.Proof // of info: how it verified, and that the store need not hash it again
+	err   error
 	// settled: info was told to the tables (core.verified) before the
 	// lookup heard of it.
 	settled bool

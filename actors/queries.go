@@ -420,7 +420,7 @@ func (d *core) ask(ctx context.Context, j *queryJob, answered func()) *queryDone
 	if proof.Method() != hashing.Strict {
 		d.counters.LenientOK.Add(1)
 	}
-	res.info, res.method, res.proof = info, proof.Method(), proof
+	res.info, res.proof = info, proof
 	return res
 }
 
