@@ -540,7 +540,6 @@ func encodeVerified(cfg *Config, k hashing.Key, e *Entry) ([]byte, error) {
 		}
 	}
 	ne := *e
-	ne.Proof = hashing.Proof{}
 	ne.Method = method
 	normalize(&ne)
 	if ne.FirstSeen.IsZero() || ne.LastSeen.IsZero() {

@@ -58,13 +58,17 @@ const filterFalseRate = 0.01
 // not rebuilt after every few writes (a variable for tests).
 var minFilterKeys = 1 << 16
 
-// maxFilterKeys is the most a filter is sized for: 2.5 MiB, with full
+// maxFilterKeys is the most a filter is sized for: 2.4 MiB, with full
 // accuracy up to a million stored keys. Past that the filter lets more
-// absent keys through to pebble (2% at 2.3 million keys, 16% at 4
-// million), and still never hides a stored one: its memory is bounded by
-// this, not by the store, which a soak past millions of keys showed to
-// matter (a variable for tests).
+// absent keys through to pebble (1.5% at 2.3 million keys, 13% at 4
+// million: TestFilterSizes), and still never hides a stored one: its
+// memory is bounded by this, not by the store, which a soak past millions
+// of keys showed to matter (a variable for tests).
 var maxFilterKeys = 1 << 21
+
+// filterSize is the capacity a filter is made with for n stored keys:
+// room for as many again, within [minFilterKeys, maxFilterKeys].
+func filterSize(n int) uint { return uint(min(max(2*n, minFilterKeys), maxFilterKeys)) }
 
 // newKeyFilter starts the first build of a filter over the keys scan
 // walks. scan calls fn with each key (which fn may not keep) and returns
@@ -160,7 +164,7 @@ func (f *keyFilter) build() {
 		n, err = f.scan(f.ctx, func([]byte) {})
 	}
 	if err == nil {
-		capacity := uint(min(max(2*n, minFilterKeys), maxFilterKeys))
+		capacity := filterSize(n)
 		next := bloom.NewWithEstimates(capacity, filterFalseRate)
 		f.writing.Lock()
 		f.mu.Lock()
@@ -200,9 +204,9 @@ func (f *keyFilter) build() {
 			f.headroom, f.built = max(int(capacity)-n, int(capacity)/2), n
 			f.mu.Unlock()
 			f.builds.Add(1)
-			// Sized by the first walk: when deletes between the walks
-			// left far fewer keys, build again, smaller.
-			oversized = capacity > 2*uint(min(max(2*n, minFilterKeys), maxFilterKeys))
+			// Sized by a count taken before the walk: when deletes
+			// meanwhile left far fewer keys, build again, smaller.
+			oversized = capacity > 2*filterSize(n)
 		}
 	}
 	f.mu.Lock()

@@ -235,6 +235,24 @@ func TestKeyFilterBounded(t *testing.T) {
 	}
 }
 
+// TestFilterSizes holds maxFilterKeys to what its comment promises: at
+// most 2.4 MiB, and the share of absent keys let through as the store
+// grows past it.
+func TestFilterSizes(t *testing.T) {
+	m, k := bloom.EstimateParameters(filterSize(1<<30), filterFalseRate)
+	if mib := float64(m) / 8 / (1 << 20); mib > 2.4 {
+		t.Errorf("the largest filter takes %.2f MiB", mib)
+	}
+	for _, tc := range []struct {
+		keys uint
+		most float64
+	}{{1 << 20, 0.011}, {2_300_000, 0.016}, {4_000_000, 0.14}} {
+		if fp := bloom.EstimateFalsePositiveRate(m, k, tc.keys); fp > tc.most {
+			t.Errorf("at %d stored keys %.3f of absent keys pass, more than %.3f", tc.keys, fp, tc.most)
+		}
+	}
+}
+
 // bloomBits is the size of a filter made for n keys.
 func bloomBits(n int) uint {
 	m, _ := bloom.EstimateParameters(uint(n), filterFalseRate)
