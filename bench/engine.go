@@ -88,8 +88,7 @@ func (ei *engineIngest) chunk(ctx context.Context, stanzas [][]byte, from int, t
 	if !ei.cold {
 		return nil
 	}
-	ei.clock.stamp(ei.w, from, from+len(stanzas), t0)
-	for _, f := range firstsIn(ei.w.Meta.Firsts, from, from+len(stanzas)) {
+	for _, f := range ei.clock.stamp(ei.w, from, from+len(stanzas), t0) {
 		if ei.probeEvery > 1 && int(f.Key)%ei.probeEvery != 0 {
 			continue
 		}

@@ -140,14 +140,16 @@ func newColdClock(w *workload) *coldClock {
 }
 
 // stamp records the keys whose first presences are among the stanzas
-// [from, to) handed over at t.
-func (c *coldClock) stamp(w *workload, from, to int, t time.Time) {
+// [from, to) handed over at t, and returns the keys first seen there.
+func (c *coldClock) stamp(w *workload, from, to int, t time.Time) []first {
 	for _, f := range firstsIn(w.Meta.Honests, from, to) {
 		c.honest[f.Key].Store(t.UnixNano())
 	}
-	for _, f := range firstsIn(w.Meta.Firsts, from, to) {
+	fs := firstsIn(w.Meta.Firsts, from, to)
+	for _, f := range fs {
 		c.first[f.Key].Store(t.UnixNano())
 	}
+	return fs
 }
 
 func firstsIn(fs []first, from, to int) []first {
