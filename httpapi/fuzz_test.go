@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capsengine/capsengine"
-	"github.com/capsengine/capsengine/hashing"
 	"github.com/capsengine/capsengine/httpapi"
 )
 
@@ -20,17 +18,8 @@ import (
 // within the request's deadline without panicking, with a status the API
 // documents, and a JSON body that parses whenever it says it is JSON.
 func FuzzRequest(f *testing.F) {
-	q := capsengine.QuerierFunc(func(ctx context.Context, jid, node string) (*hashing.Info, error) {
-		info := *jingle
-		info.Node = node
-		return &info, nil
-	})
-	eng, err := capsengine.Open(context.Background(), capsengine.Config{InMemory: true, Querier: q,
-		Tuning: capsengine.Tuning{QueryTimeout: time.Second}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { eng.Close(context.Background()) })
+	fx := newFixture(f, httpapi.Options{})
+	eng := fx.eng
 	ver := ""
 	for _, j := range []string{"a@example.org/r", "b@example.org/x", "c@example.net/y"} {
 		ver = announce(f, eng, j)
@@ -38,7 +27,7 @@ func FuzzRequest(f *testing.F) {
 	if _, err := eng.Wait(context.Background(), "a@example.org/r"); err != nil {
 		f.Fatal(err)
 	}
-	h := httpapi.New(eng, httpapi.Options{})
+	h := fx.srv.Config.Handler
 	for _, s := range [][2]string{
 		{"caps/a@example.org/r", ""},
 		{"caps/nobody@example.org/r", "wait=10ms"},

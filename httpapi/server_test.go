@@ -43,7 +43,7 @@ type fixture struct {
 	release chan struct{}
 }
 
-func newFixture(t *testing.T, opts httpapi.Options) *fixture {
+func newFixture(t testing.TB, opts httpapi.Options) *fixture {
 	t.Helper()
 	f := &fixture{release: make(chan struct{})}
 	q := capsengine.QuerierFunc(func(ctx context.Context, jid, node string) (*hashing.Info, error) {
