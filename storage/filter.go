@@ -99,17 +99,20 @@ func (f *keyFilter) beginWrite() { f.writing.Lock() }
 func (f *keyFilter) endWrite()   { f.writing.Unlock() }
 
 // add notes a key about to be committed, between beginWrite and
-// endWrite.
-func (f *keyFilter) add(key []byte) {
+// endWrite. It reports whether the key was certainly not stored until
+// now: false until the first build is done, and for a key the filter
+// holds or confuses with one it holds.
+func (f *keyFilter) add(key []byte) (absent bool) {
 	f.mu.Lock()
 	if f.cur != nil {
-		f.cur.Add(key)
+		absent = !f.cur.TestAndAdd(key)
 	}
 	if f.next != nil {
 		f.next.Add(key)
 	}
 	f.changedLocked(1)
 	f.mu.Unlock()
+	return absent
 }
 
 // deleted notes n keys deleted: a Bloom filter cannot forget a key, so

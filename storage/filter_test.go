@@ -3,12 +3,17 @@ package storage
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/capsengine/capsengine/hashing"
 )
 
 // smallFilters makes filters rebuild after a few dozen writes, so a test
@@ -267,5 +272,49 @@ func putEntries(t *testing.T, db *DB, n int) {
 		if err := db.Put(context.Background(), k, e); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPutSetsNewKeys: once the filter is built, a put of a key it knows
+// is not stored is a pebble set (no merge operator on its reads), and a
+// put of a stored key still merges with it, keeping what both said (a set
+// would keep only the second's nodes). pebble's internal scan refuses
+// merge records, so only the set is looked at directly.
+func TestPutSetsNewKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil, Config{CacheBytes: -1})
+	waitBuilds(t, db, 1)
+	kinds := func(k hashing.Key) []pebble.InternalKeyKind {
+		t.Helper()
+		var kb keyBuf
+		key := kb.of(k)
+		var out []pebble.InternalKeyKind
+		err := db.user.db.ScanInternal(ctx, block.CategoryUnknown, key, append(slices.Clone(key), 0),
+			func(ik *pebble.InternalKey, _ pebble.LazyValue, _ pebble.IteratorLevel) error {
+				out = append(out, ik.Kind())
+				return nil
+			}, nil, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	k, e := testEntry(t, 1)
+	if err := db.Put(ctx, k, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(k); !slices.Equal(got, []pebble.InternalKeyKind{pebble.InternalKeyKindSet}) {
+		t.Errorf("a new key is written as %v, want a set", got)
+	}
+	again := &Entry{Info: e.Info, Nodes: []string{"http://other.example"}}
+	if err := db.Put(ctx, k, again); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Get(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{e.Nodes[0], "http://other.example"}; !slices.Equal(got.Nodes, want) {
+		t.Errorf("nodes %q after two puts, want %q", got.Nodes, want)
 	}
 }

@@ -57,8 +57,9 @@ var errWriterRestarted = errors.New("storage: writer restarted after a panic; th
 //
 // Everything else happens before a request is sent, on the callers'
 // goroutines: verification, encoding, the trusted check. Puts are pebble
-// merge operands, so the writer never reads: its serial work per request
-// is appending it to the batch.
+// merge operands, or sets of keys the key filter knows are not stored, so
+// the writer never reads: its serial work per request is appending it to
+// the batch.
 //
 // Its state outlives a restart (the producer returns the same writer), but
 // a restart answers the pending requests with errWriterRestarted.
@@ -146,8 +147,14 @@ func (w *writer) commit() {
 		default:
 			kk := kb.of(r.key)
 			// Before the commit: a key committed is never filtered out.
-			db.user.filter.add(kk)
-			_ = b.Merge(kk, r.enc, nil)
+			if db.user.filter.add(kk) {
+				// Nothing to merge with: a set spares pebble the merge
+				// operator on every later read and compaction of the key
+				// (a copy of the value each time).
+				_ = b.Set(kk, r.enc, nil)
+			} else {
+				_ = b.Merge(kk, r.enc, nil)
+			}
 			written += int64(len(r.enc)) + maxKeyLen
 		}
 	}
