@@ -77,6 +77,18 @@ type ClusterReport struct {
 	// single presences/s): 1 is perfect scale-out.
 	Pinned     bool               `json:"pinned"`
 	Efficiency map[string]float64 `json:"efficiency,omitempty"`
+	// Parallel, with Pin: Members single processes at once, each with
+	// the whole stream on a core of its own and no cluster between them —
+	// what this machine's cores give independent engines side by side.
+	// Its phases' presences sum over the processes.
+	Parallel []clusterPhase `json:"parallel,omitempty"`
+	// MachineScaling, by phase, is Parallel's presences/s ÷ (members ×
+	// single presences/s): below 1 when busy cores slow each other down
+	// (SMT siblings, shared caches and memory bandwidth, neighbours).
+	// ClusterScaling is cluster presences/s ÷ Parallel's: the cluster's
+	// own cost with the machine's taken out. Efficiency is their product.
+	MachineScaling map[string]float64 `json:"machine_scaling,omitempty"`
+	ClusterScaling map[string]float64 `json:"cluster_scaling,omitempty"`
 	QueryRatio float64            `json:"query_ratio"`
 	CrossNode  crossNodeReport    `json:"cross_node"`
 	// Correct: both runs queried each resolvable key once, caught every
@@ -221,7 +233,7 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	rep := &ClusterReport{Version: 1, Command: o.Command, Machine: machine(), Members: co.Members, MemberProcs: co.MemberProcs,
 		Ratios: map[string]float64{}, CPURatios: map[string]float64{}, Pinned: co.Pin}
 	if co.Pin {
-		rep.Efficiency = map[string]float64{}
+		rep.Efficiency, rep.MachineScaling, rep.ClusterScaling = map[string]float64{}, map[string]float64{}, map[string]float64{}
 	}
 	o.Restart, o.Baseline = false, false
 	rep.Settings = o.settings()
@@ -263,6 +275,12 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 	if rep.Single, err = co.runSide(ctx, dir, "single", []memberConfig{single}, w.Meta.Resolvable); err != nil {
 		return nil, err
 	}
+	if co.Pin {
+		note(o.Progress, "%d processes at once, each the whole stream on a core of its own...", co.Members)
+		if rep.Parallel, err = co.runParallel(ctx, dir, single, w.Meta.Resolvable); err != nil {
+			return nil, err
+		}
+	}
 
 	cfgs := make([]memberConfig, co.Members)
 	ports, err := freeport.Ports(2 * co.Members)
@@ -297,6 +315,10 @@ func RunCluster(ctx context.Context, co ClusterOptions) (*ClusterReport, error) 
 			rep.CPURatios[p.Name] = ratio(p.PresencesPerCPUSec, s.PresencesPerCPUSec)
 			if co.Pin {
 				rep.Efficiency[p.Name] = ratio(p.PresencesPerSec, float64(co.Members)*s.PresencesPerSec)
+				if par := phaseOf(rep.Parallel, p.Name); par != nil {
+					rep.MachineScaling[p.Name] = ratio(par.PresencesPerSec, float64(co.Members)*s.PresencesPerSec)
+					rep.ClusterScaling[p.Name] = ratio(p.PresencesPerSec, par.PresencesPerSec)
+				}
 			}
 		}
 	}
@@ -333,13 +355,40 @@ func crossNode(single, cluster *clusterSide) crossNodeReport {
 	return r
 }
 
-func (s *clusterSide) phase(name string) *clusterPhase {
-	for i := range s.Phases {
-		if s.Phases[i].Name == name {
-			return &s.Phases[i]
+func (s *clusterSide) phase(name string) *clusterPhase { return phaseOf(s.Phases, name) }
+
+func phaseOf(ps []clusterPhase, name string) *clusterPhase {
+	for i := range ps {
+		if ps[i].Name == name {
+			return &ps[i]
 		}
 	}
 	return nil
+}
+
+// runParallel runs co.Members copies of the single process's config at
+// once, copy i on core i, and returns their passes. Each copy queries
+// every key itself, so the side's one-query check does not apply; a copy
+// that hangs or fails still fails the run.
+func (co *ClusterOptions) runParallel(ctx context.Context, dir string, single memberConfig, resolvable int) ([]clusterPhase, error) {
+	cfgs := make([]memberConfig, co.Members)
+	for i := range cfgs {
+		c := single
+		cpu := i
+		c.CPU, c.Trickle = &cpu, 0
+		cfgs[i] = c
+	}
+	pco := *co
+	pco.Trickle = 0
+	side, err := pco.runSide(ctx, dir, "parallel", cfgs, resolvable)
+	if err != nil {
+		return nil, err
+	}
+	if side.Hangs > 0 || side.ResolvedKeysMin < resolvable {
+		return nil, fmt.Errorf("bench: a process of the parallel run left keys unresolved (%d hangs, %d of %d keys in the emptiest store)",
+			side.Hangs, side.ResolvedKeysMin, resolvable)
+	}
+	return side.Phases, nil
 }
 
 // worstSchedP99 is the highest p99 scheduler wait of any process in

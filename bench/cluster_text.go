@@ -42,6 +42,12 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 	if r.Pinned {
 		fmt.Fprintf(w, "scale-out efficiency, cluster ÷ (%d × 1 process): cold %.2f, warm %.2f\n",
 			r.Members, r.Efficiency["cold"], r.Efficiency["warm"])
+		if len(r.Parallel) > 0 {
+			fmt.Fprintf(w, "  = the machine's scaling, %d independent processes at once ÷ (%d × 1 process alone): cold %.2f, warm %.2f\n",
+				r.Members, r.Members, r.MachineScaling["cold"], r.MachineScaling["warm"])
+			fmt.Fprintf(w, "  × the cluster's, cluster ÷ %d independent processes at once: cold %.2f, warm %.2f\n",
+				r.Members, r.ClusterScaling["cold"], r.ClusterScaling["warm"])
+		}
 	}
 	fmt.Fprintln(w)
 	for _, s := range []struct {

@@ -32,6 +32,12 @@ type clusterReport struct {
 	Correct    bool               `json:"correct"`
 	Pinned     bool               `json:"pinned"`
 	Efficiency map[string]float64 `json:"efficiency"`
+	Parallel   []struct {
+		Name      string `json:"name"`
+		Presences int    `json:"presences"`
+	} `json:"parallel"`
+	MachineScaling map[string]float64 `json:"machine_scaling"`
+	ClusterScaling map[string]float64 `json:"cluster_scaling"`
 }
 
 type clusterSide struct {
@@ -150,7 +156,8 @@ func TestBenchCluster(t *testing.T) {
 }
 
 // bench --cluster 2 --pin runs each process on a core of its own and
-// reports the scale-out efficiency; every guarantee still holds. (The
+// reports the scale-out efficiency, split into the machine's part and the
+// cluster's; every guarantee still holds. (The
 // figures themselves are measured without -race: docs/cluster.md.)
 func TestBenchClusterPin(t *testing.T) {
 	if testing.Short() {
@@ -171,10 +178,24 @@ func TestBenchClusterPin(t *testing.T) {
 	if !r.Pinned || r.Efficiency["cold"] <= 0 || r.Efficiency["warm"] <= 0 || !r.Correct {
 		t.Errorf("pinned %v, efficiency %v, correct %v", r.Pinned, r.Efficiency, r.Correct)
 	}
-	// The efficiency is the throughput ratio shared out over the members.
+	// The efficiency is the throughput ratio shared out over the members,
+	// and the product of the machine's scaling (two lone processes at
+	// once, each the whole stream) and the cluster's.
 	for ph, e := range r.Efficiency {
 		if want := r.Ratios[ph] / 2; e < want-0.01 || e > want+0.01 {
 			t.Errorf("%s: efficiency %v, ratio %v / 2 members", ph, e, r.Ratios[ph])
+		}
+		m, c := r.MachineScaling[ph], r.ClusterScaling[ph]
+		if m <= 0 || c <= 0 || m*c < e*0.98-0.01 || m*c > e*1.02+0.01 {
+			t.Errorf("%s: efficiency %v, machine scaling %v × cluster scaling %v", ph, e, m, c)
+		}
+	}
+	if len(r.Parallel) != 2 {
+		t.Fatalf("parallel passes %+v, want cold and warm", r.Parallel)
+	}
+	for _, p := range r.Parallel {
+		if p.Presences != 2*r.Workload.Presences {
+			t.Errorf("parallel %s pass: %d presences, want the stream twice (%d)", p.Name, p.Presences, 2*r.Workload.Presences)
 		}
 	}
 }
