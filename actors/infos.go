@@ -39,7 +39,7 @@ type infoSet struct {
 	// either way is safe: a key that lost its place to another falls
 	// back to get, and a stale or colliding tag only makes firstContact
 	// leave a new key to its shard, as before firstContact existed.
-	hint [hintSize]atomic.Uint64
+	hint [hintSize]atomic.Uint32
 }
 
 type infoStripe struct {
@@ -47,8 +47,14 @@ type infoStripe struct {
 	m  map[hashing.Key]weak.Pointer[hashing.Info]
 }
 
-// hintSize is the hint table's entries: 512 KiB, room for the keys of
-// a large network (tens of thousands) with few collisions.
+// hintSize is the hint table's entries: room for the keys of a large
+// network (tens of thousands) with few collisions, in 256 KiB. Tags are
+// 32 bits, not the whole hash, to halve the lines the table spreads over:
+// at 10 million presences and 50,000 keys, behind a JID index of 80 MB,
+// has took 55 ns a presence more than at 2 million — its loads missed the
+// caches. (Two pairs alternating measured the warm pass 1–3% cheaper: the
+// direction, not the size.) A false tag, one in 2³² for a key not held,
+// only leaves a new key to its shard.
 const hintSize = 1 << 16
 
 func newInfoSet() *infoSet {
@@ -67,8 +73,8 @@ func (s *infoSet) stripe(h uint64) *infoStripe { return &s.stripes[h%uint64(len(
 
 // place is the hint's entry for hash h and the tag it holds there (never
 // 0, which marks an empty place).
-func (s *infoSet) place(h uint64) (*atomic.Uint64, uint64) {
-	return &s.hint[int(h>>48)%hintSize], h | 1
+func (s *infoSet) place(h uint64) (*atomic.Uint32, uint32) {
+	return &s.hint[int(h>>48)%hintSize], uint32(h) | 1
 }
 
 // get returns k's info if a table keeps it.
