@@ -164,7 +164,7 @@ func newBenchCmd() *cobra.Command {
 	f.BoolVarP(&bo.verbose, "verbose", "v", false, "log the engine's debug messages to stderr")
 	f.IntVar(&bo.members, "cluster", 0, "run the stream through `N` engine processes forming a cluster on loopback, after one process alone, and report the ratios")
 	f.IntVar(&bo.memberProcs, "member-procs", 0, "GOMAXPROCS of each --cluster member (0: the CPUs shared out among them)")
-	f.BoolVar(&bo.pin, "pin", false, "with --cluster: run the single process on one core and each member on a core of its own (GOMAXPROCS 1), and report the scale-out efficiency: cluster ÷ (N × single)")
+	f.BoolVar(&bo.pin, "pin", false, "with --cluster: run the single process on one core and each member on a core of its own (GOMAXPROCS 1), and report the scale-out efficiency, cluster ÷ (N × single), split by a run of N single processes at once into the machine's scaling and the cluster's")
 	f.IntVar(&bo.trickle, "trickle", 100, "with --cluster: new keys each process announces one at a time after the passes (the unloaded cold path)")
 	f.DurationVar(&o.Soak.Duration, "soak", 0, "run the soak for `DURATION` (e.g. 5m): an endless stream of new keys and JIDs instead of the passes")
 	so := bench.DefaultSoakOptions()
