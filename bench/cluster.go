@@ -89,8 +89,8 @@ type ClusterReport struct {
 	// own cost with the machine's taken out. Efficiency is their product.
 	MachineScaling map[string]float64 `json:"machine_scaling,omitempty"`
 	ClusterScaling map[string]float64 `json:"cluster_scaling,omitempty"`
-	QueryRatio float64            `json:"query_ratio"`
-	CrossNode  crossNodeReport    `json:"cross_node"`
+	QueryRatio     float64            `json:"query_ratio"`
+	CrossNode      crossNodeReport    `json:"cross_node"`
 	// Correct: both runs queried each resolvable key once, caught every
 	// liar and never hung, and every cluster member holds every
 	// resolvable key.
