@@ -25,12 +25,20 @@ type sample struct {
 	Heap       int64 `json:"heap"`
 	HeapGoal   int64 `json:"heap_goal"`
 	StackBytes int64 `json:"stacks"`
+	// HeapLive is the heap the last collection found live; GoResident
+	// the memory the Go runtime holds from the OS and has not given back
+	// (its total minus the heap released), resident or not.
+	HeapLive   int64 `json:"-"`
+	GoResident int64 `json:"-"`
 }
 
 var memMetrics = []metrics.Sample{
 	{Name: "/memory/classes/heap/objects:bytes"},
 	{Name: "/gc/heap/goal:bytes"},
 	{Name: "/memory/classes/heap/stacks:bytes"},
+	{Name: "/gc/heap/live:bytes"},
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/memory/classes/heap/released:bytes"},
 }
 
 func memSample(s *sample) {
@@ -43,6 +51,7 @@ func memSample(s *sample) {
 		return 0
 	}
 	s.Heap, s.HeapGoal, s.StackBytes = get(0), get(1), get(2)
+	s.HeapLive, s.GoResident = get(3), get(4)-get(5)
 }
 
 // chunkFunc processes stanzas from..from+len(stanzas)-1 of the workload;

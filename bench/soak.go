@@ -550,7 +550,8 @@ func (r *soakRun) sample() soakSample {
 	}
 	var ms sample
 	memSample(&ms)
-	s.Heap = ms.Heap
+	s.Heap, s.HeapLive, s.HeapGoal, s.GoResident = ms.Heap, ms.HeapLive, ms.HeapGoal, ms.GoResident
+	s.OutsideGo = max(s.RSS-s.GoResident, 0)
 	for _, name := range soakFailureCounters {
 		s.Failures[name] = c[name]
 	}

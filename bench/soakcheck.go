@@ -250,8 +250,14 @@ func soakTrends(samples []soakSample, warmupEnd float64) []soakTrend {
 		trend("query_workers", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.QueryWorkers) }),
 		trend("other_goroutines", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.Goroutines) - float64(s.QueryWorkers) }),
 		trend("heap", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.Heap) }),
+		trend("heap_live", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.HeapLive) }),
+		trend("go_resident", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.GoResident) }),
+		trend("outside_go", samples, warmupEnd, func(s *soakSample) float64 { return float64(s.OutsideGo) }),
 	}
 }
+
+// soakByteGauges are the trends counted in bytes.
+var soakByteGauges = map[string]bool{"rss": true, "heap": true, "heap_live": true, "go_resident": true, "outside_go": true}
 
 // checkSoak returns one line per broken guarantee of a soak: a resolvable
 // key queried twice or never resolved, a hang, a believed liar, lookups

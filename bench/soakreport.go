@@ -146,6 +146,16 @@ type soakSample struct {
 	QueryWorkers    int64             `json:"query_workers"` // of Goroutines: the engine's query workers
 	RSS             int64             `json:"rss"`
 	Heap            int64             `json:"heap"`
+	// Where the RSS goes: HeapLive is the heap the last collection found
+	// live, HeapGoal the size the heap may grow to before the next one,
+	// GoResident what the Go runtime holds from the OS and has not given
+	// back (heap, free spans not yet released, stacks, its metadata), and
+	// OutsideGo the RSS beyond it: pebble's block cache and memtables
+	// (allocated in C), the C library's own.
+	HeapLive   int64 `json:"heap_live"`
+	HeapGoal   int64 `json:"heap_goal"`
+	GoResident int64 `json:"go_resident"`
+	OutsideGo  int64 `json:"outside_go"`
 	Queries         int64             `json:"queries"`
 	Failures        map[string]uint64 `json:"failures"` // engine counters by cause
 	EventDrops      int64             `json:"event_drops"`
@@ -187,7 +197,7 @@ func (r *SoakReport) WriteText(w io.Writer) {
 			verdict = mark(t.OK)
 		}
 		f := func(v float64) string { return fmt.Sprintf("%.4g", v) }
-		if t.Name == "rss" || t.Name == "heap" {
+		if soakByteGauges[t.Name] {
 			f = func(v float64) string { return units.SignedBytes(int64(v)) }
 		}
 		fmt.Fprintf(w, "  %-13s level %s, slope %s/min, growth over the run %s (limit %s): %s\n",
@@ -264,6 +274,9 @@ func writeSoakHTML(w io.Writer, r *SoakReport) error {
 		soakChart(r, "Memory (MiB)", "MiB", []soakSeries{
 			{"RSS", "#1f77b4", func(s *soakSample) float64 { return float64(s.RSS) / (1 << 20) }},
 			{"heap", "#2ca02c", func(s *soakSample) float64 { return float64(s.Heap) / (1 << 20) }},
+			{"live heap", "#d62728", func(s *soakSample) float64 { return float64(s.HeapLive) / (1 << 20) }},
+			{"Go runtime, not released", "#9467bd", func(s *soakSample) float64 { return float64(s.GoResident) / (1 << 20) }},
+			{"RSS outside Go", "#8c564b", func(s *soakSample) float64 { return float64(s.OutsideGo) / (1 << 20) }},
 		}, r.trend("rss")),
 		soakChart(r, "Queries against new keys (per second)", "/s", []soakSeries{
 			{"queries/s", "#1f77b4", rate(func(s *soakSample) int64 { return s.Queries })},

@@ -341,6 +341,9 @@ func TestBenchSoak(t *testing.T) {
 			Keys       int64   `json:"keys"`
 			RSS        int64   `json:"rss"`
 			Goroutines int     `json:"goroutines"`
+			HeapLive   int64   `json:"heap_live"`
+			GoResident int64   `json:"go_resident"`
+			OutsideGo  int64   `json:"outside_go"`
 		} `json:"samples"`
 		Keys struct {
 			Introduced int64 `json:"introduced"`
@@ -363,6 +366,12 @@ func TestBenchSoak(t *testing.T) {
 	last := r.Samples[len(r.Samples)-1]
 	if last.Keys < 500 || last.RSS <= 0 || last.Goroutines <= 0 {
 		t.Errorf("last sample %+v", last)
+	}
+	// Where the RSS goes: the live heap within what Go holds, the rest
+	// outside it.
+	if last.HeapLive <= 0 || last.GoResident < last.HeapLive || last.OutsideGo < 0 ||
+		(last.OutsideGo > 0 && last.GoResident+last.OutsideGo != last.RSS) {
+		t.Errorf("memory breakdown of the last sample: %+v", last)
 	}
 	if r.Keys.Judged != r.Keys.Introduced || r.Keys.Resolvable == 0 || r.Keys.Resolved < r.Keys.Resolvable || r.Unavailable == 0 {
 		t.Errorf("keys %+v, %d presences (%d unavailable)", r.Keys, r.Presences, r.Unavailable)
