@@ -132,34 +132,34 @@ type soakTrend struct {
 
 // soakSample is one reading of the levels; counts are since the start.
 type soakSample struct {
-	T               float64           `json:"t"`
-	Presences       int64             `json:"presences"`
-	Keys            int64             `json:"keys"`
-	JIDs            int64             `json:"jids"`
-	LiveLookups     int64             `json:"live_lookups"`
-	QueuedQueries   int64             `json:"queued_queries"`
-	QueriesInFlight int64             `json:"queries_in_flight"`
-	WaitingJIDs     int64             `json:"waiting_jids"`
-	RouterBacklog   int64             `json:"router_backlog"`
-	JIDsOnline      int64             `json:"jids_online"`
-	Goroutines      int               `json:"goroutines"`
-	QueryWorkers    int64             `json:"query_workers"` // of Goroutines: the engine's query workers
-	RSS             int64             `json:"rss"`
-	Heap            int64             `json:"heap"`
+	T               float64 `json:"t"`
+	Presences       int64   `json:"presences"`
+	Keys            int64   `json:"keys"`
+	JIDs            int64   `json:"jids"`
+	LiveLookups     int64   `json:"live_lookups"`
+	QueuedQueries   int64   `json:"queued_queries"`
+	QueriesInFlight int64   `json:"queries_in_flight"`
+	WaitingJIDs     int64   `json:"waiting_jids"`
+	RouterBacklog   int64   `json:"router_backlog"`
+	JIDsOnline      int64   `json:"jids_online"`
+	Goroutines      int     `json:"goroutines"`
+	QueryWorkers    int64   `json:"query_workers"` // of Goroutines: the engine's query workers
+	RSS             int64   `json:"rss"`
+	Heap            int64   `json:"heap"`
 	// Where the RSS goes: HeapLive is the heap the last collection found
 	// live, HeapGoal the size the heap may grow to before the next one,
 	// GoResident what the Go runtime holds from the OS and has not given
 	// back (heap, free spans not yet released, stacks, its metadata), and
 	// OutsideGo the RSS beyond it: pebble's block cache and memtables
 	// (allocated in C), the C library's own.
-	HeapLive   int64 `json:"heap_live"`
-	HeapGoal   int64 `json:"heap_goal"`
-	GoResident int64 `json:"go_resident"`
-	OutsideGo  int64 `json:"outside_go"`
-	Queries         int64             `json:"queries"`
-	Failures        map[string]uint64 `json:"failures"` // engine counters by cause
-	EventDrops      int64             `json:"event_drops"`
-	Events          int64             `json:"events"`
+	HeapLive   int64             `json:"heap_live"`
+	HeapGoal   int64             `json:"heap_goal"`
+	GoResident int64             `json:"go_resident"`
+	OutsideGo  int64             `json:"outside_go"`
+	Queries    int64             `json:"queries"`
+	Failures   map[string]uint64 `json:"failures"` // engine counters by cause
+	EventDrops int64             `json:"event_drops"`
+	Events     int64             `json:"events"`
 }
 
 // WriteText prints the soak's human summary.
