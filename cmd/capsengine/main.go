@@ -11,6 +11,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	// Two malloc arenas: pebble's C memory stays flat over months.
+	_ "github.com/capsengine/capsengine/arenas"
 )
 
 // exitError carries a process exit status out of a command without making

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package arenas
 
 /*
 #include <malloc.h>
@@ -8,19 +8,12 @@ package main
 #include <stdlib.h>
 #include <string.h>
 
-// pebble allocates its memtables and block cache with the C library's
-// malloc. glibc gives each thread that finds an arena busy one of its
-// own, up to 8 per core, and keeps what is freed in each: over a soak
-// (capsengine bench --soak 5m30s) the RSS outside Go's own memory grew
-// from 128 to 220 MiB in steps of a memtable while pebble's budget stayed
-// the same, and with two arenas (MALLOC_ARENA_MAX=2) it stayed at 128.
-// The limit must be set before any thread meets a busy arena — glibc
-// fixes the number then — so it is set when the program is loaded, before
-// the Go runtime starts its threads. An operator's MALLOC_ARENA_MAX,
-// which glibc reads itself, wins.
+// Set at load time; see the package documentation. An empty
+// MALLOC_ARENA_MAX counts as unset, as glibc reads it.
 __attribute__((constructor)) static void capsengine_limit_arenas(void) {
 #ifdef M_ARENA_MAX
-	if (getenv("MALLOC_ARENA_MAX") == NULL) {
+	const char *set = getenv("MALLOC_ARENA_MAX");
+	if (set == NULL || *set == '\0') {
 		mallopt(M_ARENA_MAX, 2);
 	}
 #endif
