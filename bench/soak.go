@@ -305,7 +305,7 @@ func Soak(ctx context.Context, o Options) (*SoakReport, error) {
 	rep.Liars.AllCaught = rep.Liars.Accepted == 0
 	rep.Probes = r.probes.report()
 	rep.Events = soakEvents{Received: r.events.Load(), Dropped: int64(r.sub.Dropped())}
-	rep.WarmupSeconds = round3(soakWarmup * rep.Seconds)
+	rep.WarmupSeconds = soakWarmupEnd(time.Duration(rep.Seconds*float64(time.Second)), r.so.JIDLife)
 	rep.Trends = soakTrends(samples, rep.WarmupSeconds)
 
 	r.sub.Close()

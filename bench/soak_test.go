@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The stream is a function of the seed: two generators agree stanza by
@@ -99,6 +100,31 @@ func TestCheckSoakMemory(t *testing.T) {
 				t.Errorf("violations %q do not name the RSS", v)
 			}
 		})
+	}
+}
+
+// The warm-up covers the stream's fill: a fifth of a long run, and at
+// least three JID lives of a short one, which then gets no verdict.
+func TestSoakWarmupEnd(t *testing.T) {
+	for _, tc := range []struct {
+		run, life time.Duration
+		want      float64
+	}{
+		{330 * time.Second, 20 * time.Second, 66},
+		{10 * time.Minute, 20 * time.Second, 120},
+		{45 * time.Second, 20 * time.Second, 60},
+		{3 * time.Second, time.Second, 3},
+	} {
+		if got := soakWarmupEnd(tc.run, tc.life); got != tc.want {
+			t.Errorf("run %v, life %v: warm-up ends at %v s, want %v", tc.run, tc.life, got, tc.want)
+		}
+	}
+	// The 45 s run: RSS climbing the whole time is reported, not judged.
+	r := &SoakReport{Samples: samples(45, func(t float64) float64 { return 300<<20 + t*(10<<20) }), Settings: soakSettings{MaxLookups: 100_000}}
+	r.WarmupSeconds = soakWarmupEnd(45*time.Second, 20*time.Second)
+	r.Trends = soakTrends(r.Samples, r.WarmupSeconds)
+	if v := checkSoak(r); len(v) != 0 {
+		t.Errorf("a 45 s soak was judged: %q", v)
 	}
 }
 

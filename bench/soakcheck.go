@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // soakSlot follows one key from its introduction to its verdict.
@@ -183,8 +184,7 @@ func leastSquares(xs, ys []float64) (a, b float64) {
 	return (sy - b*sx) / n, b
 }
 
-// The memory rule. After the warm-up (the first soakWarmup of the run), a
-// gauge's least-squares line over the samples must not rise by more than
+// The memory rule. After the warm-up (soakWarmupEnd), a gauge's least-squares line over the samples must not rise by more than
 // soakGrowthLimit of the gauge's mean level over the post-warm-up span,
 // nor by more than its floor (for gauges whose level is near 0, where 10%
 // is noise). It is judged only when at least soakMinSpan seconds and
@@ -195,7 +195,23 @@ const (
 	soakGrowthLimit = 0.10
 	soakMinSpan     = 30.0
 	soakMinSamples  = 10
+	// soakFillLives: the warm-up lasts at least this many mean JID lives.
+	// The JIDs online reach their level after the longest life (1.5
+	// means), and what they hold — rows, pending events, the hot cache's
+	// share, the heap goal over it — settles within about as long again:
+	// a 45 s soak at the defaults (20 s lives), judged from 9 s, failed
+	// on RSS still filling (+512 MiB), while 5- and 10-minute soaks were
+	// flat after a minute.
+	soakFillLives = 3
 )
+
+// soakWarmupEnd is when the memory rule starts judging a soak of run with
+// mean JID life life: after the first soakWarmup of the run, and no
+// sooner than soakFillLives lives in. A run too short to follow it by
+// soakMinSpan has its slopes reported without a verdict.
+func soakWarmupEnd(run, life time.Duration) float64 {
+	return round3(max(soakWarmup*run.Seconds(), soakFillLives*life.Seconds()))
+}
 
 // soakTrendFloors are the growth always tolerated, per judged gauge.
 //
