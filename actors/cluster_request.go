@@ -12,8 +12,13 @@ import (
 // either knows the answer, joins a query under way, or has a's member
 // query a. Only a's own failure comes back as an error naming a; an
 // unreachable owner is ErrClusterUnavailable.
-func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *queryDone {
-	res := &queryDone{jid: a.jid}
+//
+// A verified answer comes back with store, which writes it to this
+// member's store and calls stored once it is durable: the caller serves
+// the answer first, as a single process does (queries.go). Storing it
+// here before returning held every cross-node answer for a group commit.
+func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) (res *queryDone, store func(stored func())) {
+	res = &queryDone{jid: a.jid}
 	req := encode(tagResolve, &wireMsg{
 		Key: toWire(key), Others: othersToWire(others), JID: a.jid, Node: a.node,
 		Origin: d.system.Address(),
@@ -35,7 +40,7 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 		}
 		if d.ctx.Err() != nil {
 			res.err = ErrClosed
-			return res
+			return res, nil
 		}
 		d.counters.ClusterRequests.Add(1)
 		v, err := d.request(key.String(), req)
@@ -53,21 +58,20 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 		}
 		if m.Info == nil {
 			res.err = remoteErr(m.Code, m.Err)
-			return res
+			return res, nil
 		}
 		// Never trust the wire: verify what we keep.
 		proof, err := hashing.Prove(key, m.Info, d.cfg.Verify)
 		if err != nil {
 			d.counters.Rejected.Add(1)
 			res.err = err
-			return res
+			return res, nil
 		}
-		d.putVerified(key, others, m.Info, proof, a)
 		res.info, res.proof = m.Info, proof
-		return res
+		return res, func(stored func()) { d.storeVerified(key, others, m.Info, proof, a, stored) }
 	}
 	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)
-	return res
+	return res, nil
 }
 
 // errOwnerLeft: the member a key's owner lived on left the cluster while

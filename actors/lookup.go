@@ -422,7 +422,7 @@ func (l *lookup) onAnswer(m *queryDone) {
 	delete(l.known, a.jid)
 	if m.err == nil {
 		l.d.counters.Resolved.Add(1)
-		if l.d.cluster == nil {
+		if l.d.cluster == nil || m.storing {
 			l.storing = m.gen
 		}
 		info := m.info

@@ -36,6 +36,9 @@ type queryDone struct {
 	// settled: info was told to the tables (core.verified) before the
 	// lookup heard of it.
 	settled bool
+	// storing: in a cluster, the answer is being committed here, and a
+	// queryStored follows (a single process's answers always are).
+	storing bool
 }
 
 // querySlow: query gen passed the hedge delay unanswered.
@@ -167,9 +170,22 @@ func (a *lookupActor) ask(an announcer, gen uint64) func(lost bool) {
 		d.tasks.Add(1)
 		go func() {
 			defer d.tasks.Done()
-			res := d.clusterAsk(key, others, an)
+			res, store := d.clusterAsk(key, others, an)
 			res.gen = gen
+			if store == nil {
+				send(res)
+				return
+			}
+			// Served before its commit; the lookup stays live until
+			// stored, as with a single process's queries. Counted first,
+			// so that Flush, called once the answer is known, waits.
+			d.queries.puts.Add(1)
+			res.storing = true
 			send(res)
+			store(func() {
+				d.queries.puts.Add(-1)
+				send(&queryStored{gen: gen})
+			})
 		}()
 		return nil
 	}
