@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/base64"
 	"runtime"
 	"testing"
 	"time"
@@ -72,4 +73,55 @@ func TestInfoSetHasPastTheHint(t *testing.T) {
 		t.Fatal("a key never added is known")
 	}
 	runtime.KeepAlive(info)
+}
+
+// The hint grows with the keys held, so that most of them keep a place,
+// and shrinks back once they are gone: bounded by what is live.
+func TestInfoSetHintFollowsTheKeys(t *testing.T) {
+	s := newInfoSet()
+	const n = 3 * hintMin
+	keys := make([]hashing.Key, n)
+	infos := make([]*hashing.Info, n)
+	for i := range keys {
+		var sum [20]byte
+		sum[0], sum[1], sum[2] = byte(i), byte(i>>8), byte(i>>16)
+		k, err := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, base64.StdEncoding.EncodeToString(sum[:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+		infos[i] = &hashing.Info{}
+		s.canonical(keys[i], infos[i])
+	}
+	if places := len(s.hint.Load().tags); places < n {
+		t.Fatalf("%d keys held, %d places in the hint", n, places)
+	}
+	// Every key asked once takes its place; then most answer from it.
+	for _, k := range keys {
+		if !s.has(k) {
+			t.Fatal("a held key is not known")
+		}
+	}
+	inHint := 0
+	for _, k := range keys {
+		if p, tag := s.place(s.hash(k)); p.Load() == tag {
+			inHint++
+		}
+	}
+	if inHint < n/2 {
+		t.Errorf("%d of %d keys in the hint", inHint, n)
+	}
+	runtime.KeepAlive(infos)
+	infos = nil
+	deadline := time.Now().Add(20 * time.Second)
+	for s.len() > 0 || len(s.hint.Load().tags) > hintMin {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries and %d places left once every info was collected", s.len(), len(s.hint.Load().tags))
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.n.Load() != 0 {
+		t.Errorf("the entry count is %d with no entry", s.n.Load())
+	}
 }
