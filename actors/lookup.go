@@ -76,6 +76,12 @@ type lookup struct {
 	// whose shard's request has not come yet: that request is the same
 	// presence, not a new announcer, and is told how the asking went.
 	early map[string]struct{}
+	// viaShard are the announcers whose shard's request came first: the
+	// caller's early request for one of them, which raced its own
+	// presence's shard request here, is that presence again. Asking it
+	// anew (an announcer dropped over its rate or as bad leaves known)
+	// counted one presence's drop twice. At most MaxAnnouncersPerKey.
+	viaShard map[string]struct{}
 	// began is when the lookup first had a key to ask about and did not
 	// know it: the start of the resolve latency (zero: not measuring).
 	began time.Time
@@ -147,11 +153,14 @@ func (l *lookup) onStart() {
 
 // onRequest: jid announced the key (with others in the same presence).
 func (l *lookup) onRequest(m *lookupReq) {
-	if _, met := l.early[m.jid]; met && m.early {
+	_, metEarly := l.early[m.jid]
+	_, metViaShard := l.viaShard[m.jid]
+	if (metEarly || metViaShard) && m.early {
 		// The caller's own first-contact request for a JID this
 		// lookup has met already — the announcer of the query it
-		// adopted, whose outcome may have come first. Nothing new:
-		// above all not an announcer to ask again once the key failed.
+		// adopted, whose outcome may have come first, or one whose
+		// shard's request overtook it. Nothing new: above all not an
+		// announcer to ask (or count as dropped) again.
 		if l.state.done() && l.storing == 0 {
 			l.io.done()
 		}
@@ -205,7 +214,12 @@ func (l *lookup) onRequest(m *lookupReq) {
 		}
 	} else {
 		l.hold(m.jid)
-		l.add(announcer{m.jid, m.node})
+		if l.add(announcer{m.jid, m.node}) && len(l.viaShard) < l.d.cfg.MaxAnnouncersPerKey {
+			if l.viaShard == nil {
+				l.viaShard = make(map[string]struct{})
+			}
+			l.viaShard[m.jid] = struct{}{}
+		}
 	}
 	switch l.state {
 	case stateNew, stateFailed:

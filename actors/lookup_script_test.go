@@ -28,6 +28,7 @@ import (
 //	                               a lookup for the key (stored: the store has
 //	                               it; again: the engine of the last lookup, with
 //	                               the announcers it marked as failed)
+//	overrate jid=J                 J used up its query rate (on other keys)
 //	request jid=J [early]          J announced the key (early: met at first
 //	                               contact, before its shard applied it)
 //	adopt jid=J                    on start, the lookup takes over query #1 to J,
@@ -73,6 +74,7 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 	case "new":
 		var cfg Config
 		td.MaybeScanArgs(t, "announcers", &cfg.MaxAnnouncersPerKey)
+		cfg.AnnouncerRate, cfg.AnnouncerBurst = 0.001, 8 // no token comes back within a script
 		if !td.HasArg("again") || s.d == nil {
 			s.d = logicDeps(cfg, &s.now)
 		}
@@ -87,6 +89,11 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 		var jid string
 		td.ScanArgs(t, "jid", &jid)
 		s.l.onRequest(&lookupReq{key: s.key, jid: jid, node: "https://example.org/script", early: td.HasArg("early")})
+	case "overrate":
+		var jid string
+		td.ScanArgs(t, "jid", &jid)
+		for s.d.limiter.allow(jid) {
+		}
 	case "adopt":
 		var jid string
 		td.ScanArgs(t, "jid", &jid)
