@@ -70,6 +70,11 @@ func newEarlyQuery(d *core, k hashing.Key, others []hashing.Key, jid, node strin
 func (q *earlyQuery) send(m any) {
 	res, _ := m.(*queryDone)
 	if res != nil && res.err == nil && !q.bound() {
+		// Counted where it is served, and before, not when the lookup
+		// hears of it: Counters and /stats read after a Wait this
+		// answers agree with it.
+		q.d.counters.Resolved.Add(1)
+		q.d.latency.resolve.observe(q.d.now().Sub(q.at))
 		res.info = q.d.verified(q.job.key, q.job.others, res.info)
 		res.settled = true
 	}

@@ -85,6 +85,9 @@ type lookup struct {
 	// began is when the lookup first had a key to ask about and did not
 	// know it: the start of the resolve latency (zero: not measuring).
 	began time.Time
+	// counted: the answer that resolved the lookup was counted resolved,
+	// and its latency taken, where it was served (earlyQuery.send).
+	counted bool
 }
 
 type lookupState uint8
@@ -435,7 +438,12 @@ func (l *lookup) onAnswer(m *queryDone) {
 	l.out = slices.Delete(l.out, i, i+1)
 	delete(l.known, a.jid)
 	if m.err == nil {
-		l.d.counters.Resolved.Add(1)
+		if m.settled {
+			// Counted by the early query, where it was served.
+			l.counted = true
+		} else {
+			l.d.counters.Resolved.Add(1)
+		}
 		if l.d.cluster == nil || m.storing {
 			l.storing = m.gen
 		}
@@ -537,7 +545,7 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	if err == nil {
 		l.state, l.info, l.err = stateResolved, info, nil
 		l.d.failures.remove(l.key)
-		if !l.began.IsZero() {
+		if !l.began.IsZero() && !l.counted {
 			l.d.latency.resolve.observe(l.d.now().Sub(l.began))
 		}
 		for _, w := range l.waiters {
@@ -561,7 +569,7 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	}
 	l.waiters = nil
 	l.lastErr = nil
-	l.began = time.Time{}
+	l.began, l.counted = time.Time{}, false
 	clear(l.retried)
 	if l.storing == 0 {
 		l.io.done()
