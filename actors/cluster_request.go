@@ -13,12 +13,12 @@ import (
 // query a. Only a's own failure comes back as an error naming a; an
 // unreachable owner is ErrClusterUnavailable.
 //
-// A verified answer comes back with store, which writes it to this
-// member's store and calls stored once it is durable: the caller serves
-// the answer first, as a single process does (queries.go). Storing it
-// here before returning held every cross-node answer for a group commit.
-func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) (res *queryDone, store func(stored func())) {
-	res = &queryDone{jid: a.jid}
+// A verified answer comes back unstored, with its proof: the caller serves
+// it first and stores it after, as a single process does
+// (serveThenStore). Storing it here held every cross-node answer for a
+// group commit.
+func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *queryDone {
+	res := &queryDone{jid: a.jid}
 	req := encode(tagResolve, &wireMsg{
 		Key: toWire(key), Others: othersToWire(others), JID: a.jid, Node: a.node,
 		Origin: d.system.Address(),
@@ -40,7 +40,7 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) (r
 		}
 		if d.ctx.Err() != nil {
 			res.err = ErrClosed
-			return res, nil
+			return res
 		}
 		d.counters.ClusterRequests.Add(1)
 		v, err := d.request(key.String(), req)
@@ -58,20 +58,20 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) (r
 		}
 		if m.Info == nil {
 			res.err = remoteErr(m.Code, m.Err)
-			return res, nil
+			return res
 		}
 		// Never trust the wire: verify what we keep.
 		proof, err := hashing.Prove(key, m.Info, d.cfg.Verify)
 		if err != nil {
 			d.counters.Rejected.Add(1)
 			res.err = err
-			return res, nil
+			return res
 		}
 		res.info, res.proof = m.Info, proof
-		return res, func(stored func()) { d.storeVerified(key, others, m.Info, proof, a, stored) }
+		return res
 	}
 	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)
-	return res, nil
+	return res
 }
 
 // errOwnerLeft: the member a key's owner lived on left the cluster while

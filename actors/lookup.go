@@ -444,9 +444,9 @@ func (l *lookup) onAnswer(m *queryDone) {
 		} else {
 			l.d.counters.Resolved.Add(1)
 		}
-		if l.d.cluster == nil || m.storing {
-			l.storing = m.gen
-		}
+		// Every verified answer is being committed (serveThenStore):
+		// the lookup stays until queryStored.
+		l.storing = m.gen
 		info := m.info
 		if !m.settled {
 			// The shards learn the answer before the waiters do, so

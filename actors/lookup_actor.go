@@ -36,9 +36,6 @@ type queryDone struct {
 	// settled: info was told to the tables (core.verified) before the
 	// lookup heard of it.
 	settled bool
-	// storing: in a cluster, the answer is being committed here, and a
-	// queryStored follows (a single process's answers always are).
-	storing bool
 }
 
 // querySlow: query gen passed the hedge delay unanswered.
@@ -170,22 +167,16 @@ func (a *lookupActor) ask(an announcer, gen uint64) func(lost bool) {
 		d.tasks.Add(1)
 		go func() {
 			defer d.tasks.Done()
-			res, store := d.clusterAsk(key, others, an)
+			res := d.clusterAsk(key, others, an)
 			res.gen = gen
-			if store == nil {
+			if res.err != nil {
 				send(res)
 				return
 			}
 			// Served before its commit; the lookup stays live until
-			// stored, as with a single process's queries. Counted first,
-			// so that Flush, called once the answer is known, waits.
-			d.queries.puts.Add(1)
-			res.storing = true
-			send(res)
-			store(func() {
-				d.queries.puts.Add(-1)
-				send(&queryStored{gen: gen})
-			})
+			// stored, as with a single process's queries.
+			d.queries.serveThenStore(key, others, res.info, res.proof, an, func() { send(res) }, nil,
+				func() { send(&queryStored{gen: gen}) })
 		}()
 		return nil
 	}

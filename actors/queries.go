@@ -318,33 +318,47 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 		j.done(res)
 		return wasKept
 	}
-	// Counted before the answer is served, so that Flush, called once
-	// the answer is known, waits for its commit.
-	q.puts.Add(1)
-	j.done(res)
-	stored := func() {
-		q.puts.Add(-1)
+	q.serveThenStore(j.key, j.others, res.info, res.proof, j.a, func() { j.done(res) }, func() {
+		if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
+			// The disk is not a peer: the slot goes to the next query
+			// while this goroutine waits for the commit.
+			wasKept = false
+			q.mu.Lock()
+			q.fresh--
+			q.spawnLocked()
+			q.mu.Unlock()
+		}
+	}, func() {
 		if j.stored != nil {
 			j.stored()
 		}
+	})
+	return wasKept
+}
+
+// serveThenStore serves a verified answer (serve), then stores its
+// entries and calls stored once they are durable (or refused). The answer
+// counts in puts from before it is served until then, so that Flush,
+// called once the answer is known, waits for its commit. An AsyncStore
+// takes the entries without the caller waiting; with another Store the
+// caller waits, and beforeWait, when set, runs first.
+func (q *queryQueue) serveThenStore(key hashing.Key, others []hashing.Key, info *hashing.Info, proof hashing.Proof, a announcer, serve, beforeWait, stored func()) {
+	d := q.d
+	q.puts.Add(1)
+	serve()
+	done := func() {
+		q.puts.Add(-1)
+		stored()
 	}
 	if as, ok := d.store.(AsyncStore); ok {
-		// The worker goes on at once; the store's writer says when.
-		d.putVerifiedAsync(as, j.key, j.others, res.info, res.proof, j.a, stored)
-		return wasKept
+		d.putVerifiedAsync(as, key, others, info, proof, a, done)
+		return
 	}
-	if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
-		// The disk is not a peer: the slot goes to the next query while
-		// this goroutine waits for the commit.
-		wasKept = false
-		q.mu.Lock()
-		q.fresh--
-		q.spawnLocked()
-		q.mu.Unlock()
+	if beforeWait != nil {
+		beforeWait()
 	}
-	d.putVerified(j.key, j.others, res.info, res.proof, j.a)
-	stored()
-	return wasKept
+	d.putVerified(key, others, info, proof, a)
+	done()
 }
 
 // close stops the workers once their current queries return; queued jobs

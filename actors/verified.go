@@ -70,15 +70,3 @@ func (d *core) putVerifiedAsync(s AsyncStore, key hashing.Key, others []hashing.
 		})
 	}
 }
-
-// storeVerified stores a verified answer's entries and calls stored once
-// they are durable (or refused): through the store's writer without
-// waiting when it is an AsyncStore, else here.
-func (d *core) storeVerified(key hashing.Key, others []hashing.Key, info *hashing.Info, proof hashing.Proof, a announcer, stored func()) {
-	if as, ok := d.store.(AsyncStore); ok {
-		d.putVerifiedAsync(as, key, others, info, proof, a, stored)
-		return
-	}
-	d.putVerified(key, others, info, proof, a)
-	stored()
-}
