@@ -99,10 +99,11 @@ func (s *infoSet) place(h uint64) (*atomic.Uint32, uint32) {
 	return &t.tags[h>>t.shift], uint32(h) | 1
 }
 
-// resize replaces the hint with one of a place per entry or more, when
-// the entries have doubled or fallen below an eighth of its places. The
-// new table starts empty and fills as has finds keys: until then they
-// take get's path, as a key that lost its place does.
+// resize doubles the hint once the entries outnumber its places, and
+// halves it (not below hintMin) once they fall below an eighth of them.
+// The new table starts empty and fills as has finds keys: until then they
+// take get's path, as a key that lost its place does. Called without a
+// stripe's lock: a new table is up to megabytes to allocate and clear.
 func (s *infoSet) resize() {
 	t := s.hint.Load()
 	n, places := s.n.Load(), int64(len(t.tags))
@@ -151,16 +152,22 @@ func (s *infoSet) has(k hashing.Key) bool {
 func (s *infoSet) canonical(k hashing.Key, in *hashing.Info) *hashing.Info {
 	h := s.hash(k)
 	st := s.stripe(h)
+	added := false
+	defer func() { // after the unlock below
+		if added {
+			s.resize()
+		}
+	}()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if wp, ok := st.m[k]; ok {
+	wp, ok := st.m[k]
+	if ok {
 		if p := wp.Value(); p != nil {
 			return p
 		}
-	}
-	if _, ok := st.m[k]; !ok {
+	} else {
 		s.n.Add(1)
-		defer s.resize()
+		added = true
 	}
 	st.m[k] = weak.Make(in)
 	runtime.AddCleanup(in, s.forget, k)
@@ -175,13 +182,17 @@ func (s *infoSet) forget(k hashing.Key) {
 	h := s.hash(k)
 	st := s.stripe(h)
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if wp, ok := st.m[k]; ok && wp.Value() == nil {
+	wp, ok := st.m[k]
+	gone := ok && wp.Value() == nil
+	if gone {
 		delete(st.m, k)
 		p, tag := s.place(h)
 		p.CompareAndSwap(tag, 0)
 		s.n.Add(-1)
-		defer s.resize()
+	}
+	st.mu.Unlock()
+	if gone {
+		s.resize()
 	}
 }
 

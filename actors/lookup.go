@@ -85,9 +85,6 @@ type lookup struct {
 	// began is when the lookup first had a key to ask about and did not
 	// know it: the start of the resolve latency (zero: not measuring).
 	began time.Time
-	// counted: the answer that resolved the lookup was counted resolved,
-	// and its latency taken, where it was served (earlyQuery.send).
-	counted bool
 }
 
 type lookupState uint8
@@ -439,8 +436,9 @@ func (l *lookup) onAnswer(m *queryDone) {
 	delete(l.known, a.jid)
 	if m.err == nil {
 		if m.settled {
-			// Counted by the early query, where it was served.
-			l.counted = true
+			// Counted, and its latency taken, by the early query where
+			// it was served: nothing to measure here.
+			l.began = time.Time{}
 		} else {
 			l.d.counters.Resolved.Add(1)
 		}
@@ -545,7 +543,7 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	if err == nil {
 		l.state, l.info, l.err = stateResolved, info, nil
 		l.d.failures.remove(l.key)
-		if !l.began.IsZero() && !l.counted {
+		if !l.began.IsZero() {
 			l.d.latency.resolve.observe(l.d.now().Sub(l.began))
 		}
 		for _, w := range l.waiters {
@@ -569,7 +567,7 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	}
 	l.waiters = nil
 	l.lastErr = nil
-	l.began, l.counted = time.Time{}, false
+	l.began = time.Time{}
 	clear(l.retried)
 	if l.storing == 0 {
 		l.io.done()

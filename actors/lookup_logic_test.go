@@ -272,3 +272,27 @@ func TestLookupWithOnlyBadAnnouncersKeepsTheCause(t *testing.T) {
 		t.Fatalf("second lookup: %v, %v; want failed with the first one's cause", again.state, again.err)
 	}
 }
+
+// A lookup remembers the announcers whose shard request came first (to
+// know a late early request for one as the same presence), but no more
+// of them than MaxAnnouncersPerKey, however many it meets: here 1,000
+// announcers all over their rate, each dropped and forgotten in turn.
+func TestLookupViaShardBounded(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	_, k, _ := client(t, "bounded", nil)
+	d := logicDeps(Config{MaxAnnouncersPerKey: 4, AnnouncerRate: 0.001, AnnouncerBurst: 1}, &now)
+	l := newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.onStart()
+	const n = 1000
+	for i := range n {
+		jid := fmt.Sprintf("u%d@x/r", i)
+		d.limiter.allow(jid) // its one token, spent elsewhere
+		l.onRequest(&lookupReq{key: k, jid: jid, node: "n"})
+	}
+	if got := d.counters.DropRate.Load(); got != n {
+		t.Fatalf("%d rate drops, want %d: the test no longer drives the lookup past its bound", got, n)
+	}
+	if len(l.viaShard) > 4 {
+		t.Errorf("%d announcers remembered, want at most MaxAnnouncersPerKey (4)", len(l.viaShard))
+	}
+}
