@@ -184,7 +184,8 @@ func leastSquares(xs, ys []float64) (a, b float64) {
 	return (sy - b*sx) / n, b
 }
 
-// The memory rule. After the warm-up (soakWarmupEnd), a gauge's least-squares line over the samples must not rise by more than
+// The memory rule. After the warm-up (soakWarmupEnd), a gauge's
+// least-squares line over the samples must not rise by more than
 // soakGrowthLimit of the gauge's mean level over the post-warm-up span,
 // nor by more than its floor (for gauges whose level is near 0, where 10%
 // is noise). It is judged only when at least soakMinSpan seconds and
