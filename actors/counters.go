@@ -25,6 +25,7 @@ type Counters struct {
 	QueriesCancelled atomic.Uint64
 	Hedges           atomic.Uint64 // queries sent while another for the key was out, unanswered past the hedge delay
 	DuplicateAnswers atomic.Uint64 // verified answers that came after another had won (a hedge's cost)
+	LateAnswers      atomic.Uint64 // verified answers that came after their lookup failed: told and stored all the same
 	SlowAbandoned    atomic.Uint64 // queries past the hedge delay abandoned: MaxSlowQueries reached
 	LookupRounds     atomic.Uint64 // lookups that reached LookupTimeout and went on with untried announcers
 	Retries          atomic.Uint64 // announcers asked once more after their query timed out

@@ -72,6 +72,10 @@ type lookup struct {
 	// storing is the query whose verified answer is being committed: the
 	// lookup is resolved but stays live until then (0: none).
 	storing uint64
+	// late are the queries whose answer had verified when a failure
+	// cancelled them (too late to stop): that answer still comes, and
+	// resolves the key. At most maxLate.
+	late []uint64
 	// early are the announcers met at first contact (lookupReq.early)
 	// whose shard's request has not come yet: that request is the same
 	// presence, not a new announcer, and is told how the asking went.
@@ -107,7 +111,7 @@ type announcer struct{ jid, node string }
 type outstanding struct {
 	a      announcer
 	gen    uint64
-	cancel func(lost bool)
+	cancel func(lost bool) (tooLate bool)
 	hedged bool // it passed the hedge delay: the next one may be asked
 }
 
@@ -115,13 +119,18 @@ type outstanding struct {
 // two hedges. More would spend the announcers of a key on one slow moment.
 const maxOutstanding = 3
 
+// maxLate bounds the late answers a lookup waits for (lookup.late): those
+// of one failure's queries, and of another's.
+const maxLate = 2 * maxOutstanding
+
 // lookupIO is what a lookup asks its runner to do.
 type lookupIO interface {
 	// ask queues a query to a for the lookup's key; its outcome comes
 	// back as onAnswer(gen, ...), and its passing the hedge delay as
 	// onSlow(gen). The returned function cancels it; lost says another
-	// answer won.
-	ask(a announcer, gen uint64) (cancel func(lost bool))
+	// answer won. Cancel reports whether it came too late: the query's
+	// answer verified already, and its onAnswer still comes.
+	ask(a announcer, gen uint64) (cancel func(lost bool) (tooLate bool))
 	// deadline delivers onDeadline(round) after d.
 	deadline(d time.Duration, round uint64)
 	// done says the lookup is resolved or failed: its actor may stop.
@@ -165,6 +174,15 @@ func (l *lookup) onRequest(m *lookupReq) {
 			l.io.done()
 		}
 		return
+	}
+	if l.state == stateFailed {
+		if info := l.d.infos.get(l.key); info != nil {
+			// Verified since by another route — the late answer of a
+			// query this lookup gave up on (queryQueue.run), a cluster
+			// member's entry: nobody is asked again.
+			l.state, l.info, l.err = stateResolved, info, nil
+			l.d.failures.remove(l.key)
+		}
 	}
 	if l.began.IsZero() && l.state != stateResolved {
 		l.began = l.d.now()
@@ -238,8 +256,10 @@ func (l *lookup) onRequest(m *lookupReq) {
 // ingesting caller sent to a at the key's first contact (early.go), at
 // time at, numbered gen. Its outcome comes back like any other's. A lookup
 // that is not new (it found the key on start) cancels it instead.
-func (l *lookup) adopt(a announcer, gen uint64, cancel func(lost bool), at time.Time) {
+func (l *lookup) adopt(a announcer, gen uint64, cancel func(lost bool) bool, at time.Time) {
 	if l.state != stateNew || l.gen != 0 {
+		// Not counted as a duplicate if too late: the answer the
+		// lookup found may be this query's own (earlyQuery.send).
 		cancel(l.state == stateResolved)
 		return
 	}
@@ -423,11 +443,15 @@ func (l *lookup) find(gen uint64) int {
 func (l *lookup) onAnswer(m *queryDone) {
 	i := l.find(m.gen)
 	if i < 0 || l.state != stateQuerying {
-		// Counted only when another answer won: a late answer after
-		// the lookup failed is no hedge's cost, and the bench sets
-		// this counter against the peers' duplicate answers.
-		if m.err == nil && l.state == stateResolved {
-			l.d.counters.DuplicateAnswers.Add(1)
+		// A late answer: its query was cancelled, and one that had
+		// verified by then was counted where it was (finish). One that
+		// verified as the lookup failed (its cancel came too late) is
+		// as good as any other: the JIDs told of the failure are told
+		// of it.
+		if j := slices.Index(l.late, m.gen); j >= 0 && m.err == nil && l.state != stateResolved {
+			l.late = slices.Delete(l.late, j, j+1)
+			l.d.counters.LateAnswers.Add(1)
+			l.resolve(m)
 		}
 		return
 	}
@@ -435,25 +459,7 @@ func (l *lookup) onAnswer(m *queryDone) {
 	l.out = slices.Delete(l.out, i, i+1)
 	delete(l.known, a.jid)
 	if m.err == nil {
-		if m.settled {
-			// Counted, and its latency taken, by the early query where
-			// it was served: nothing to measure here.
-			l.began = time.Time{}
-		} else {
-			l.d.counters.Resolved.Add(1)
-		}
-		// Every verified answer is being committed (serveThenStore):
-		// the lookup stays until queryStored.
-		l.storing = m.gen
-		info := m.info
-		if !m.settled {
-			// The shards learn the answer before the waiters do, so
-			// that Caps and Supports, asked by a waiter just answered,
-			// agree with it while the store has yet to commit it. (An
-			// answer the early query's caller settled is there already.)
-			info = l.d.verified(l.key, l.others, info)
-		}
-		l.finish(info, nil)
+		l.resolve(m)
 		return
 	}
 	if errors.Is(m.err, context.DeadlineExceeded) && l.retry(a) {
@@ -479,6 +485,29 @@ func (l *lookup) onAnswer(m *queryDone) {
 	l.d.log.Debug("announcer failed", "key", l.key.String(), "jid", m.jid, "err", m.err)
 	l.lastErr = m.err
 	l.next()
+}
+
+// resolve ends the lookup with m's verified answer.
+func (l *lookup) resolve(m *queryDone) {
+	if m.settled {
+		// Counted, and its latency taken, by the early query where it
+		// was served: nothing to measure here.
+		l.began = time.Time{}
+	} else {
+		l.d.counters.Resolved.Add(1)
+	}
+	// Every verified answer is being committed (serveThenStore): the
+	// lookup stays until queryStored.
+	l.storing = m.gen
+	info := m.info
+	if !m.settled {
+		// The shards learn the answer before the waiters do, so that
+		// Caps and Supports, asked by a waiter just answered, agree with
+		// it while the store has yet to commit it. (An answer the early
+		// query's caller settled is there already.)
+		info = l.d.verified(l.key, l.others, info)
+	}
+	l.finish(info, nil)
 }
 
 // retry puts a back in line after a timeout, once per lookup.
@@ -535,12 +564,26 @@ func (l *lookup) onStop() {
 // or err, and tells everyone.
 func (l *lookup) finish(info *hashing.Info, err error) {
 	for _, o := range l.out {
-		if o.cancel != nil {
-			o.cancel(err == nil)
+		// A query whose answer verified before the cancel is served
+		// all the same. When another answer won, that is a hedge's
+		// cost, counted here: its onAnswer may come after the lookup
+		// has ended, or never reach it. When the lookup failed, that
+		// answer resolves the key once it comes.
+		if o.cancel == nil || !o.cancel(err == nil) {
+			continue
+		}
+		if err == nil {
+			l.d.counters.DuplicateAnswers.Add(1)
+		} else if !errors.Is(err, ErrClosed) {
+			if len(l.late) == maxLate {
+				l.late = l.late[1:]
+			}
+			l.late = append(l.late, o.gen)
 		}
 	}
 	l.out = nil
 	if err == nil {
+		l.late = nil
 		l.state, l.info, l.err = stateResolved, info, nil
 		l.d.failures.remove(l.key)
 		if !l.began.IsZero() {

@@ -156,7 +156,7 @@ func (a *lookupActor) stopTimer() {
 }
 
 // ask queues a query (lookupIO).
-func (a *lookupActor) ask(an announcer, gen uint64) func(lost bool) {
+func (a *lookupActor) ask(an announcer, gen uint64) func(lost bool) bool {
 	d, self, key := a.d, a.self, a.l.key
 	others := slices.Clone(a.l.others)
 	send := func(m any) { d.system.Root.Send(self, m) }

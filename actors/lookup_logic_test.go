@@ -17,15 +17,25 @@ import (
 type fakeIO struct {
 	log       []string
 	cancelled map[uint64]bool
-	dones     int
+	// verified are the queries whose answer verified already: a cancel
+	// comes too late for them (queryJob.serve).
+	verified map[uint64]bool
+	dones    int
 }
 
-func (f *fakeIO) ask(a announcer, gen uint64) func(bool) {
+func (f *fakeIO) ask(a announcer, gen uint64) func(bool) bool {
 	f.log = append(f.log, fmt.Sprintf("ask %s #%d", a.jid, gen))
-	return func(bool) {
-		f.cancelled[gen] = true
-		f.log = append(f.log, fmt.Sprintf("cancel #%d", gen))
+	return func(bool) bool { return f.cancel(gen) }
+}
+
+func (f *fakeIO) cancel(gen uint64) (tooLate bool) {
+	if f.verified[gen] {
+		f.log = append(f.log, fmt.Sprintf("cancel #%d: too late", gen))
+		return true
 	}
+	f.cancelled[gen] = true
+	f.log = append(f.log, fmt.Sprintf("cancel #%d", gen))
+	return false
 }
 
 func (f *fakeIO) deadline(d time.Duration, round uint64) {
@@ -111,7 +121,20 @@ func TestLookupLogic(t *testing.T) {
 			steps: []step{
 				{"announcer", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
 				{"deadline", func(l *lookup) { l.onDeadline(1) }, "cancel #1; done", stateFailed},
-				{"its answer comes anyway", func(l *lookup) { l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) }, "", stateFailed},
+				{"an answer of the cancelled query changes nothing", func(l *lookup) { l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) }, "", stateFailed},
+			},
+		},
+		{
+			name: "an answer that verified as the deadline cancelled it resolves the key",
+			cfg:  Config{},
+			steps: []step{
+				{"announcer", func(l *lookup) { l.onRequest(req("a")) }, "deadline round 1; ask a #1", stateQuerying},
+				{"deadline, a step after the answer verified", func(l *lookup) {
+					l.io.(*fakeIO).verified = map[uint64]bool{1: true}
+					l.onDeadline(1)
+				}, "cancel #1: too late; done", stateFailed},
+				{"the answer comes", func(l *lookup) { l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) }, "", stateResolved},
+				{"stored", func(l *lookup) { l.onStored(1) }, "done", stateResolved},
 			},
 		},
 		{
@@ -190,32 +213,52 @@ func TestLookupLogic(t *testing.T) {
 }
 
 // DuplicateAnswers counts honest answers that came after another had won,
-// and nothing else: the bench sets it against the peers' duplicates.
+// and nothing else: the bench sets it against the peers' duplicates. A
+// loser is counted when its cancel comes too late (its answer verified),
+// once, whether or not its answer reaches the lookup.
 func TestDuplicateAnswersCountsOnlyLosers(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	info, k, _ := client(t, "dups", nil)
 	req := func(jid string) *lookupReq { return &lookupReq{key: k, jid: jid, node: "n"} }
 
 	d := logicDeps(Config{MaxAnnouncersPerKey: 8}, &now)
-	l := newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	io := &fakeIO{cancelled: map[uint64]bool{}, verified: map[uint64]bool{}}
+	l := newLookup(d, io, k)
 	l.onStart()
 	l.onRequest(req("a"))
 	l.onRequest(req("b"))
-	l.onSlow(1) // hedge: b asked too
+	l.onSlow(1)           // hedge: b asked too
+	io.verified[1] = true // a's answer verified a moment before b's won
 	l.onAnswer(&queryDone{gen: 2, jid: "b", info: info})
-	l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) // lost to b
 	if n := d.counters.DuplicateAnswers.Load(); n != 1 {
 		t.Errorf("after a hedge's loser: %d, want 1", n)
 	}
+	l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) // its answer, after all
+	if n := d.counters.DuplicateAnswers.Load(); n != 1 {
+		t.Errorf("after the loser's answer reached the lookup: %d, want 1", n)
+	}
+
+	// A loser cancelled in time asked nobody twice.
+	d = logicDeps(Config{MaxAnnouncersPerKey: 8}, &now)
+	l = newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	l.onStart()
+	l.onRequest(req("a"))
+	l.onRequest(req("b"))
+	l.onSlow(1)
+	l.onAnswer(&queryDone{gen: 2, jid: "b", info: info})
+	if n := d.counters.DuplicateAnswers.Load(); n != 0 {
+		t.Errorf("after a loser cancelled in time: %d, want 0", n)
+	}
 
 	d = logicDeps(Config{}, &now)
-	l = newLookup(d, &fakeIO{cancelled: map[uint64]bool{}}, k)
+	io = &fakeIO{cancelled: map[uint64]bool{}, verified: map[uint64]bool{1: true}}
+	l = newLookup(d, io, k)
 	l.onStart()
 	l.onRequest(req("a"))
 	l.onDeadline(1)                                      // failed: nobody else to ask
 	l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) // late, but nobody won
-	if n := d.counters.DuplicateAnswers.Load(); n != 0 {
-		t.Errorf("after a late answer to a failed lookup: %d, want 0", n)
+	if n, late := d.counters.DuplicateAnswers.Load(), d.counters.LateAnswers.Load(); n != 0 || late != 1 {
+		t.Errorf("after a late answer to a failed lookup: %d duplicates, %d late; want 0, 1", n, late)
 	}
 }
 

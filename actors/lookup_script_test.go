@@ -33,10 +33,14 @@ import (
 //	                               contact, before its shard applied it)
 //	adopt jid=J                    on start, the lookup takes over query #1 to J,
 //	                               sent by the ingesting caller (early.go)
+//	verified gen=G                 query G's answer verified: a cancel comes too
+//	                               late to stop it, and its answer still comes
 //	answer gen=G jid=J result=R    query G came back: honest, liar, error, timeout, cancelled
 //	slow gen=G                     query G passed the hedge delay
 //	stored gen=G                   query G's verified answer is durable
 //	deadline round=N               the lookup timeout of round N fired
+//	elsewhere                      another route verified the key (a late
+//	                               answer the lookup gave up on, a member's entry)
 //	wait                           a Wait for the key arrived
 //	tick d=DURATION                the clock moves on
 func TestLookupScripts(t *testing.T) {
@@ -81,7 +85,7 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 		if td.HasArg("stored") {
 			_ = s.d.store.Put(context.Background(), s.key, s.info, Verified{})
 		}
-		s.io = &fakeIO{cancelled: map[uint64]bool{}}
+		s.io = &fakeIO{cancelled: map[uint64]bool{}, verified: map[uint64]bool{}}
 		s.l = newLookup(s.d, s.io, s.key)
 		s.waiters, s.before = nil, s.d.counters.Snapshot()
 		s.l.onStart()
@@ -97,10 +101,23 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 	case "adopt":
 		var jid string
 		td.ScanArgs(t, "jid", &jid)
-		s.l.adopt(announcer{jid: jid, node: "https://example.org/script"}, earlyGen, func(lost bool) {
+		s.l.adopt(announcer{jid: jid, node: "https://example.org/script"}, earlyGen, func(lost bool) bool {
+			if s.io.verified[earlyGen] {
+				s.io.log = append(s.io.log, fmt.Sprintf("cancel #%d (lost: %v): too late", earlyGen, lost))
+				return true
+			}
 			s.io.cancelled[earlyGen] = true
 			s.io.log = append(s.io.log, fmt.Sprintf("cancel #%d (lost: %v)", earlyGen, lost))
+			return false
 		}, s.now)
+	case "elsewhere":
+		s.d.verified(s.key, nil, s.info)
+	case "verified":
+		// The query's answer verified, and is on its way: a cancel
+		// from now on comes too late to stop it.
+		var gen uint64
+		td.ScanArgs(t, "gen", &gen)
+		s.io.verified[gen] = true
 	case "answer":
 		var gen uint64
 		var jid, result string

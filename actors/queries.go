@@ -47,19 +47,41 @@ type queryJob struct {
 	cancelled bool
 	lost      bool               // cancelled because another answer won
 	cancel    context.CancelFunc // set while running
+	// serving: its answer verified before any Cancel, and is being
+	// served; a Cancel from then on is too late to stop it.
+	serving bool
 }
 
 // Cancel drops the job if it has not started and aborts its query if it
-// has; lost says another answer won. A cancelled job reports nothing.
-// Safe to call more than once and from any goroutine.
-func (j *queryJob) Cancel(lost bool) {
+// has; lost says another answer won. A cancelled job reports nothing. It
+// returns whether the cancel came too late: the job's answer had verified
+// already and is being served (its done still comes). Safe to call more
+// than once and from any goroutine.
+func (j *queryJob) Cancel(lost bool) (tooLate bool) {
 	j.mu.Lock()
+	if j.serving {
+		j.mu.Unlock()
+		return true
+	}
 	j.cancelled, j.lost = true, lost
 	c := j.cancel
 	j.mu.Unlock()
 	if c != nil {
 		c()
 	}
+	return false
+}
+
+// serve marks the job's verified answer as being served, unless the job
+// was cancelled first; then it reports whether another answer had won.
+func (j *queryJob) serve() (ok, lost bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cancelled {
+		return false, j.lost
+	}
+	j.serving = true
+	return true, false
 }
 
 // start marks the job running with cancel; false when it was cancelled.
@@ -77,12 +99,6 @@ func (j *queryJob) isCancelled() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.cancelled
-}
-
-func (j *queryJob) isLost() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.lost
 }
 
 // queryQueue is the FIFO of jobs and the pool of workers that run them.
@@ -299,12 +315,28 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 	if !wasKept {
 		q.slow.Add(-1)
 	}
-	if j.isCancelled() {
-		// Its lookup ended (another answer won, or it timed out): the
-		// answer is not wanted. An honest one that lost to another is
-		// still counted, as a hedge's cost.
-		if res.err == nil && j.isLost() {
+	if res.err != nil {
+		if !j.isCancelled() {
+			j.done(res)
+		}
+		return wasKept
+	}
+	if ok, lost := j.serve(); !ok {
+		if lost {
+			// Another answer won: this honest one is a hedge's cost.
 			d.counters.DuplicateAnswers.Add(1)
+			return wasKept
+		}
+		// Its lookup failed (timed out) or ended while the peer
+		// answered. A verified answer is never thrown away: the key's
+		// JIDs are told, as from any other route, and it is stored, so
+		// that nobody asks for it again.
+		if d.ctx.Err() == nil {
+			d.counters.LateAnswers.Add(1)
+			q.serveThenStore(j.key, j.others, res.info, res.proof, j.a, func() {
+				d.verified(j.key, j.others, res.info)
+				d.failures.remove(j.key)
+			}, nil, func() {})
 		}
 		return wasKept
 	}
@@ -314,10 +346,6 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 	// to it meanwhile, so nobody asks again for a key on its way to disk.
 	// A crash before the commit loses only entries not yet committed,
 	// which are asked again: never a wrong one.
-	if res.err != nil {
-		j.done(res)
-		return wasKept
-	}
 	q.serveThenStore(j.key, j.others, res.info, res.proof, j.a, func() { j.done(res) }, func() {
 		if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
 			// The disk is not a peer: the slot goes to the next query
