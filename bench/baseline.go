@@ -347,7 +347,7 @@ func (r *baselineRun) run(ctx context.Context, prog Progress) (*systemReport, er
 	if err := phase("cold", true); err != nil {
 		return nil, err
 	}
-	rep.ResolveLatency, rep.HonestFirstLatency, rep.FromHonestLatency = keyLatencies(r.w, r.peers, clock, resolved)
+	rep.ResolveLatency, rep.HonestFirstLatency, rep.FromHonestLatency, rep.StreamWait = keyLatencies(r.w, r.peers, clock, resolved)
 	rep.QueryDelay = queryDelay(r.w, r.peers, clock.first)
 	if err := phase("warm", false); err != nil {
 		return nil, err

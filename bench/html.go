@@ -138,6 +138,7 @@ Simulated peers: {{f2 .R.Settings.LatencyMs}} ms median latency (σ {{f2 .R.Sett
 <tr><td>resolve p50 / p99 / p999 (ms)</td>{{range .Systems}}<td>{{f2 .ResolveLatency.P50Ms}} / {{f2 .ResolveLatency.P99Ms}} / {{f2 .ResolveLatency.P999Ms}}</td>{{end}}</tr>
 <tr><td>resolve, keys whose first announcer is honest, p50 / p99 / p999 (ms)</td>{{range .Systems}}<td>{{f2 .HonestFirstLatency.P50Ms}} / {{f2 .HonestFirstLatency.P99Ms}} / {{f2 .HonestFirstLatency.P999Ms}}</td>{{end}}</tr>
 <tr><td>resolve from the first honest announcer's presence, p50 / p99 / p999 (ms)</td>{{range .Systems}}<td>{{f2 .FromHonestLatency.P50Ms}} / {{f2 .FromHonestLatency.P99Ms}} / {{f2 .FromHonestLatency.P999Ms}}</td>{{end}}</tr>
+<tr><td>the stream's own wait, first presence to first honest presence: a floor under resolve, p99 / p999 (ms)</td>{{range .Systems}}<td>{{f2 .StreamWait.P99Ms}} / {{f2 .StreamWait.P999Ms}}</td>{{end}}</tr>
 <tr><td>engine: Wait for the key's first JID returned, p50 / p99 (ms)</td>{{range .Systems}}<td>{{if .WaitLatency.Count}}{{f2 .WaitLatency.P50Ms}} / {{f2 .WaitLatency.P99Ms}}{{else}}–{{end}}</td>{{end}}</tr>
 <tr><td>first query after p50 / p99 (ms)</td>{{range .Systems}}<td>{{f2 .QueryDelay.P50Ms}} / {{f2 .QueryDelay.P99Ms}}</td>{{end}}</tr>
 <tr><td>keys measured / failed first lookups</td>{{range .Systems}}<td>{{.ResolveLatency.Count}} / {{.ResolveLatency.Failed}}</td>{{end}}</tr>

@@ -342,7 +342,7 @@ func TestKeyLatencies(t *testing.T) {
 	at := make([]atomic.Int64, 3)
 	at[0].Store(ms(4).UnixNano())
 	at[1].Store(ms(95).UnixNano())
-	all, honestFirst, fromHonest := keyLatencies(w, &peers{spec: ps}, c, at)
+	all, honestFirst, fromHonest, streamWait := keyLatencies(w, &peers{spec: ps}, c, at)
 	if all.Count != 2 || all.Failed != 1 || all.MaxMs != 95 {
 		t.Errorf("all: %+v; want 2 keys (4 and 95 ms), 1 failed", all)
 	}
@@ -351,5 +351,8 @@ func TestKeyLatencies(t *testing.T) {
 	}
 	if fromHonest.Count != 2 || fromHonest.Failed != 0 || fromHonest.MaxMs != 5 {
 		t.Errorf("from honest: %+v; want keys 0 and 1, 4 and 5 ms", fromHonest)
+	}
+	if streamWait.Count != 2 || streamWait.Failed != 1 || streamWait.MaxMs != 90 || streamWait.P50Ms != 0 {
+		t.Errorf("stream wait: %+v; want keys 0 and 1, 0 and 90 ms, 1 failed", streamWait)
 	}
 }
