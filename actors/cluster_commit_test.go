@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ type commitGate struct {
 	open    chan struct{}
 	opened  sync.Once
 	pending sync.WaitGroup
+	writes  atomic.Int32 // Put and PutAsync calls
 }
 
 // release lets every write, held or to come, through.
@@ -73,6 +75,7 @@ func newCommitGate() *commitGate {
 }
 
 func (s *commitGate) Put(ctx context.Context, k hashing.Key, info *hashing.Info, v Verified) error {
+	s.writes.Add(1)
 	select {
 	case <-s.open:
 	case <-ctx.Done():
@@ -82,6 +85,7 @@ func (s *commitGate) Put(ctx context.Context, k hashing.Key, info *hashing.Info,
 }
 
 func (s *commitGate) PutAsync(k hashing.Key, info *hashing.Info, v Verified, done func(error)) {
+	s.writes.Add(1)
 	s.pending.Add(1)
 	go func() {
 		defer s.pending.Done()
@@ -149,5 +153,10 @@ func TestClusterAnswerBeforeCommit(t *testing.T) {
 	store.pending.Wait()
 	if q := p.total.Load(); q != 1 {
 		t.Errorf("%d queries, want 1", q)
+	}
+	// The owner's query ran on this member, whose lookup stores the
+	// answer the owner sends it: once, not by the query as well.
+	if n := store.writes.Load(); n != 1 {
+		t.Errorf("the answer was written %d times, want 1", n)
 	}
 }

@@ -9,7 +9,9 @@ import (
 )
 
 // querierActor runs the owner's queries for announcers this member saw,
-// with this member's Querier, limits and store.
+// with this member's Querier and limits. The answer goes back to the
+// owner unstored: the request the owner asks for came from this member's
+// own lookup, which stores the answer the owner sends it.
 type querierActor struct{ d *core }
 
 func (q *querierActor) Receive(ctx actor.Context) {
@@ -26,7 +28,7 @@ func (q *querierActor) Receive(ctx actor.Context) {
 	// the answer always comes.
 	d.queries.push(&queryJob{
 		key: k, others: othersFromWire(m.Others), a: announcer{m.JID, m.Node},
-		expires: d.now().Add(d.cfg.QueryTimeout),
+		expires: d.now().Add(d.cfg.QueryTimeout), forOwner: true,
 		done: func(res *queryDone) {
 			out := &wireMsg{Key: m.Key, Seq: m.Seq, Info: res.info}
 			if res.err != nil {

@@ -42,6 +42,11 @@ type queryJob struct {
 	// expires, when non-zero, drops the job unsent if it is still queued
 	// then (a cluster owner waits for the answer only so long).
 	expires time.Time
+	// forOwner: the job is a cluster owner's, whose member is this one's
+	// requesting lookup; the owner sends the answer there, and that
+	// lookup stores it. Storing it here too wrote every cross-node
+	// answer twice on the member that asked.
+	forOwner bool
 
 	mu        sync.Mutex
 	cancelled bool
@@ -346,6 +351,10 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 	// to it meanwhile, so nobody asks again for a key on its way to disk.
 	// A crash before the commit loses only entries not yet committed,
 	// which are asked again: never a wrong one.
+	if j.forOwner {
+		j.done(res)
+		return wasKept
+	}
 	q.serveThenStore(j.key, j.others, res.info, res.proof, j.a, func() { j.done(res) }, func() {
 		if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
 			// The disk is not a peer: the slot goes to the next query
