@@ -345,16 +345,16 @@ func (q *queryQueue) run(j *queryJob) (kept bool) {
 		}
 		return wasKept
 	}
+	if j.forOwner {
+		j.done(res)
+		return wasKept
+	}
 	// The verified answer is served at once; the durable write follows
 	// (the store commits in groups, one fsync for many). The lookup stays
 	// live until stored says so, and the shards send its key's presences
 	// to it meanwhile, so nobody asks again for a key on its way to disk.
 	// A crash before the commit loses only entries not yet committed,
 	// which are asked again: never a wrong one.
-	if j.forOwner {
-		j.done(res)
-		return wasKept
-	}
 	q.serveThenStore(j.key, j.others, res.info, res.proof, j.a, func() { j.done(res) }, func() {
 		if wasKept && q.puts.Load() <= int64(d.cfg.MaxQueriesInFlight) {
 			// The disk is not a peer: the slot goes to the next query
