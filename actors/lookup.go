@@ -170,7 +170,7 @@ func (l *lookup) onRequest(m *lookupReq) {
 		// adopted, whose outcome may have come first, or one whose
 		// shard's request overtook it. Nothing new: above all not an
 		// announcer to ask (or count as dropped) again.
-		if l.state.done() && l.storing == 0 {
+		if l.state.done() && !l.settling() {
 			l.io.done()
 		}
 		return
@@ -205,7 +205,7 @@ func (l *lookup) onRequest(m *lookupReq) {
 			l.hold(m.jid)
 			return
 		}
-		if l.storing == 0 {
+		if !l.settling() {
 			l.io.done()
 		}
 		return
@@ -216,7 +216,7 @@ func (l *lookup) onRequest(m *lookupReq) {
 			l.d.counters.DedupJoins.Add(1)
 			l.d.tell(m.jid, l.key, l.info, nil)
 		}
-		if l.storing == 0 {
+		if !l.settling() {
 			l.io.done()
 		}
 		return
@@ -331,7 +331,7 @@ func (l *lookup) onWait(reply chan<- waitResult) {
 	switch l.state {
 	case stateResolved:
 		reply <- waitResult{key: l.key, info: l.info}
-		if l.storing == 0 {
+		if !l.settling() {
 			l.io.done()
 		}
 	case stateFailed:
@@ -612,10 +612,14 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	l.lastErr = nil
 	l.began = time.Time{}
 	clear(l.retried)
-	if l.storing == 0 {
+	if !l.settling() {
 		l.io.done()
 	}
 }
+
+// settling: an answer is still to come or to be committed — its write
+// (storing), or a late one (late) — and the lookup must not end before.
+func (l *lookup) settling() bool { return l.storing != 0 || len(l.late) > 0 }
 
 // onStored: query gen's answer is durable; a resolved lookup can end.
 func (l *lookup) onStored(gen uint64) {
@@ -623,7 +627,7 @@ func (l *lookup) onStored(gen uint64) {
 		return
 	}
 	l.storing = 0
-	if l.state.done() {
+	if l.state.done() && !l.settling() {
 		l.io.done()
 	}
 }

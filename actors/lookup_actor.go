@@ -81,7 +81,7 @@ func (a *lookupActor) Receive(ctx actor.Context) {
 		// message is handled may go idle — telling the router otherwise
 		// had it stop a querying lookup, whose query was cancelled and
 		// whose key was left unresolved.
-		if a.finished && l.state.done() && l.storing == 0 {
+		if a.finished && l.state.done() && !l.settling() {
 			a.stopTimer()
 			if idle := a.d.cfg.LookupIdle; idle > 0 || l.awaitsShards() {
 				if l.awaitsShards() {

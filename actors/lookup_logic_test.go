@@ -132,7 +132,7 @@ func TestLookupLogic(t *testing.T) {
 				{"deadline, a step after the answer verified", func(l *lookup) {
 					l.io.(*fakeIO).verified = map[uint64]bool{1: true}
 					l.onDeadline(1)
-				}, "cancel #1: too late; done", stateFailed},
+				}, "cancel #1: too late", stateFailed},
 				{"the answer comes", func(l *lookup) { l.onAnswer(&queryDone{gen: 1, jid: "a", info: info}) }, "", stateResolved},
 				{"stored", func(l *lookup) { l.onStored(1) }, "done", stateResolved},
 			},
