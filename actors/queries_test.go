@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capsengine/capsengine/hashing"
+	"github.com/capsengine/capsengine/messages"
 )
 
 // TestIdleQueryWorkersLeave: a burst of jobs held by their peers starts
@@ -145,6 +146,9 @@ func TestVerifiedAnswersAreNeverLost(t *testing.T) {
 	store := newMemStore()
 	r := start(t, Config{HedgeMin: time.Minute, QueryTimeout: time.Minute}, store, p)
 	q, c := r.d.queries, r.Counters()
+	// The tables hold an info weakly: a KeyVerified is what says they
+	// were told.
+	sub := r.Subscribe(messages.KindKeyVerified, 8)
 	job := func(done func(*queryDone)) *queryJob {
 		j := &queryJob{key: k, a: announcer{jid: "deaf@example.org/r", node: node}, done: done, slow: func() {}}
 		q.push(j)
@@ -169,8 +173,16 @@ func TestVerifiedAnswersAreNeverLost(t *testing.T) {
 	job(func(res *queryDone) { served <- res }).Cancel(false)
 	p.release <- struct{}{}
 	until(t, "the late answer stored", func() bool { _, err := store.Get(k); return err == nil })
-	if n := c.LateAnswers.Load(); n != 1 || r.d.infos.get(k) == nil {
-		t.Errorf("late answers %d, tables hold the key: %v; want 1, true", n, r.d.infos.get(k) != nil)
+	if n := c.LateAnswers.Load(); n != 1 {
+		t.Errorf("late answers %d, want 1", n)
+	}
+	select {
+	case ev := <-sub.Events():
+		if e, ok := ev.(*messages.KeyVerified); !ok || e.Key != k {
+			t.Errorf("event %+v, want the key's KeyVerified", ev)
+		}
+	case <-waitCtx(t).Done():
+		t.Error("the tables were not told of the late answer: no KeyVerified")
 	}
 
 	// A cancel after the answer verified comes too late: the answer is
