@@ -448,10 +448,20 @@ func (l *lookup) onAnswer(m *queryDone) {
 		// verified as the lookup failed (its cancel came too late) is
 		// as good as any other: the JIDs told of the failure are told
 		// of it.
-		if j := slices.Index(l.late, m.gen); j >= 0 && m.err == nil && l.state != stateResolved {
-			l.late = slices.Delete(l.late, j, j+1)
+		j := slices.Index(l.late, m.gen)
+		if j < 0 {
+			return
+		}
+		l.late = slices.Delete(l.late, j, j+1)
+		if m.err == nil && l.state != stateResolved {
 			l.d.counters.LateAnswers.Add(1)
 			l.resolve(m)
+			return
+		}
+		// Resolved meanwhile by another route: the answer it waited
+		// for has come, and it may end.
+		if l.state.done() && !l.settling() {
+			l.io.done()
 		}
 		return
 	}
