@@ -18,9 +18,11 @@ import (
 //	                  │  └─┘ failed answer, next announcer    │   router stops
 //	                  └──── no announcer left ──► failed ─────┘   the actor
 //
-// A lookup is done as soon as it is resolved or failed: the store (or the
-// failure table) answers for the key from then on, so live lookups are
-// bounded by the keys in flight, not by the keys ever seen. A request that
+// A lookup is done as soon as it is resolved or failed and nothing is left
+// to settle (settling: its answer's commit, or the answer of a query its
+// failure cancelled too late, which resolves it when it comes): the store
+// (or the failure table) answers for the key from then on, so live lookups
+// are bounded by the keys in flight, not by the keys ever seen. A request that
 // reaches a done lookup before the router stopped it is answered at once,
 // or, when it brings an announcer not yet tried for a failed key, starts
 // querying again.
