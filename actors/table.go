@@ -337,14 +337,6 @@ func (t *table) settle(k hashing.Key, info *hashing.Info, f func(r *row)) {
 	}
 }
 
-// has reports whether any JID of this table announces k.
-func (t *table) has(k hashing.Key) bool {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	_, ok := t.index[k]
-	return ok
-}
-
 // len is the number of JIDs in the table.
 func (t *table) len() int {
 	t.mu.RLock()
