@@ -37,6 +37,12 @@ type owner struct {
 	probeStart time.Time
 	seq        uint64
 	queryStart time.Time
+	// straggler is the query still out when an earlier one's late answer
+	// resolved the key (0: none): its answer is waited for, until
+	// stragglerUntil, to be counted if true — it would otherwise reach an
+	// owner already passivated.
+	straggler      uint64
+	stragglerUntil time.Time
 }
 
 // ownerIO is what the owner asks its runner to do; the actor sends the
@@ -179,17 +185,39 @@ func (o *owner) onQueryAnswer(m *wireMsg) {
 		// An answer after its timeout still resolves the key when it
 		// verifies.
 		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err == nil {
+			if o.querying {
+				// The query asked after it is still out. The member
+				// running it answers within its bounded wait and query.
+				o.straggler = o.seq
+				o.stragglerUntil = o.d.now().Add(2 * o.d.cfg.QueryTimeout)
+			}
 			o.resolve(m.Info, true)
 		}
-	case m.Info != nil:
-		// The query asked after an earlier one timed out answered too,
-		// after the earlier answer had resolved the key: a true answer
-		// beyond the first is counted, as a single process counts a
-		// hedge's.
+	case o.straggler != 0 && m.Seq == o.straggler:
+		// It answered too: a true answer beyond the first is counted, as
+		// a single process counts a hedge's.
+		o.straggler = 0
+		if m.Info == nil {
+			return
+		}
 		if _, err := hashing.Verify(o.key, m.Info, o.d.cfg.Verify); err == nil {
 			o.d.counters.DuplicateAnswers.Add(1)
 		}
 	}
+}
+
+// onIdle: the owner had no message for its idle period. It reports
+// whether it may passivate: nothing waits on it, no query of its is out,
+// and no straggler is still due (then the period starts again).
+func (o *owner) onIdle() (passivate bool) {
+	switch {
+	case len(o.pending) > 0 || o.querying:
+		return false // idle(true) comes once they are done
+	case o.straggler != 0 && o.d.now().Before(o.stragglerUntil):
+		o.io.idle(true)
+		return false
+	}
+	return true
 }
 
 // maxProbes bounds the past owners a new owner asks: under rendezvous
@@ -382,7 +410,7 @@ func (a *ownerActor) Receive(ctx actor.Context) {
 		o.onOwnerTimeout(msg.seq)
 		return
 	case *idleTick:
-		if a.idleT.expired(msg) && len(o.pending) == 0 && !o.querying {
+		if a.idleT.expired(msg) && o.onIdle() {
 			ctx.Poison(ctx.Self())
 		}
 		return

@@ -35,6 +35,7 @@ import (
 //	probe-timeout                       the probe's timer fires
 //	owner-timeout seq=S                 the query's poll timer fires
 //	tick d=DURATION                     the clock moves on
+//	idle-tick                           the idle period passed in silence
 //	stop                                the owner is stopped
 func TestOwnerScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/owner", func(t *testing.T, path string) {
@@ -213,6 +214,10 @@ func (s *ownerScript) run(t *testing.T, td *datadriven.TestData) string {
 			td.Fatalf(t, "%v", err)
 		}
 		s.now = s.now.Add(dur)
+	case "idle-tick":
+		if s.o.onIdle() {
+			s.io.log = append(s.io.log, "passivate")
+		}
 	case "stop":
 		s.o.failAll(ErrClosed)
 	default:
