@@ -575,6 +575,12 @@ func (l *lookup) onStop() {
 // finish ends the lookup with info — which onAnswer has told the tables —
 // or err, and tells everyone.
 func (l *lookup) finish(info *hashing.Info, err error) {
+	if err != nil && !errors.Is(err, ErrClosed) {
+		// On record before the queries are cancelled: a cancelled one
+		// whose true answer comes all the same takes it off again
+		// (queryQueue.run), which it could not do before the put.
+		l.d.failures.put(l.key, err)
+	}
 	for _, o := range l.out {
 		// A query whose answer verified before the cancel is served
 		// all the same. When another answer won, that is a hedge's
@@ -608,9 +614,6 @@ func (l *lookup) finish(info *hashing.Info, err error) {
 	} else {
 		l.state, l.err = stateFailed, err
 		l.d.counters.Failed.Add(1)
-		if !errors.Is(err, ErrClosed) {
-			l.d.failures.put(l.key, err)
-		}
 		for _, w := range l.waiters {
 			w <- waitResult{key: l.key, err: err}
 		}

@@ -170,11 +170,16 @@ func TestVerifiedAnswersAreNeverLost(t *testing.T) {
 
 	// The lookup failed while the peer answered: the answer is told to
 	// the tables and stored all the same, and nobody is served.
-	job(func(res *queryDone) { served <- res }).Cancel(false)
+	late := job(func(res *queryDone) { served <- res })
+	r.d.failures.put(k, ErrLookupTimeout) // as the lookup does before it cancels
+	late.Cancel(false)
 	p.release <- struct{}{}
 	until(t, "the late answer stored", func() bool { _, err := store.Get(k); return err == nil })
 	if n := c.LateAnswers.Load(); n != 1 {
 		t.Errorf("late answers %d, want 1", n)
+	}
+	if err, failed := r.d.failures.get(k); failed {
+		t.Errorf("the failure %v is still on record after the late answer", err)
 	}
 	select {
 	case ev := <-sub.Events():
