@@ -102,13 +102,7 @@ func (s *lookupScript) run(t *testing.T, td *datadriven.TestData) string {
 		var jid string
 		td.ScanArgs(t, "jid", &jid)
 		s.l.adopt(announcer{jid: jid, node: "https://example.org/script"}, earlyGen, func(lost bool) bool {
-			if s.io.verified[earlyGen] {
-				s.io.log = append(s.io.log, fmt.Sprintf("cancel #%d (lost: %v): too late", earlyGen, lost))
-				return true
-			}
-			s.io.cancelled[earlyGen] = true
-			s.io.log = append(s.io.log, fmt.Sprintf("cancel #%d (lost: %v)", earlyGen, lost))
-			return false
+			return s.io.cancel(earlyGen, fmt.Sprintf("cancel #%d (lost: %v)", earlyGen, lost))
 		}, s.now)
 	case "elsewhere":
 		s.d.verified(s.key, nil, s.info)
