@@ -229,8 +229,12 @@ func (r *Report) Broken() []string {
 	t, e := &r.Targets, r.Engine
 	var out []string
 	if !t.QueriesEqualUniqueKeys {
-		out = append(out, fmt.Sprintf("one query per resolvable key: %d queries = %d verified + %d failed for %d resolvable keys (%d resolved), %d duplicates (%d hedges aside)",
-			e.Queries, e.VerifiedQueries, e.FailedQueries, e.ResolvableKeys, e.ResolvedKeys, e.DuplicateQueries, e.HedgedQueries))
+		// The paths a second query can take, so that a rare failure (one
+		// in CI runs under load) says which one it took.
+		c := e.Counters
+		out = append(out, fmt.Sprintf("one query per resolvable key: %d queries = %d verified + %d failed for %d resolvable keys (%d resolved), %d duplicates (%d hedges aside); engine: hedges %d, retries %d, timeouts %d, late answers %d, early queries %d, queries cancelled %d, slow abandoned %d, lookup rounds %d",
+			e.Queries, e.VerifiedQueries, e.FailedQueries, e.ResolvableKeys, e.ResolvedKeys, e.DuplicateQueries, e.HedgedQueries,
+			c["hedges"], c["retries"], c["timeouts"], c["late_answers"], c["early_queries"], c["queries_cancelled"], c["slow_abandoned"], c["lookup_rounds"]))
 	}
 	if !t.AllLiarsCaught {
 		out = append(out, fmt.Sprintf("every liar caught: %d of %d wrong answers believed", e.Liars.Accepted, e.Liars.Answers))
