@@ -153,8 +153,9 @@ func (q *earlyQuery) abandon() {
 // the key's first contact is this caller's and the announcer may be
 // asked; it reports whether it did. Otherwise the caller counts its
 // request in looking as before and the lookup asks (or skips) the
-// announcer. jid and node are the caller's own copies.
-func (d *core) startEarly(k hashing.Key, jid, node string, others []hashing.Key) bool {
+// announcer. jid and node are the caller's own copies; missed is the
+// writes stamp taken before the caller's store read missed k.
+func (d *core) startEarly(k hashing.Key, jid, node string, others []hashing.Key, missed uint64) bool {
 	if d.cluster != nil {
 		// A cluster's owner runs the query: the lookup asks it.
 		return false
@@ -167,9 +168,11 @@ func (d *core) startEarly(k hashing.Key, jid, node string, others []hashing.Key)
 		return false
 	}
 	q := newEarlyQuery(d, k, others, jid, node)
-	if !d.looking.claim(k, q) {
-		// Another caller came first, a moment ago. The token spent is
-		// this presence's: its JID joins that lookup.
+	if !d.looking.claim(k, q, d.writes, missed) {
+		// Another caller came first, a moment ago, or k was written
+		// since the caller's store read: a lookup started without a
+		// query reads the store again. The token spent is this
+		// presence's: its JID joins that lookup.
 		return false
 	}
 	d.counters.EarlyQueries.Add(1)

@@ -16,26 +16,62 @@ import (
 func TestKeySetClaim(t *testing.T) {
 	_, k, _ := client(t, "claim", nil)
 	s := newKeySet()
+	w := newStoreWrites()
+	claim := func(k hashing.Key, q *earlyQuery) bool { return s.claim(k, q, w, w.stamp(k)) }
 	q := &earlyQuery{}
-	if !s.claim(k, q) {
+	if !claim(k, q) {
 		t.Fatal("first claim refused")
 	}
-	if s.claim(k, &earlyQuery{}) || !s.has(k) || s.earlyOf(k) != q {
+	if claim(k, &earlyQuery{}) || !s.has(k) || s.earlyOf(k) != q {
 		t.Fatal("a second claim succeeded, or the first is not held")
 	}
 	s.remove(k) // the request was routed: its count goes
-	if !s.has(k) || s.claim(k, &earlyQuery{}) {
+	if !s.has(k) || claim(k, &earlyQuery{}) {
 		t.Fatal("a query not taken yet must keep the key claimed")
 	}
 	if s.takeEarly(k) != q || s.takeEarly(k) != nil {
 		t.Fatal("takeEarly must hand the query over once")
 	}
-	if s.has(k) || !s.claim(k, &earlyQuery{}) {
+	if s.has(k) || !claim(k, &earlyQuery{}) {
 		t.Fatal("a key nothing holds must be claimable again")
 	}
 	s.add(k)
-	if _, k2, _ := client(t, "other", nil); !s.claim(k2, &earlyQuery{}) || s.len() != 2 {
+	if _, k2, _ := client(t, "other", nil); !claim(k2, &earlyQuery{}) || s.len() != 2 {
 		t.Fatal("claims of other keys interfere")
+	}
+}
+
+// A claim is refused when the key may have been written since the
+// caller's store read missed it: between that read and the claim, another
+// caller's whole lookup may have asked, stored and ended, leaving nothing
+// that holds the key. Claiming then asked for a known key twice (a rare
+// duplicate query under a loaded host, where a caller can stall that
+// long).
+func TestKeySetClaimAfterAWrite(t *testing.T) {
+	_, k, _ := client(t, "claim", nil)
+	s, w := newKeySet(), newStoreWrites()
+	missed := w.stamp(k) // the caller's store read misses k
+	// Meanwhile another caller claims k, its lookup writes it and ends.
+	other := &earlyQuery{}
+	if !s.claim(k, other, w, w.stamp(k)) {
+		t.Fatal("the other caller's claim was refused")
+	}
+	s.remove(k)
+	if s.takeEarly(k) != other {
+		t.Fatal("the other query was not held")
+	}
+	w.wrote(k)
+	if s.has(k) {
+		t.Fatal("nothing should hold the key once its lookup ended")
+	}
+	if s.claim(k, &earlyQuery{}, w, missed) {
+		t.Fatal("claimed a key written since the caller's store read")
+	}
+	if s.has(k) {
+		t.Fatal("a refused claim holds the key")
+	}
+	if !s.claim(k, &earlyQuery{}, w, w.stamp(k)) {
+		t.Fatal("a claim with a fresh stamp was refused")
 	}
 }
 

@@ -53,7 +53,7 @@ func (r *Runtime) firstContact(b *ingestBatch) *lookupBatch {
 			return
 		}
 		jid, node := strings.Clone(it.jid), strings.Clone(it.node)
-		if !d.startEarly(k, jid, node, it.others) {
+		if !d.startEarly(k, jid, node, it.others, missed) {
 			d.looking.add(k)
 		}
 		d.counters.EarlyLookups.Add(1)

@@ -67,13 +67,25 @@ func (s *keySet) remove(k hashing.Key) {
 // key's first contact in the whole engine, and q, the query it is about to
 // send, becomes the first query of the lookup the router starts for k
 // next, whichever request starts it.
-func (s *keySet) claim(k hashing.Key, q *earlyQuery) bool {
+//
+// missed is the writes stamp the caller took before its store read
+// missed k: the claim is refused when k may have been written since. A
+// whole lookup can run between that read and the claim — another caller
+// claims, asks, stores and its lookup ends while this one is descheduled
+// (a loaded host, the race detector) — and then nothing holds k any more,
+// yet it is known: the claim would ask for it a second time. A lookup
+// writes before it ends, and it ends before its count leaves this set, so
+// under the shard's lock its write is seen here.
+func (s *keySet) claim(k hashing.Key, q *earlyQuery, w *storeWrites, missed uint64) bool {
 	sh := &s.shards[s.shard(k)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.m[k] > 0 || sh.early[k] != nil {
 		// A claimed query may outlive its count: its request parked at
 		// the router, at MaxLookups, is no longer counted.
+		return false
+	}
+	if !w.unchanged(k, missed) {
 		return false
 	}
 	sh.m[k] = 1
