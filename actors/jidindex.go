@@ -1,5 +1,7 @@
 package actors
 
+import "github.com/capsengine/capsengine/internal/hugepage"
+
 // jidIndex maps JID fingerprints to their entries: the lookup every
 // presence makes. It is an open-addressing table with linear probing over
 // one flat array of cells, rather than a Go map, for what a fingerprint
@@ -112,6 +114,11 @@ func (x *jidIndex) del(fp fingerprint) {
 func (x *jidIndex) resize(size int) {
 	old := x.cells
 	x.cells = make([]jidCell, size)
+	// A growing index is fresh memory, written all over at once while
+	// other threads fault and free memory too: with 4 KiB pages, resize
+	// was 8–9% of a million-JID cold pass's CPU, 3–4% with huge pages
+	// (bench/README.md, eleventh session).
+	hugepage.Advise(x.cells)
 	mask := size - 1
 	for i := range old {
 		c := &old[i]
