@@ -116,8 +116,8 @@ func (x *jidIndex) resize(size int) {
 	x.cells = make([]jidCell, size)
 	// A growing index is fresh memory, written all over at once while
 	// other threads fault and free memory too: with 4 KiB pages, resize
-	// was 8–9% of a million-JID cold pass's CPU, 3–4% with huge pages
-	// (bench/README.md, eleventh session).
+	// was 8–9% of a million-JID cold pass's CPU, 2.7–3.9% with huge
+	// pages (bench/README.md, eleventh session).
 	hugepage.Advise(x.cells)
 	mask := size - 1
 	for i := range old {

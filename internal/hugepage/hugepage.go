@@ -3,10 +3,10 @@
 //
 // A fresh page costs a fault on first touch, and a busy engine's threads
 // fault and give memory back at once, contending in the kernel. On the
-// machines capsengine is measured on (Firecracker guests, two cores), the
-// JID index's resizes took 1.9–2.2 s of a million-JID cold pass with
-// 4 KiB pages and 0.6–0.9 s with 2 MiB ones: one fault per 2 MiB instead
-// of 512. Go's runtime does not ask for huge pages itself, and the
+// virtual machines capsengine is measured on (two cores), the JID index's
+// resizes took 1.9–2.2 s of CPU in a million-JID cold pass with 4 KiB
+// pages and 0.6–0.95 s with 2 MiB ones (bench/README.md, eleventh
+// session): one fault per 2 MiB instead of 512. Go's runtime does not ask for huge pages itself, and the
 // kernel's usual mode ("madvise") grants them only to memory that asks.
 package hugepage
 
@@ -28,15 +28,22 @@ func Advise[T any](s []T) {
 		return
 	}
 	var zero T
-	n := uintptr(cap(s)) * unsafe.Sizeof(zero)
-	if n < Min {
-		return
+	p := unsafe.Pointer(unsafe.SliceData(s))
+	if off, n := interior(uintptr(p), uintptr(cap(s))*unsafe.Sizeof(zero)); n > 0 {
+		advise(unsafe.Add(p, off), n)
 	}
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+}
+
+// interior is the run of whole aligned huge pages inside n bytes at
+// address p, as an offset from p and a length; 0 bytes when n < Min.
+func interior(p, n uintptr) (off, length uintptr) {
+	if n < Min {
+		return 0, 0
+	}
 	start := (p + Size - 1) &^ (Size - 1)
 	end := (p + n) &^ (Size - 1)
 	if end <= start {
-		return
+		return 0, 0
 	}
-	advise(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s)), start-p), end-start)
+	return start - p, end - start
 }

@@ -48,10 +48,3 @@ func TestAdviseGetsHugePages(t *testing.T) {
 		t.Fatalf("AnonHugePages grew by %d KiB for a 32 MiB advised array, want ≥ %d", got, Size/1024)
 	}
 }
-
-// Small arrays and empty ones are left alone (no panic on either).
-func TestAdviseSmall(t *testing.T) {
-	Advise([]byte(nil))
-	Advise(make([]byte, 0, 16))
-	Advise(make([]int64, Min/8-1))
-}
