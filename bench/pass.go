@@ -178,14 +178,14 @@ type phaseMeter struct {
 	before map[string]uint64
 	q0     int64
 	ms0    runtime.MemStats
-	cpu0   time.Duration
+	cpu0   rusage
 	sched0 *metrics.Float64Histogram
 }
 
 func startMeter(peers *peers, counters map[string]uint64) *phaseMeter {
 	m := &phaseMeter{peers: peers, before: counters, q0: peers.Queries.Load()}
 	runtime.ReadMemStats(&m.ms0)
-	m.cpu0 = cpuTime()
+	m.cpu0 = usage()
 	m.sched0 = schedHist()
 	return m
 }
@@ -193,7 +193,9 @@ func startMeter(peers *peers, counters map[string]uint64) *phaseMeter {
 // report is the pass of n presences that took secs (ingest until the
 // last one was applied), counters being the system's counters now.
 func (m *phaseMeter) report(name string, n int, secs, ingest time.Duration, counters map[string]uint64, maxG int, samples []sample) phaseReport {
-	cpu := (cpuTime() - m.cpu0).Seconds()
+	u := usage()
+	sys := u.sys - m.cpu0.sys
+	cpu := (u.user - m.cpu0.user + sys).Seconds()
 	sched := schedDelta(m.sched0, schedHist())
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
@@ -204,6 +206,8 @@ func (m *phaseMeter) report(name string, n int, secs, ingest time.Duration, coun
 		PresencesPerSec:    perSec(n, secs.Seconds()),
 		CPUSeconds:         cpu,
 		PresencesPerCPUSec: perSec(n, cpu),
+		SysCPUSeconds:      sys.Seconds(),
+		MinorFaults:        u.minflt - m.cpu0.minflt,
 		Queries:            m.peers.Queries.Load() - m.q0,
 		DedupJoins:         int64(delta["dedup_joins"]),
 		Sched:              sched,

@@ -175,8 +175,13 @@ type phaseReport struct {
 	// other work it is steadier than wall time.
 	CPUSeconds         float64 `json:"cpu_seconds"`
 	PresencesPerCPUSec float64 `json:"presences_per_cpu_sec"`
-	Queries            int64   `json:"queries"`
-	DedupJoins         int64   `json:"dedup_joins"`
+	// SysCPUSeconds is the system part of CPUSeconds, and MinorFaults the
+	// page faults the phase took without reading from disk: most are
+	// first touches of fresh memory.
+	SysCPUSeconds float64 `json:"sys_cpu_seconds"`
+	MinorFaults   int64   `json:"minor_faults"`
+	Queries       int64   `json:"queries"`
+	DedupJoins    int64   `json:"dedup_joins"`
 	// Sched is how long runnable goroutines waited for a CPU during the
 	// phase; MaxGoroutines the most goroutines seen at a sample.
 	Sched         schedLatency      `json:"sched_latency"`
@@ -342,6 +347,12 @@ func (r *Report) WriteText(w io.Writer) {
 				fmt.Fprintf(w, "; %d KeyVerified events lost, their keys not timed", s.EventsLost)
 			}
 			fmt.Fprintln(w)
+		}
+		for _, p := range s.Phases {
+			if p.CPUSeconds > 0 {
+				fmt.Fprintf(w, "%s: %s pass CPU %.1f s, %.0f%% of it in the kernel; %s minor page faults\n",
+					s.Name, p.Name, p.CPUSeconds, 100*p.SysCPUSeconds/p.CPUSeconds, count(int(p.MinorFaults)))
+			}
 		}
 		for _, p := range s.Phases {
 			var drops []string

@@ -49,9 +49,19 @@ const pageSize = 4096
 
 // cpuTime is the CPU time (user + system) the process has used.
 func cpuTime() time.Duration {
+	u := usage()
+	return u.user + u.sys
+}
+
+// usage is what the process has used so far, zero if unknown.
+func usage() rusage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return rusage{}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return rusage{
+		user:   time.Duration(ru.Utime.Nano()),
+		sys:    time.Duration(ru.Stime.Nano()),
+		minflt: ru.Minflt,
+	}
 }
