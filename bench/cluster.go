@@ -154,6 +154,7 @@ type clusterPhase struct {
 	CPUSeconds         float64 `json:"cpu_seconds"`
 	PresencesPerCPUSec float64 `json:"presences_per_cpu_sec"`
 	Queries            int64   `json:"queries"`
+	GoroutinesStarted  uint64  `json:"goroutines_started"` // by all the processes
 }
 
 // processReport is one process's share.
@@ -186,6 +187,9 @@ type crossNodeReport struct {
 	// — owner requests, probes, routed queries, broadcasts, membership —
 	// charged to the cross-node lookups.
 	CPUMicrosPerLookup float64 `json:"cpu_us_per_lookup"`
+	// GoroutinesPerLookup is the cold pass's extra goroutines started,
+	// counted the same way.
+	GoroutinesPerLookup float64 `json:"goroutines_per_lookup"`
 	// AddedP50Ms and AddedP99Ms are the cold-key resolve time's
 	// percentiles, cluster minus one process.
 	AddedP50Ms float64 `json:"added_p50_ms"`
@@ -345,6 +349,7 @@ func crossNode(single, cluster *clusterSide) crossNodeReport {
 	sc, cc := single.phase("cold"), cluster.phase("cold")
 	if sc != nil && cc != nil && r.Lookups > 0 {
 		r.CPUMicrosPerLookup = round3((cc.CPUSeconds - sc.CPUSeconds) * 1e6 / float64(r.Lookups))
+		r.GoroutinesPerLookup = round3((float64(cc.GoroutinesStarted) - float64(sc.GoroutinesStarted)) / float64(r.Lookups))
 	}
 	r.AddedP50Ms = round3(cluster.ResolveLatency.P50Ms - single.ResolveLatency.P50Ms)
 	r.AddedP99Ms = round3(cluster.ResolveLatency.P99Ms - single.ResolveLatency.P99Ms)
@@ -466,6 +471,7 @@ func (co *ClusterOptions) runSide(ctx context.Context, dir, name string, cfgs []
 			p.Presences += m.Phase.Presences
 			p.CPUSeconds += m.Phase.CPUSeconds
 			p.Queries += m.Phase.Queries
+			p.GoroutinesStarted += m.Phase.GoroutinesStarted
 			side.PerProcess[i].Seconds[phase] = round3(m.Phase.Seconds)
 			side.PerProcess[i].CPUSeconds[phase] = round3(m.Phase.CPUSeconds)
 			side.PerProcess[i].Sched[phase] = m.Phase.Sched

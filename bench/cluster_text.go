@@ -70,8 +70,8 @@ func (r *ClusterReport) WriteText(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "cross-node: %s owner requests, %s of them to an owner on another member; %s queries run by another member; %s entries broadcast\n",
 		count(int(x.OwnerRequests)), count(int(x.Lookups)), count(int(x.Queries)), count(int(x.Entries)))
-	fmt.Fprintf(w, "cost per cross-node lookup, loaded: %.1f µs of CPU (the cluster's extra cold-pass CPU ÷ cross-node lookups); cold-key resolve p50 %+.2f ms, p99 %+.2f ms\n",
-		x.CPUMicrosPerLookup, x.AddedP50Ms, x.AddedP99Ms)
+	fmt.Fprintf(w, "cost per cross-node lookup, loaded: %.1f µs of CPU and %.1f goroutines started (the cluster's extra cold pass ÷ cross-node lookups); cold-key resolve p50 %+.2f ms, p99 %+.2f ms\n",
+		x.CPUMicrosPerLookup, x.GoroutinesPerLookup, x.AddedP50Ms, x.AddedP99Ms)
 	if r.Cluster.Trickle != nil && r.Single.Trickle != nil {
 		fmt.Fprintf(w, "cost per new key, unloaded: %+.0f µs of CPU, resolve p50 %+.2f ms\n", x.UnloadedCPUMicrosPerKey, x.UnloadedAddedP50Ms)
 	}

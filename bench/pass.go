@@ -180,6 +180,7 @@ type phaseMeter struct {
 	ms0    runtime.MemStats
 	cpu0   rusage
 	sched0 *metrics.Float64Histogram
+	gor0   uint64
 }
 
 func startMeter(peers *peers, counters map[string]uint64) *phaseMeter {
@@ -187,6 +188,7 @@ func startMeter(peers *peers, counters map[string]uint64) *phaseMeter {
 	runtime.ReadMemStats(&m.ms0)
 	m.cpu0 = usage()
 	m.sched0 = schedHist()
+	m.gor0 = goroutinesCreated()
 	return m
 }
 
@@ -208,6 +210,7 @@ func (m *phaseMeter) report(name string, n int, secs, ingest time.Duration, coun
 		PresencesPerCPUSec: perSec(n, cpu),
 		SysCPUSeconds:      sys.Seconds(),
 		MinorFaults:        u.minflt - m.cpu0.minflt,
+		GoroutinesStarted:  goroutinesCreated() - m.gor0,
 		Queries:            m.peers.Queries.Load() - m.q0,
 		DedupJoins:         int64(delta["dedup_joins"]),
 		Sched:              sched,

@@ -180,8 +180,11 @@ type phaseReport struct {
 	// first touches of fresh memory.
 	SysCPUSeconds float64 `json:"sys_cpu_seconds"`
 	MinorFaults   int64   `json:"minor_faults"`
-	Queries       int64   `json:"queries"`
-	DedupJoins    int64   `json:"dedup_joins"`
+	// GoroutinesStarted is how many goroutines the process started during
+	// the phase: each costs a stack, grown again by deep calls.
+	GoroutinesStarted uint64 `json:"goroutines_started"`
+	Queries           int64  `json:"queries"`
+	DedupJoins        int64  `json:"dedup_joins"`
 	// Sched is how long runnable goroutines waited for a CPU during the
 	// phase; MaxGoroutines the most goroutines seen at a sample.
 	Sched         schedLatency      `json:"sched_latency"`
@@ -350,8 +353,8 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		for _, p := range s.Phases {
 			if p.CPUSeconds > 0 {
-				fmt.Fprintf(w, "%s: %s pass CPU %.1f s, %.0f%% of it in the kernel; %s minor page faults\n",
-					s.Name, p.Name, p.CPUSeconds, 100*p.SysCPUSeconds/p.CPUSeconds, count(int(p.MinorFaults)))
+				fmt.Fprintf(w, "%s: %s pass CPU %.1f s, %.0f%% of it in the kernel; %s minor page faults; %s goroutines started\n",
+					s.Name, p.Name, p.CPUSeconds, 100*p.SysCPUSeconds/p.CPUSeconds, count(int(p.MinorFaults)), count(int(p.GoroutinesStarted)))
 			}
 		}
 		for _, p := range s.Phases {

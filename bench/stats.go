@@ -121,6 +121,17 @@ func schedHist() *metrics.Float64Histogram {
 	return s[0].Value.Float64Histogram()
 }
 
+// goroutinesCreated is how many goroutines the process has started
+// (runtime/metrics), 0 where the runtime does not count them.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
 // schedLatency is how long goroutines waited for a CPU once runnable,
 // over a phase (runtime/metrics /sched/latencies:seconds).
 type schedLatency struct {
