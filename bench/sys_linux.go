@@ -62,6 +62,6 @@ func usage() rusage {
 	return rusage{
 		user:   time.Duration(ru.Utime.Nano()),
 		sys:    time.Duration(ru.Stime.Nano()),
-		minflt: ru.Minflt,
+		minflt: int64(ru.Minflt), // int32 on 32-bit platforms
 	}
 }
