@@ -61,7 +61,8 @@ type hintTable struct {
 }
 
 // hintWays is the places in a bucket: 16 bytes, which never straddle a
-// cache line since the table's array is 16-byte aligned or better.
+// cache line, the table (hintMin places at least: 256 KiB) being a large
+// allocation and so page-aligned.
 const hintWays = 4
 
 func newHintTable(places int) *hintTable {
@@ -87,21 +88,19 @@ func (t *hintTable) has(h uint64) bool {
 	return false
 }
 
-// put gives h a place in its bucket: an empty one if there is one, else
-// the one picked by h's bits between tag and bucket, so that keys sharing
-// a full bucket evict one another at random rather than in order. Two
-// racing puts can leave a tag twice or lose one: either only sends a
-// has to get.
+// put gives h a place in its bucket unless it has one: an empty place if
+// there is one, else the one picked by h's bits between tag and bucket, so
+// that keys sharing a full bucket evict one another at random rather than
+// in order. Two racing puts can leave a tag twice or lose one: either only
+// sends a has to get.
 func (t *hintTable) put(h uint64) {
+	if t.has(h) {
+		return
+	}
 	ways, tag := t.bucket(h)
 	for i := range ways {
-		switch ways[i].Load() {
-		case tag:
+		if ways[i].Load() == 0 && ways[i].CompareAndSwap(0, tag) {
 			return
-		case 0:
-			if ways[i].CompareAndSwap(0, tag) {
-				return
-			}
 		}
 	}
 	ways[(h>>32)%hintWays].Store(tag)

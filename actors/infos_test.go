@@ -82,6 +82,40 @@ func TestInfoSetHasPastTheHint(t *testing.T) {
 	runtime.KeepAlive(info)
 }
 
+// A key keeps one place in its bucket: put finds its tag behind an
+// empty place instead of taking that place too, which would let one key
+// hold two of its bucket's four.
+func TestHintPutOnce(t *testing.T) {
+	ht := newHintTable(hintMin)
+	const h = 0x0123456789abcdef
+	ways, tag := ht.bucket(h)
+	ways[2].Store(tag) // k's place, with empty ones before it
+	ht.put(h)
+	n := 0
+	for i := range ways {
+		if ways[i].Load() == tag {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the tag holds %d places of its bucket after put, want 1", n)
+	}
+	// A full bucket without k: put takes one place, keeping three others.
+	for i := range ways {
+		ways[i].Store(tag ^ uint32(2*(i+1)))
+	}
+	ht.put(h)
+	n = 0
+	for i := range ways {
+		if ways[i].Load() == tag {
+			n++
+		}
+	}
+	if n != 1 || !ht.has(h) {
+		t.Fatalf("put into a full bucket: the tag holds %d places, want 1", n)
+	}
+}
+
 // The hint grows with the keys held, so that most of them keep a place,
 // and shrinks back once they are gone: bounded by what is live.
 func TestInfoSetHintFollowsTheKeys(t *testing.T) {
