@@ -260,3 +260,17 @@ func TestRunTrustedSeed(t *testing.T) {
 		t.Error("a seed with an in-memory store: no error")
 	}
 }
+
+// The cluster's extra cold-pass CPU and goroutines are charged to its
+// cross-node lookups.
+func TestCrossNodeCharges(t *testing.T) {
+	single := &clusterSide{Phases: []clusterPhase{{Name: "cold", CPUSeconds: 4, GoroutinesStarted: 1000}}}
+	cluster := &clusterSide{
+		Phases:   []clusterPhase{{Name: "cold", CPUSeconds: 6, GoroutinesStarted: 41000}},
+		Counters: map[string]uint64{"cluster_requests": 3000, "cluster_remote_resolves": 2000},
+	}
+	r := crossNode(single, cluster)
+	if r.Lookups != 2000 || r.CPUMicrosPerLookup != 1000 || r.GoroutinesPerLookup != 20 {
+		t.Errorf("crossNode = %d lookups, %v µs and %v goroutines each; want 2000, 1000, 20", r.Lookups, r.CPUMicrosPerLookup, r.GoroutinesPerLookup)
+	}
+}
