@@ -1,13 +1,14 @@
 // Package hugepage asks the kernel to back large arrays with transparent
 // huge pages.
 //
-// A fresh page costs a fault on first touch, and a busy engine's threads
-// fault and give memory back at once, contending in the kernel. On the
-// virtual machines capsengine is measured on (two cores), the JID index's
-// resizes took 1.9–2.2 s of CPU in a million-JID cold pass with 4 KiB
-// pages and 0.6–0.95 s with 2 MiB ones (bench/README.md, eleventh
-// session): one fault per 2 MiB instead of 512. Go's runtime does not ask for huge pages itself, and the
-// kernel's usual mode ("madvise") grants them only to memory that asks.
+// A fresh page costs a fault on first touch. On the two-core virtual
+// machines capsengine is measured on, touching 1 GiB of fresh memory took
+// 3.1–3.7 s with 4 KiB pages and 0.80–0.95 s with 2 MiB ones, and the JID
+// index's resizes took 1.9–2.2 s of CPU in a million-JID cold pass without
+// the advice, 0.63–0.94 s with it (bench/README.md, eleventh and twelfth
+// sessions). Go's runtime does not ask for huge pages for its heap, and
+// the kernel's usual mode ("madvise") grants them only to memory that
+// asks.
 package hugepage
 
 import "unsafe"
