@@ -115,11 +115,12 @@ func clusterChild() int {
 		cc.Provider, cc.Seeds = p, nil
 		cc.JoinTimeout, _ = time.ParseDuration(os.Getenv("CE_JOIN_TIMEOUT"))
 	}
+	mem := cluster.New(cc)
 	eng, err := capsengine.Open(ctx, capsengine.Config{
 		DataDir: os.Getenv("CE_DIR"),
 		Querier: q,
 		Logger:  logger,
-		Cluster: cluster.New(cc),
+		Cluster: mem,
 		Tuning:  capsengine.Tuning{QueryTimeout: 2 * time.Second, LookupTimeout: 20 * time.Second},
 	})
 	if err != nil {
@@ -162,6 +163,10 @@ func clusterChild() int {
 				return err == nil
 			})
 			emit(childEvent{Ev: "has", OK: ok})
+		case "cached": // cached CLIENT: whether an owner PID for the client's key is cached
+			_, c := clientInfo(f[1])
+			k, _ := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, c.Ver)
+			emit(childEvent{Ev: "cached", OK: mem.CachesOwner(k.String(), actors.OwnerKind)})
 		case "counters":
 			emit(childEvent{Ev: "counters", Counters: eng.Counters()})
 		case "exit":
@@ -182,6 +187,11 @@ func clusterChild() int {
 // ownedBy is the name of a simulated client whose key member i of addrs
 // owns once all of them are members, placed as protoactor's disthash does.
 func ownedBy(t *testing.T, addrs []memberAddr, i int) string {
+	return ownedByN(t, addrs, i, 1)[0]
+}
+
+// ownedByN is n such clients.
+func ownedByN(t *testing.T, addrs []memberAddr, i, n int) []string {
 	var ms protocluster.Members
 	for _, a := range addrs {
 		host, port, _ := net.SplitHostPort(a.bind)
@@ -190,19 +200,22 @@ func ownedBy(t *testing.T, addrs []memberAddr, i int) string {
 	}
 	r := protocluster.NewRendezvous()
 	r.UpdateMembers(ms)
-	for n := range 1000 {
-		name := fmt.Sprintf("client%d", n)
+	var names []string
+	for j := 0; j < 1000 && len(names) < n; j++ {
+		name := fmt.Sprintf("client%d", j)
 		_, c := clientInfo(name)
 		k, err := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, c.Ver)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r.GetByClusterIdentity(&protocluster.ClusterIdentity{Identity: k.String(), Kind: actors.OwnerKind}) == addrs[i].bind {
-			return name
+			names = append(names, name)
 		}
 	}
-	t.Fatalf("no client's key is owned by member %d", i)
-	return ""
+	if len(names) < n {
+		t.Fatalf("%d clients' keys are owned by member %d, want %d", len(names), i, n)
+	}
+	return names
 }
 
 // poll reports whether cond became true within d, checking every 20ms.
@@ -541,6 +554,46 @@ func oneQueryPerKey(t *testing.T, addrs []memberAddr, start func(i int, name str
 		t.Fatal("late: entry not in its user DB")
 	}
 	stopAll(t, ms...)
+}
+
+// A member that asked another member's owners keeps no trace of them once
+// its lookups ended: protoactor's PID cache held every owner ever asked
+// on another member for as long as that member stayed, memory growing
+// with the keys seen over the cluster's life rather than those in flight.
+func TestClusterForgetsRemoteOwners(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 2 processes")
+	}
+	addrs := clusterAddrs(t, 2)
+	seeds := seedsOf(addrs)
+	a := startMember(t, "a", addrs[0], seeds, t.TempDir(), 50*time.Millisecond)
+	b := startMember(t, "b", addrs[1], seeds, t.TempDir(), 50*time.Millisecond)
+	waitMembers(t, []*member{a, b}, 2)
+	clients := ownedByN(t, addrs, 1, 5) // owned on b, announced on a
+	for i, c := range clients {
+		a.send("announce user%d@example.org/res %s", i, c)
+		a.expect("announced", 10*time.Second)
+	}
+	for i := range clients {
+		a.send("wait user%d@example.org/res", i)
+	}
+	for range clients {
+		if e := a.expect("waited", 40*time.Second); !e.OK {
+			t.Fatalf("a: wait: %s", e.Err)
+		}
+	}
+	a.send("counters")
+	if e := a.expect("counters", 10*time.Second); e.Counters["ClusterRequests"] < uint64(len(clients)) {
+		t.Fatalf("a: %d owner requests, want at least %d: the keys did not go to b",
+			e.Counters["ClusterRequests"], len(clients))
+	}
+	for _, c := range clients {
+		a.send("cached " + c)
+		if e := a.expect("cached", 10*time.Second); e.OK {
+			t.Errorf("a still caches the owner of %s's key after its lookup ended", c)
+		}
+	}
+	stopAll(t, a, b)
 }
 
 func TestClusterMemberKilled(t *testing.T) {

@@ -254,9 +254,30 @@ func (m *Member) healthServer() *echo.Echo {
 // Request sends msg to the owner of identity, of the owner kind, and
 // returns its answer: protoactor's cluster request, retried 3 times
 // within RequestTimeout.
+//
+// The request leaves the owner's PID in protoactor's PID cache, which
+// only forgets an identity when the request fails, the owner's member
+// leaves, or the owner stopped on this very member. An owner on another
+// member passivates without this member's cache hearing of it (disthash
+// broadcasts ActivationTerminated, and nothing in protoactor acts on
+// it), so every key ever asked of another member stayed cached for as
+// long as that member stayed: memory growing with the keys ever seen.
+// The entry is dropped once the request ends instead: a key's local
+// lookup asks its owner once, and a later lookup of the same key (after
+// a failure) finds the owner again through the placement actor, which
+// knows whether it still lives.
 func (m *Member) Request(identity, kind string, msg any) (any, error) {
+	defer m.c.PidCache.Remove(identity, kind)
 	return m.c.Request(identity, kind, msg,
 		cluster.WithTimeout(m.cfg.RequestTimeout), cluster.WithRetryCount(3))
+}
+
+// CachesOwner reports whether protoactor's PID cache holds an owner PID
+// for identity (of kind): true only while a request to it is under way.
+// For tests and diagnostics.
+func (m *Member) CachesOwner(identity, kind string) bool {
+	_, ok := m.c.PidCache.Get(identity, kind)
+	return ok
 }
 
 // OwnerAddress is the address of the member identity's owner lives on, as
