@@ -30,7 +30,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/labstack/echo"
 
@@ -178,7 +177,7 @@ func (m *Member) Join(j actors.Joining) error {
 	if provider == nil {
 		provider = automanaged.NewWithTesting(cc.RefreshTTL, cc.AutoManPort, m.healthServer(), cc.Seeds...)
 	}
-	ccfg := cluster.Configure(cc.Name, provider, disthash.New(), rcfg,
+	ccfg := cluster.Configure(cc.Name, provider, newOwnerLookup(cc.RequestTimeout), rcfg,
 		cluster.WithKinds(kind),
 		cluster.WithRequestTimeout(cc.RequestTimeout))
 	m.system = j.System
@@ -259,8 +258,8 @@ func (m *Member) healthServer() *echo.Echo {
 // only forgets an identity when the request fails, the owner's member
 // leaves, or the owner stopped on this very member. An owner on another
 // member passivates without this member's cache hearing of it (disthash
-// broadcasts ActivationTerminated, and nothing in protoactor acts on
-// it), so every key ever asked of another member stayed cached for as
+// broadcast ActivationTerminated, which nothing in protoactor acts on;
+// ownerLookup does not send it), so every key ever asked of another member stayed cached for as
 // long as that member stayed: memory growing with the keys ever seen.
 // The entry is dropped once the request ends instead: a key's local
 // lookup asks its owner once, and a later lookup of the same key (after
