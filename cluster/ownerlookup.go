@@ -121,7 +121,7 @@ func (p *ownerLookup) RemovePid(*cluster.ClusterIdentity, *actor.PID) {}
 // member is asked for, as its children, and knows them while they live.
 type activator struct {
 	p     *ownerLookup
-	byKey map[string]*actor.PID              // ClusterIdentity.AsKey() → owner
+	byKey map[string]*actor.PID               // ClusterIdentity.AsKey() → owner
 	byPID map[string]*cluster.ClusterIdentity // owner's PID.Id → its identity
 }
 
