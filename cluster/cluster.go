@@ -177,7 +177,7 @@ func (m *Member) Join(j actors.Joining) error {
 	if provider == nil {
 		provider = automanaged.NewWithTesting(cc.RefreshTTL, cc.AutoManPort, m.healthServer(), cc.Seeds...)
 	}
-	ccfg := cluster.Configure(cc.Name, provider, newOwnerLookup(cc.RequestTimeout), rcfg,
+	ccfg := cluster.Configure(cc.Name, provider, newOwnerLookup(activationTimeout), rcfg,
 		cluster.WithKinds(kind),
 		cluster.WithRequestTimeout(cc.RequestTimeout))
 	m.system = j.System
@@ -197,6 +197,12 @@ func (m *Member) Join(j actors.Joining) error {
 	})
 	return startMember(m.c, cc.JoinTimeout)
 }
+
+// activationTimeout bounds the request that finds (or starts) a key's
+// owner on its member, as disthash's did: it is a map lookup and maybe a
+// spawn there, so a member that does not answer in this time is taken as
+// unreachable and the cluster request retried.
+const activationTimeout = 5 * time.Second
 
 // startMember joins the cluster, within timeout. protoactor panics when
 // the provider fails to start, and some providers block instead (etcd's
