@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +169,38 @@ func clusterChild() int {
 			_, c := clientInfo(f[1])
 			k, _ := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, c.Ver)
 			emit(childEvent{Ev: "cached", OK: mem.CachesOwner(k.String(), actors.OwnerKind)})
+		case "burst": // burst N PREFIX: N JIDs PREFIXi, each announcing client PREFIX-ci
+			n, _ := strconv.Atoi(f[1])
+			ok := true
+			for i := range n {
+				_, c := clientInfo(fmt.Sprintf("%s-c%d", f[2], i))
+				err := eng.Ingest(ctx, &messages.Presence{From: fmt.Sprintf("%s%d@example.org/r", f[2], i), Caps: c})
+				ok = ok && err == nil
+			}
+			emit(childEvent{Ev: "burst", OK: ok})
+		case "stored": // stored N PREFIX: how many of burst's N keys the user DB holds
+			n, _ := strconv.Atoi(f[1])
+			held := 0
+			for i := range n {
+				_, c := clientInfo(fmt.Sprintf("%s-c%d", f[2], i))
+				k, err := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, c.Ver)
+				if err == nil {
+					if _, err := eng.Storage().Get(k); err == nil {
+						held++
+					}
+				}
+			}
+			emit(childEvent{Ev: "stored", N: held})
+		case "state": // live lookups, live owners and goroutines
+			g := eng.Gauges()
+			emit(childEvent{Ev: "state", Counters: map[string]uint64{
+				"lookups": uint64(g.LiveLookups), "owners": uint64(mem.LiveOwners()),
+				"goroutines": uint64(runtime.NumGoroutine()), "workers": uint64(g.QueryWorkers),
+			}})
+		case "stacks": // the goroutines, grouped by stack
+			var b strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+			emit(childEvent{Ev: "stacks", Err: b.String()})
 		case "counters":
 			emit(childEvent{Ev: "counters", Counters: eng.Counters()})
 		case "exit":
@@ -594,6 +628,86 @@ func TestClusterForgetsRemoteOwners(t *testing.T) {
 		}
 	}
 	stopAll(t, a, b)
+}
+
+// Bursts of new keys announced on both members of a cluster leave nothing
+// behind once resolved: every key queried once in the cluster and held
+// by both members, no lookup or owner left on either, and a second burst
+// of as many other keys leaves no more goroutines than the first did (the
+// first fills the engine's pool of idle dispatch workers, a fixed bound).
+// A member up for months holds what is in flight, not what it has seen.
+func TestClusterBurstLeavesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 2 processes")
+	}
+	addrs := clusterAddrs(t, 2)
+	seeds := seedsOf(addrs)
+	ms := []*member{
+		startMember(t, "a", addrs[0], seeds, t.TempDir(), 5*time.Millisecond),
+		startMember(t, "b", addrs[1], seeds, t.TempDir(), 5*time.Millisecond),
+	}
+	waitMembers(t, ms, 2)
+	state := func(m *member) map[string]uint64 {
+		m.send("state")
+		return m.expect("state", 10*time.Second).Counters
+	}
+	const n = 300
+	var after [2][]uint64 // goroutines on each member after each burst
+	for _, prefix := range []string{"k", "l"} {
+		for _, m := range ms {
+			m.send("burst %d %s", n, prefix) // the same keys on both, from other JIDs
+		}
+		for _, m := range ms {
+			if e := m.expect("burst", 30*time.Second); !e.OK {
+				t.Fatalf("%s: burst %s not ingested", m.name, prefix)
+			}
+		}
+		for _, m := range ms {
+			if !poll(60*time.Second, func() bool {
+				m.send("stored %d %s", n, prefix)
+				return m.expect("stored", 20*time.Second).N == n
+			}) {
+				t.Fatalf("%s: not every key of burst %s was stored", m.name, prefix)
+			}
+		}
+		queries := 0
+		for _, m := range ms {
+			queries += len(m.queried())
+		}
+		if queries != n {
+			t.Errorf("burst %s: %d queries in the cluster for %d keys, want one each", prefix, queries, n)
+		}
+		for i, m := range ms {
+			var s map[string]uint64
+			// Idle query workers leave after 10 s without a job.
+			if !poll(40*time.Second, func() bool {
+				s = state(m)
+				return s["lookups"] == 0 && s["owners"] == 0 && s["workers"] == 0
+			}) {
+				t.Errorf("%s after burst %s: %d lookups, %d owners, %d query workers, want none",
+					m.name, prefix, s["lookups"], s["owners"], s["workers"])
+			}
+			after[i] = append(after[i], s["goroutines"])
+			cached := 0
+			for k := range 50 {
+				m.send("cached %s-c%d", prefix, k)
+				if m.expect("cached", 10*time.Second).OK {
+					cached++
+				}
+			}
+			if cached > 0 {
+				t.Errorf("%s after burst %s: %d of 50 keys' owners still cached", m.name, prefix, cached)
+			}
+		}
+	}
+	for i, m := range ms {
+		if g := after[i]; g[1] > g[0]+10 {
+			m.send("stacks")
+			t.Errorf("%s: %d goroutines after the second burst, %d after the first:\n%s",
+				m.name, g[1], g[0], m.expect("stacks", 10*time.Second).Err)
+		}
+	}
+	stopAll(t, ms...)
 }
 
 func TestClusterMemberKilled(t *testing.T) {

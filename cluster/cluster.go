@@ -94,7 +94,8 @@ type Member struct {
 	system *actor.ActorSystem
 	joined bool
 
-	past history
+	past   history
+	owners *ownerLookup
 }
 
 // New makes a member of the cluster c describes. Its settings are checked
@@ -168,6 +169,7 @@ func (m *Member) Join(j actors.Joining) error {
 		l.Close()
 	}
 	kind := cluster.NewKind(j.Kind, j.Owner)
+	m.owners = newOwnerLookup(activationTimeout)
 	ropts := []remote.ConfigOption{remote.WithEndpointWriterQueueSize(cc.WriterQueue)}
 	if cc.Advertise != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(cc.Advertise))
@@ -177,7 +179,7 @@ func (m *Member) Join(j actors.Joining) error {
 	if provider == nil {
 		provider = automanaged.NewWithTesting(cc.RefreshTTL, cc.AutoManPort, m.healthServer(), cc.Seeds...)
 	}
-	ccfg := cluster.Configure(cc.Name, provider, newOwnerLookup(activationTimeout), rcfg,
+	ccfg := cluster.Configure(cc.Name, provider, m.owners, rcfg,
 		cluster.WithKinds(kind),
 		cluster.WithRequestTimeout(cc.RequestTimeout))
 	m.system = j.System
@@ -265,16 +267,33 @@ func (m *Member) healthServer() *echo.Echo {
 // leaves, or the owner stopped on this very member. An owner on another
 // member passivates without this member's cache hearing of it (disthash
 // broadcast ActivationTerminated, which nothing in protoactor acts on;
-// ownerLookup does not send it), so every key ever asked of another member stayed cached for as
-// long as that member stayed: memory growing with the keys ever seen.
-// The entry is dropped once the request ends instead: a key's local
-// lookup asks its owner once, and a later lookup of the same key (after
-// a failure) finds the owner again through the placement actor, which
-// knows whether it still lives.
+// ownerLookup does not send it), so every key ever asked of another
+// member stayed cached for as long as that member stayed: memory growing
+// with the keys ever seen. The entry is dropped once the request ends
+// instead: a key's local lookup asks its owner once, and a later lookup
+// of the same key (after a failure) finds the owner again through the
+// placement actor, which knows whether it still lives.
 func (m *Member) Request(identity, kind string, msg any) (any, error) {
 	defer m.c.PidCache.Remove(identity, kind)
 	return m.c.Request(identity, kind, msg,
 		cluster.WithTimeout(m.cfg.RequestTimeout), cluster.WithRetryCount(3))
+}
+
+// LiveOwners is the number of key owners live on this member: the keys
+// it owns that are being resolved, or were until their owners passivate.
+// It is -1 before Join or when the member does not answer.
+func (m *Member) LiveOwners() int {
+	m.mu.Lock()
+	ol := m.owners
+	m.mu.Unlock()
+	if ol == nil {
+		return -1
+	}
+	n, err := ol.live()
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // CachesOwner reports whether protoactor's PID cache holds an owner PID

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type ownerLookup struct {
 	pid     *actor.PID
 	sub     *eventstream.Subscription
 	stop    sync.Once
+	started atomic.Bool // Setup has set c and pid
 }
 
 // activatorName is the placement actor's name on every member, disthash's.
@@ -55,6 +57,7 @@ func (p *ownerLookup) Setup(c *cluster.Cluster, _ []string, _ bool) {
 		return &activator{p: p, byKey: map[string]*actor.PID{}, byPID: map[string]*cluster.ClusterIdentity{}}
 	})
 	p.pid, _ = sys.Root.SpawnNamed(props, activatorName)
+	p.started.Store(true)
 	p.sub = sys.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*cluster.ClusterTopology); ok {
 			p.setMembers(t.Members)
@@ -73,6 +76,9 @@ func (p *ownerLookup) setMembers(ms cluster.Members) {
 
 // live is the number of owners live on this member.
 func (p *ownerLookup) live() (int, error) {
+	if !p.started.Load() {
+		return 0, errors.New("cluster: the member has not joined")
+	}
 	n, err := p.c.ActorSystem.Root.RequestFuture(p.pid, countOwners{}, p.timeout).Result()
 	if err != nil {
 		return 0, err
