@@ -194,7 +194,7 @@ func clusterChild() int {
 		case "state": // live lookups, live owners and goroutines
 			g := eng.Gauges()
 			emit(childEvent{Ev: "state", Counters: map[string]uint64{
-				"lookups": uint64(g.LiveLookups), "owners": uint64(mem.LiveOwners()),
+				"lookups": uint64(g.LiveLookups), "owners": uint64(g.LiveOwners),
 				"goroutines": uint64(runtime.NumGoroutine()), "workers": uint64(g.QueryWorkers),
 			}})
 		case "stacks": // the goroutines, grouped by stack

@@ -403,6 +403,12 @@ func (a *ownerActor) Receive(ctx actor.Context) {
 		a.idleT.touch()
 	}
 	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		a.d.owners.Add(1)
+		return
+	case *actor.Stopped:
+		a.d.owners.Add(-1)
+		return
 	case *probeTimeout:
 		o.onProbeTimeout()
 		return

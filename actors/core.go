@@ -42,6 +42,7 @@ type core struct {
 	inflight         chan struct{} // cluster mode: the member's query slots
 	backlog          atomic.Int64  // requests queued for the router
 	live             atomic.Int64  // live lookup actors (Gauges)
+	owners           atomic.Int64  // live cluster owner actors on this member (Gauges)
 	looking          *keySet       // keys with a live lookup or a request on its way to the router
 	infos            *infoSet      // the verified infos the tables keep, one copy each
 	writes           *storeWrites  // store writes per bucket of keys: misses that still hold

@@ -20,6 +20,10 @@ type Gauges struct {
 	// UnhashedJIDs are the online JIDs without a verifiable hash kept
 	// with their own answer (Config.QueryUnhashed; not in JIDs).
 	UnhashedJIDs int64
+	// LiveOwners are the key owners (cluster mode) live on this member:
+	// keys it owns that are being resolved, or were until the owner
+	// passivates. 0 outside cluster mode.
+	LiveOwners int64
 }
 
 func (r *Runtime) unhashedJIDs() int {
@@ -45,5 +49,6 @@ func (r *Runtime) Gauges() Gauges {
 		RouterBacklog:   d.backlog.Load(),
 		JIDs:            int64(r.JIDs()),
 		UnhashedJIDs:    int64(r.unhashedJIDs()),
+		LiveOwners:      d.owners.Load(),
 	}
 }

@@ -279,23 +279,6 @@ func (m *Member) Request(identity, kind string, msg any) (any, error) {
 		cluster.WithTimeout(m.cfg.RequestTimeout), cluster.WithRetryCount(3))
 }
 
-// LiveOwners is the number of key owners live on this member: the keys
-// it owns that are being resolved, or were until their owners passivate.
-// It is -1 before Join or when the member does not answer.
-func (m *Member) LiveOwners() int {
-	m.mu.Lock()
-	ol := m.owners
-	m.mu.Unlock()
-	if ol == nil {
-		return -1
-	}
-	n, err := ol.live()
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // CachesOwner reports whether protoactor's PID cache holds an owner PID
 // for identity (of kind): true only while a request to it is under way.
 // For tests and diagnostics.

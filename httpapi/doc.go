@@ -37,6 +37,9 @@
 //	                           latency histograms, store figures
 //	                           (capsengine_store_*), the API's own
 //	                           (capsengine_http_*), capsengine_online_jids,
+//	                           every other engine gauge as
+//	                           capsengine_<name> (live_lookups,
+//	                           queued_queries, live_owners, ...),
 //	                           capsengine_cluster_members, Go and process
 //	                           metrics, Options.Collectors
 //	GET /healthz               200 {"status":"ok","jids":N}, or 503 with

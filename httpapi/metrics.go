@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"unicode"
 
@@ -44,10 +45,52 @@ func (c *countersCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// snake turns "DropMUC" into "drop_muc" and "QueryErrors" into
-// "query_errors".
+// gaugesCollector exports the engine's Gauges, one Prometheus gauge per
+// field: capsengine_live_lookups for LiveLookups, and so on. JIDs and
+// UnhashedJIDs are left to online_jids and unhashed_jids, their names
+// before this collector.
+type gaugesCollector struct {
+	f     func() capsengine.Gauges
+	descs []*prometheus.Desc // by field index; nil for a field left out
+}
+
+func newGaugesCollector(f func() capsengine.Gauges) *gaugesCollector {
+	c := &gaugesCollector{f: f}
+	t := reflect.TypeFor[capsengine.Gauges]()
+	for i := range t.NumField() {
+		name := t.Field(i).Name
+		var d *prometheus.Desc
+		if name != "JIDs" && name != "UnhashedJIDs" {
+			d = prometheus.NewDesc(prometheus.BuildFQName("capsengine", "", snake(name)),
+				fmt.Sprintf("engine gauge %s (see capsengine.Gauges).", name), nil, nil)
+		}
+		c.descs = append(c.descs, d)
+	}
+	return c
+}
+
+func (c *gaugesCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		if d != nil {
+			ch <- d
+		}
+	}
+}
+
+func (c *gaugesCollector) Collect(ch chan<- prometheus.Metric) {
+	v := reflect.ValueOf(c.f())
+	for i, d := range c.descs {
+		if d != nil {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v.Field(i).Int()))
+		}
+	}
+}
+
+// snake turns "DropMUC" into "drop_muc", "QueryErrors" into
+// "query_errors" and "WaitingJIDs" into "waiting_jids".
 func snake(s string) string {
-	r := []rune(s)
+	// "JIDs" is one word: waiting_jids, not waiting_ji_ds.
+	r := []rune(strings.ReplaceAll(s, "JIDs", "Jids"))
 	var b strings.Builder
 	for i, c := range r {
 		if unicode.IsUpper(c) {

@@ -147,6 +147,7 @@ func New(eng *capsengine.Engine, opts Options) *Server {
 			Namespace: "capsengine", Name: "cluster_members",
 			Help: "Cluster members this engine sees, itself included; 0 outside cluster mode.",
 		}, func() float64 { return float64(eng.ClusterMembers()) }),
+		newGaugesCollector(eng.Gauges),
 		newLatencyCollector(eng),
 		newStoreCollector(eng),
 		s.metrics,

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,10 +253,27 @@ func TestMetrics(t *testing.T) {
 		"capsengine_queries_total 1", "capsengine_resolved_total 1", "capsengine_drop_muc_total 0",
 		"capsengine_online_jids 1", "capsengine_transport_queries_total 7", "go_goroutines",
 		"capsengine_store_pruned_entries_total 0", "capsengine_store_pruned_bytes_total 0",
+		// The engine's gauges, each once; JIDs under its older name only.
+		"capsengine_live_lookups ", "capsengine_queued_queries ", "capsengine_queries_in_flight ",
+		"capsengine_waiting_jids ", "capsengine_router_backlog ", "capsengine_live_owners 0",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	if strings.Contains(string(body), "capsengine_ji_ds") || strings.Contains(string(body), "capsengine_jids ") {
+		t.Error("metrics export the JIDs gauge twice")
+	}
+	// The query that resolved juliet left its worker idle for a while: a
+	// level read at the scrape, not a constant.
+	var workers float64
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "capsengine_query_workers "); ok {
+			workers, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if workers < 1 {
+		t.Errorf("capsengine_query_workers %v after a query, want at least 1", workers)
 	}
 }
 
