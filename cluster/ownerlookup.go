@@ -92,6 +92,9 @@ type countOwners struct{}
 // Shutdown stops following the membership and ends the owners. protoactor
 // calls it twice when a member leaves gracefully.
 func (p *ownerLookup) Shutdown() {
+	if !p.started.Load() {
+		return // the member never got as far as Setup
+	}
 	p.stop.Do(func() {
 		sys := p.c.ActorSystem
 		sys.EventStream.Unsubscribe(p.sub)
