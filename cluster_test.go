@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,10 @@ func clusterChild() int {
 		_ = enc.Encode(e)
 	}
 	delay, _ := time.ParseDuration(os.Getenv("CE_DELAY"))
+	queryTimeout := 2 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("CE_QUERY_TIMEOUT")); err == nil {
+		queryTimeout = d
+	}
 	q := capsengine.QuerierFunc(func(ctx context.Context, jid, node string) (*hashing.Info, error) {
 		emit(childEvent{Ev: "query", JID: jid})
 		name := strings.TrimPrefix(node[:strings.IndexByte(node, '#')], "https://")
@@ -123,7 +128,7 @@ func clusterChild() int {
 		Querier: q,
 		Logger:  logger,
 		Cluster: mem,
-		Tuning:  capsengine.Tuning{QueryTimeout: 2 * time.Second, LookupTimeout: 20 * time.Second},
+		Tuning:  capsengine.Tuning{QueryTimeout: queryTimeout, LookupTimeout: 20 * time.Second},
 	})
 	if err != nil {
 		emit(childEvent{Ev: "error", Err: err.Error()})
@@ -706,6 +711,60 @@ func TestClusterBurstLeavesNothing(t *testing.T) {
 			t.Errorf("%s: %d goroutines after the second burst, %d after the first:\n%s",
 				m.name, g[1], g[0], m.expect("stacks", 10*time.Second).Err)
 		}
+	}
+	stopAll(t, ms...)
+}
+
+// A key's owner that moves to a joining member while its query is out
+// ends (its member poisons it), and the request that brought the query
+// is answered "closed". That is the owner's end, not this engine's: the
+// asking member retries on the key's new owner, and the announcer's
+// Wait returns the caps. It used to end the lookup with ErrClosed, as if
+// the engine were shutting down.
+func TestClusterOwnerMovesMidQuery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 processes")
+	}
+	addrs := clusterAddrs(t, 3)
+	seeds := seedsOf(addrs)
+	// A key b owns while a and b are the members, and c once it joins.
+	var client string
+	later := ownedByN(t, addrs, 2, 50)
+	for _, c := range ownedByN(t, addrs[:2], 1, 200) {
+		if slices.Contains(later, c) {
+			client = c
+			break
+		}
+	}
+	if client == "" {
+		t.Fatal("no key moves from b to c")
+	}
+	// The query is still out when c has joined.
+	const delay, timeout = 4 * time.Second, "CE_QUERY_TIMEOUT=10s"
+	a := startMember(t, "a", addrs[0], seeds, t.TempDir(), delay, timeout)
+	b := startMember(t, "b", addrs[1], seeds, t.TempDir(), delay, timeout)
+	waitMembers(t, []*member{a, b}, 2)
+	a.send("announce juliet@example.org/balcony " + client)
+	a.expect("announced", 10*time.Second)
+	a.send("wait juliet@example.org/balcony")
+	c := startMember(t, "c", addrs[2], seeds, t.TempDir(), delay, timeout)
+	ms := []*member{a, b, c}
+	waitMembers(t, ms[1:], 3) // a is waiting
+	if e := a.expect("waited", 40*time.Second); !e.OK {
+		t.Fatalf("a: wait: %s", e.Err)
+	}
+	a.send("counters")
+	if e := a.expect("counters", 10*time.Second); e.Counters["ClusterRetries"] == 0 {
+		t.Fatal("a never asked again: the owner did not move while its query was out")
+	}
+	queries := 0
+	for _, m := range ms {
+		queries += len(m.queried())
+	}
+	// The first query's answer went to the owner that had ended: the
+	// key's new owner may ask again, once.
+	if queries < 1 || queries > 2 {
+		t.Errorf("%d queries, want 1 or 2", queries)
 	}
 	stopAll(t, ms...)
 }

@@ -57,6 +57,15 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			continue
 		}
 		if m.Info == nil {
+			if m.Code == codeClosed {
+				// The owner ended before it had an answer: its key
+				// moved to a member that joined, or its member is
+				// shutting down. The key has a new owner to ask; this
+				// engine is not closing (checked above).
+				lastErr = remoteErr(m.Code, m.Err)
+				d.counters.ClusterRetries.Add(1)
+				continue
+			}
 			res.err = remoteErr(m.Code, m.Err)
 			return res
 		}
