@@ -173,7 +173,8 @@ func clusterChild() int {
 		case "cached": // cached CLIENT: whether an owner PID for the client's key is cached
 			_, c := clientInfo(f[1])
 			k, _ := hashing.ParseKey(hashing.XEP0115, hashing.SHA1, c.Ver)
-			emit(childEvent{Ev: "cached", OK: mem.CachesOwner(k.String(), actors.OwnerKind)})
+			_, cached := mem.OwnerAddress(k.String(), actors.OwnerKind) // read from protoactor's PID cache
+			emit(childEvent{Ev: "cached", OK: cached})
 		case "burst": // burst N PREFIX: N JIDs PREFIXi, each announcing client PREFIX-ci
 			n, _ := strconv.Atoi(f[1])
 			ok := true

@@ -279,14 +279,6 @@ func (m *Member) Request(identity, kind string, msg any) (any, error) {
 		cluster.WithTimeout(m.cfg.RequestTimeout), cluster.WithRetryCount(3))
 }
 
-// CachesOwner reports whether protoactor's PID cache holds an owner PID
-// for identity (of kind): true only while a request to it is under way.
-// For tests and diagnostics.
-func (m *Member) CachesOwner(identity, kind string) bool {
-	_, ok := m.c.PidCache.Get(identity, kind)
-	return ok
-}
-
 // OwnerAddress is the address of the member identity's owner lives on, as
 // far as this member's cache knows; reading it never blocks.
 func (m *Member) OwnerAddress(identity, kind string) (string, bool) {
