@@ -596,46 +596,6 @@ func oneQueryPerKey(t *testing.T, addrs []memberAddr, start func(i int, name str
 	stopAll(t, ms...)
 }
 
-// A member that asked another member's owners keeps no trace of them once
-// its lookups ended: protoactor's PID cache held every owner ever asked
-// on another member for as long as that member stayed, memory growing
-// with the keys seen over the cluster's life rather than those in flight.
-func TestClusterForgetsRemoteOwners(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 2 processes")
-	}
-	addrs := clusterAddrs(t, 2)
-	seeds := seedsOf(addrs)
-	a := startMember(t, "a", addrs[0], seeds, t.TempDir(), 50*time.Millisecond)
-	b := startMember(t, "b", addrs[1], seeds, t.TempDir(), 50*time.Millisecond)
-	waitMembers(t, []*member{a, b}, 2)
-	clients := ownedByN(t, addrs, 1, 5) // owned on b, announced on a
-	for i, c := range clients {
-		a.send("announce user%d@example.org/res %s", i, c)
-		a.expect("announced", 10*time.Second)
-	}
-	for i := range clients {
-		a.send("wait user%d@example.org/res", i)
-	}
-	for range clients {
-		if e := a.expect("waited", 40*time.Second); !e.OK {
-			t.Fatalf("a: wait: %s", e.Err)
-		}
-	}
-	a.send("counters")
-	if e := a.expect("counters", 10*time.Second); e.Counters["ClusterRequests"] < uint64(len(clients)) {
-		t.Fatalf("a: %d owner requests, want at least %d: the keys did not go to b",
-			e.Counters["ClusterRequests"], len(clients))
-	}
-	for _, c := range clients {
-		a.send("cached " + c)
-		if e := a.expect("cached", 10*time.Second); e.OK {
-			t.Errorf("a still caches the owner of %s's key after its lookup ended", c)
-		}
-	}
-	stopAll(t, a, b)
-}
-
 // Bursts of new keys announced on both members of a cluster leave nothing
 // behind once resolved: every key queried once in the cluster and held
 // by both members, no lookup or owner left on either, and a second burst
