@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 	"unicode"
 
@@ -46,42 +45,35 @@ func (c *countersCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // gaugesCollector exports the engine's Gauges, one Prometheus gauge per
-// field: capsengine_live_lookups for LiveLookups, and so on. JIDs and
-// UnhashedJIDs are left to online_jids and unhashed_jids, their names
-// before this collector.
+// field as gaugeMap names them: capsengine_live_lookups for LiveLookups,
+// and so on. JIDs and UnhashedJIDs are left to online_jids and
+// unhashed_jids, their names before this collector.
 type gaugesCollector struct {
 	f     func() capsengine.Gauges
-	descs []*prometheus.Desc // by field index; nil for a field left out
+	descs map[string]*prometheus.Desc
 }
 
 func newGaugesCollector(f func() capsengine.Gauges) *gaugesCollector {
-	c := &gaugesCollector{f: f}
-	t := reflect.TypeFor[capsengine.Gauges]()
-	for i := range t.NumField() {
-		name := t.Field(i).Name
-		var d *prometheus.Desc
+	c := &gaugesCollector{f: f, descs: map[string]*prometheus.Desc{}}
+	for name := range gaugeMap(capsengine.Gauges{}) {
 		if name != "JIDs" && name != "UnhashedJIDs" {
-			d = prometheus.NewDesc(prometheus.BuildFQName("capsengine", "", snake(name)),
+			c.descs[name] = prometheus.NewDesc(prometheus.BuildFQName("capsengine", "", snake(name)),
 				fmt.Sprintf("engine gauge %s (see capsengine.Gauges).", name), nil, nil)
 		}
-		c.descs = append(c.descs, d)
 	}
 	return c
 }
 
 func (c *gaugesCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
-		if d != nil {
-			ch <- d
-		}
+		ch <- d
 	}
 }
 
 func (c *gaugesCollector) Collect(ch chan<- prometheus.Metric) {
-	v := reflect.ValueOf(c.f())
-	for i, d := range c.descs {
-		if d != nil {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v.Field(i).Int()))
+	for name, v := range gaugeMap(c.f()) {
+		if d := c.descs[name]; d != nil {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
 		}
 	}
 }
