@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +14,10 @@ import (
 // and its activation there. It places owners as protoactor's disthash
 // does (rendezvous hashing over the members, an activation request to the
 // owning member's "partition-activator" actor, which spawns the owner
-// once), so members running disthash and members running ownerLookup agree
-// on every owner. It differs where disthash's costs grow with what was
-// ever seen or with the number of members:
+// once), so a key's owner is the member disthash would pick (the cluster
+// tests place keys with protoactor's Rendezvous). It differs where
+// disthash's costs grow with what was ever seen or with the number of
+// members:
 //
 //   - An owner's end is not broadcast. disthash sends ActivationTerminated
 //     to every member each time an owner passivates, N messages for every
@@ -35,7 +35,7 @@ type ownerLookup struct {
 	pid     *actor.PID
 	sub     *eventstream.Subscription
 	stop    sync.Once
-	started atomic.Bool // Setup has set c and pid
+	started atomic.Bool // Setup has run
 }
 
 // activatorName is the placement actor's name on every member, disthash's.
@@ -73,21 +73,6 @@ func (p *ownerLookup) setMembers(ms cluster.Members) {
 	r.UpdateMembers(ms)
 	p.ring.Store(r)
 }
-
-// live is the number of owners live on this member.
-func (p *ownerLookup) live() (int, error) {
-	if !p.started.Load() {
-		return 0, errors.New("cluster: the member has not joined")
-	}
-	n, err := p.c.ActorSystem.Root.RequestFuture(p.pid, countOwners{}, p.timeout).Result()
-	if err != nil {
-		return 0, err
-	}
-	return n.(int), nil
-}
-
-// countOwners asks the activator for live's answer.
-type countOwners struct{}
 
 // Shutdown stops following the membership and ends the owners. protoactor
 // calls it twice when a member leaves gracefully.
@@ -136,8 +121,6 @@ type activator struct {
 
 func (a *activator) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case countOwners:
-		ctx.Respond(len(a.byKey))
 	case *cluster.ActivationRequest:
 		ctx.Respond(&cluster.ActivationResponse{Pid: a.activate(ctx, m.ClusterIdentity)})
 	case *actor.Terminated:
