@@ -24,6 +24,9 @@ type Gauges struct {
 	// keys it owns that are being resolved, or were until the owner
 	// passivates. 0 outside cluster mode.
 	LiveOwners int64
+	// IdleWorkers are the actor dispatch workers parked for the next
+	// mailbox run: at most 64 per CPU, kept across bursts.
+	IdleWorkers int64
 }
 
 func (r *Runtime) unhashedJIDs() int {
@@ -50,5 +53,6 @@ func (r *Runtime) Gauges() Gauges {
 		JIDs:            int64(r.JIDs()),
 		UnhashedJIDs:    int64(r.unhashedJIDs()),
 		LiveOwners:      d.owners.Load(),
+		IdleWorkers:     int64(d.dispatcher.idle.Load()),
 	}
 }
