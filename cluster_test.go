@@ -766,21 +766,27 @@ func TestClusterMemberKilled(t *testing.T) {
 	}
 
 	// Many keys announced everywhere; node0 dies while they are queried,
-	// owning some of them and running some of the queries.
+	// owning some of them and running some of the queries. node0
+	// announces first and the others once it runs a query: had all of
+	// them announced at once, the owners could ask only the others'
+	// announcers (whose requests arrived first under a loaded race
+	// suite), and node0 would run no query to die in.
 	clients := []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
-	for i, m := range ms {
+	announce := func(i int) {
 		for _, c := range clients {
-			m.send("announce %s-%d@example.org/res %s", c, i, c)
-			m.expect("announced", 10*time.Second)
+			ms[i].send("announce %s-%d@example.org/res %s", c, i, c)
+			ms[i].expect("announced", 10*time.Second)
 		}
 	}
-	// Kill as soon as node0 runs a query.
+	announce(0)
 	select {
 	case <-ms[0].queries:
 	case <-time.After(20 * time.Second):
 		t.Fatal("node0 ran no query")
 	}
-	ms[0].kill()
+	announce(1)
+	announce(2)
+	ms[0].kill() // its queries take 1.5 s: the kill comes while they are out
 	killed := time.Now()
 	for i, m := range ms[1:] {
 		for _, c := range clients {
