@@ -24,7 +24,8 @@ type Cluster interface {
 	// its answer, within RequestTimeout.
 	Request(identity, kind string, msg any) (any, error)
 	// OwnerAddress is the member identity's owner lives on, as far as
-	// this member knows without asking; it never blocks.
+	// this member knows without asking (where Request sends it now); it
+	// never blocks.
 	OwnerAddress(identity, kind string) (string, bool)
 	// PastOwners are the members that owned identity under the recent
 	// memberships this member saw (the one before it joined first),

@@ -382,7 +382,19 @@ type ownerActor struct {
 	ctx   actor.Context // the message being handled's
 	timer *time.Timer
 	idleT idleTimer
+	// resolves counts the requests received, for OwnerIdle.
+	resolves uint64
 }
+
+// OwnerIdle is what an idle owner sends its parent, the placement actor
+// that activated it and hands it its requests (package cluster), instead
+// of ending itself (as a request: the parent knows it by its sender):
+// Received is how many requests it has had. The parent
+// ends it only if it handed it no more than that, so that no request is
+// left in the mailbox of an owner that ends (protoactor drops a stopped
+// actor's messages unanswered). An owner without a parent (spawned at the
+// root) ends itself.
+type OwnerIdle struct{ Received uint64 }
 
 func newOwnerActor(d *core) *ownerActor {
 	a := &ownerActor{d: d}
@@ -417,7 +429,7 @@ func (a *ownerActor) Receive(ctx actor.Context) {
 		return
 	case *idleTick:
 		if a.idleT.expired(msg) && o.onIdle() {
-			ctx.Poison(ctx.Self())
+			a.passivate(ctx)
 		}
 		return
 	case *actor.Stopping:
@@ -432,6 +444,7 @@ func (a *ownerActor) Receive(ctx actor.Context) {
 	}
 	switch tag {
 	case tagResolve:
+		a.resolves++
 		o.onResolve(ctx.Sender(), m)
 	case tagEntry: // a probe found it
 		o.onProbeEntry(m)
@@ -440,6 +453,18 @@ func (a *ownerActor) Receive(ctx actor.Context) {
 	case tagAnswer:
 		o.onQueryAnswer(m)
 	}
+}
+
+// passivate asks the parent to end this idle owner, and counts one more
+// idle period: should the parent have handed it a request meanwhile, the
+// owner asks again once that is done and it has been idle again.
+func (a *ownerActor) passivate(ctx actor.Context) {
+	if ctx.Parent() == nil {
+		ctx.Poison(ctx.Self())
+		return
+	}
+	ctx.Request(ctx.Parent(), &OwnerIdle{Received: a.resolves}) // the parent knows it by its sender
+	a.idle(true)
 }
 
 func (a *ownerActor) send(to *actor.PID, tag byte, m *wireMsg) { a.ctx.Send(to, encode(tag, m)) }

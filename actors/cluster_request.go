@@ -103,6 +103,9 @@ func (d *core) request(identity string, req any) (any, error) {
 		v   any
 		err error
 	}
+	// Where the request goes, read before it leaves; it never blocks.
+	owner, _ := d.cluster.OwnerAddress(identity, OwnerKind)
+	departures := d.departures.Load()
 	done := make(chan reply, 1)
 	go func() {
 		v, err := d.cluster.Request(identity, OwnerKind, req)
@@ -110,7 +113,6 @@ func (d *core) request(identity string, req any) (any, error) {
 	}()
 	t := time.NewTicker(ownerCheck)
 	defer t.Stop()
-	owner, departures := "", d.departures.Load()
 	for {
 		select {
 		case r := <-done:
@@ -118,11 +120,6 @@ func (d *core) request(identity string, req any) (any, error) {
 		case <-d.ctx.Done():
 			return nil, ErrClosed
 		case <-t.C:
-			if owner == "" {
-				// The request put the owner's PID in the cache; reading
-				// it never blocks (cluster.Get could, on a dead member).
-				owner, _ = d.cluster.OwnerAddress(identity, OwnerKind)
-			}
 			left := d.departures.Load() != departures
 			if (owner != "" && !d.isMember(owner)) || (owner == "" && left) {
 				return nil, errOwnerLeft

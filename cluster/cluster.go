@@ -32,8 +32,11 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/labstack/echo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/capsengine/capsengine/actors"
+	"github.com/capsengine/capsengine/cluster/internal/placementpb"
 )
 
 // Config configures a member. Membership uses protoactor's automanaged
@@ -258,35 +261,54 @@ func (m *Member) healthServer() *echo.Echo {
 	return e
 }
 
-// Request sends msg to the owner of identity, of the owner kind, and
-// returns its answer: protoactor's cluster request, retried 3 times
-// within RequestTimeout.
-//
-// The request leaves the owner's PID in protoactor's PID cache, which
-// only forgets an identity when the request fails, the owner's member
-// leaves, or the owner stopped on this very member. An owner on another
-// member passivates without this member's cache hearing of it (disthash
-// broadcast ActivationTerminated, which nothing in protoactor acts on;
-// ownerLookup does not send it), so every key ever asked of another
-// member stayed cached for as long as that member stayed: memory growing
-// with the keys ever seen. The entry is dropped once the request ends
-// instead: a key's local lookup asks its owner once, and a later lookup
-// of the same key (after a failure) finds the owner again through the
-// placement actor, which knows whether it still lives.
+// Request sends msg to the owner of identity and returns its answer. It
+// goes to the placement actor of the member that owns identity under this
+// member's view of the membership, which hands it to the owner, activated
+// if need be; the owner answers here directly. One attempt: a refusal (the
+// two members' views of the membership differ, or the owner is ending) or
+// a timeout is an error, and the engine asks again.
 func (m *Member) Request(identity, kind string, msg any) (any, error) {
-	defer m.c.PidCache.Remove(identity, kind)
-	return m.c.Request(identity, kind, msg,
-		cluster.WithTimeout(m.cfg.RequestTimeout), cluster.WithRetryCount(3))
+	pm, ok := msg.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("cluster: %T is not a protobuf message", msg)
+	}
+	body, err := anypb.New(pm)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	addr := m.owners.ownerOf(identity, kind)
+	if addr == "" {
+		return nil, errNoMembers
+	}
+	fwd := &placementpb.Forward{Version: placementVersion, Identity: identity, Kind: kind, Message: body}
+	v, err := m.system.Root.RequestFuture(actor.NewPID(addr, activatorName), fwd, m.cfg.RequestTimeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: request to %s: %w", addr, err)
+	}
+	switch r := v.(type) {
+	case *placementpb.Refused:
+		return nil, fmt.Errorf("%w: %s", errRefused, r.GetReason())
+	case *actor.DeadLetterResponse:
+		return nil, fmt.Errorf("cluster: %s has no placement actor (leaving?)", addr)
+	}
+	return v, nil
 }
 
-// OwnerAddress is the address of the member identity's owner lives on, as
-// far as this member's cache knows; reading it never blocks.
+var (
+	errNoMembers = errors.New("cluster: no member to own the key (membership not seen yet)")
+	errRefused   = errors.New("cluster: the owner's member refused the request")
+)
+
+// OwnerAddress is the address of the member identity's owner lives on
+// under this member's view of the membership; reading it never blocks.
 func (m *Member) OwnerAddress(identity, kind string) (string, bool) {
-	if pid, ok := m.c.PidCache.Get(identity, kind); ok {
-		return pid.Address, true
-	}
-	return "", false
+	addr := m.owners.ownerOf(identity, kind)
+	return addr, addr != ""
 }
+
+// PlacedOwners is the number of owners this member's placement actor
+// knows: the live ones, and those ending.
+func (m *Member) PlacedOwners() int { return int(m.owners.placed.Load()) }
 
 // PastOwners are the members that owned identity under the memberships
 // this member saw before the current one (newest first), computed with

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,21 +9,29 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/eventstream"
+
+	"github.com/capsengine/capsengine/actors"
+	"github.com/capsengine/capsengine/cluster/internal/placementpb"
 )
 
 // ownerLookup is the cluster's identity lookup: where a key's owner lives,
 // and its activation there. It places owners as protoactor's disthash
-// does (rendezvous hashing over the members, an activation request to the
-// owning member's "partition-activator" actor, which spawns the owner
-// once), so a key's owner is the member disthash would pick (the cluster
-// tests place keys with protoactor's Rendezvous). It differs where
-// disthash's costs grow with what was ever seen or with the number of
-// members:
+// does (rendezvous hashing over the members; the owning member's
+// "partition-activator" actor spawns the owner once), so a key's owner is
+// the member disthash would pick (the cluster tests place keys with
+// protoactor's Rendezvous). It differs where disthash costs a round trip
+// per request, or costs that grow with what was ever seen or with the
+// number of members:
 //
+//   - A request goes to the owning member's activator, which hands it to
+//     the owner (Member.Request): disthash first asks the activator for
+//     the owner's PID, a round trip more for every key a member asks of
+//     another, and protoactor then keeps that PID, for as long as the
+//     owner's member stays, in a cache nothing clears when the owner
+//     passivates.
 //   - An owner's end is not broadcast. disthash sends ActivationTerminated
 //     to every member each time an owner passivates, N messages for every
-//     key a cluster of N resolves, which no receiver acts on (a member
-//     drops a cached owner PID once its request ended: Member.Request).
+//     key a cluster of N resolves, which no receiver acts on.
 //   - The placement actor finds an ended owner by its PID in a map, where
 //     disthash scans every live owner.
 //   - The member ring is replaced atomically. disthash swaps it while
@@ -35,8 +44,16 @@ type ownerLookup struct {
 	pid     *actor.PID
 	sub     *eventstream.Subscription
 	stop    sync.Once
-	started atomic.Bool // Setup has run
+	started atomic.Bool  // Setup has run
+	placed  atomic.Int64 // owners the activator knows, ending ones included
 }
+
+// placementVersion is the version of the Forward messages this member
+// sends and the only one its activator takes. Members without it (before
+// version 1) ask an owner's activator for its PID and then the owner;
+// their activation requests are still answered, and the Forwards they
+// cannot read go unanswered: a cluster is upgraded as a whole.
+const placementVersion = 1
 
 // activatorName is the placement actor's name on every member, disthash's.
 const activatorName = "partition-activator"
@@ -54,7 +71,7 @@ func (p *ownerLookup) Setup(c *cluster.Cluster, _ []string, _ bool) {
 	p.c = c
 	sys := c.ActorSystem
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return &activator{p: p, byKey: map[string]*actor.PID{}, byPID: map[string]*cluster.ClusterIdentity{}}
+		return &activator{p: p, byKey: map[string]*actor.PID{}, byPID: map[string]*placed{}}
 	})
 	p.pid, _ = sys.Root.SpawnNamed(props, activatorName)
 	p.started.Store(true)
@@ -87,6 +104,12 @@ func (p *ownerLookup) Shutdown() {
 	})
 }
 
+// ownerOf is the member that owns identity under this member's view of
+// the membership; "" while it sees no member.
+func (p *ownerLookup) ownerOf(identity, kind string) string {
+	return p.ring.Load().GetByClusterIdentity(cluster.NewClusterIdentity(identity, kind))
+}
+
 // Get is the PID of id's owner, activated on its member if it was not
 // live; nil if no member can own it or its member did not answer.
 func (p *ownerLookup) Get(id *cluster.ClusterIdentity) *actor.PID {
@@ -112,36 +135,66 @@ func (p *ownerLookup) Get(id *cluster.ClusterIdentity) *actor.PID {
 func (p *ownerLookup) RemovePid(*cluster.ClusterIdentity, *actor.PID) {}
 
 // activator is one member's placement actor: it spawns the owners this
-// member is asked for, as its children, and knows them while they live.
+// member is asked for, as its children, hands them the requests
+// forwarded to it, and knows them while they live.
+//
+// An idle owner does not end itself: it asks the activator (OwnerIdle),
+// which ends it only if it was handed nothing since (the seen-count
+// handshake the engine's router runs with its lookups). A request the
+// activator handed over before that is in the owner's mailbox ahead of
+// its end and answered; one after it activates a new owner. An owner that
+// ended itself could drop a request already on its way: protoactor
+// discards a stopped actor's messages, and the requester would wait out
+// RequestTimeout.
 type activator struct {
 	p     *ownerLookup
-	byKey map[string]*actor.PID               // ClusterIdentity.AsKey() → owner
-	byPID map[string]*cluster.ClusterIdentity // owner's PID.Id → its identity
+	byKey map[string]*actor.PID // ClusterIdentity.AsKey() → live owner
+	byPID map[string]*placed    // owner's PID.Id → what the activator knows of it
+}
+
+// placed is one owner of this member.
+type placed struct {
+	id        *cluster.ClusterIdentity
+	forwarded uint64 // requests handed to it
+	ending    bool   // poisoned: no longer handed requests
 }
 
 func (a *activator) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *placementpb.Forward:
+		a.forward(ctx, m)
 	case *cluster.ActivationRequest:
+		// Members before placement version 1 find the owner first
+		// and ask it directly.
 		ctx.Respond(&cluster.ActivationResponse{Pid: a.activate(ctx, m.ClusterIdentity)})
+	case *actors.OwnerIdle:
+		if ctx.Sender() == nil {
+			return
+		}
+		if o := a.byPID[ctx.Sender().Id]; o != nil && !o.ending && m.Received >= o.forwarded {
+			a.end(ctx, ctx.Sender())
+		}
 	case *actor.Terminated:
-		if id, ok := a.byPID[m.Who.Id]; ok {
+		if o, ok := a.byPID[m.Who.Id]; ok {
 			delete(a.byPID, m.Who.Id)
-			delete(a.byKey, id.AsKey())
-			if k := a.p.c.GetClusterKind(id.Kind); k != nil {
+			if pid := a.byKey[o.id.AsKey()]; pid != nil && pid.Id == m.Who.Id {
+				delete(a.byKey, o.id.AsKey())
+			}
+			if k := a.p.c.GetClusterKind(o.id.Kind); k != nil {
 				k.Dec()
 			}
+			a.p.placed.Store(int64(len(a.byPID)))
 		}
 	case *cluster.ClusterTopology:
 		// An owner whose key another member owns now ends after the
-		// messages it holds, and the key's next request activates it
-		// there. It stays known until it has ended, so that a request
-		// sent on the old membership meanwhile reaches it rather than
-		// a second owner of its key.
+		// messages it holds; a request for its key that reaches this
+		// member from then on is refused, and its sender finds the
+		// key's new owner.
 		ring := a.p.ring.Load()
 		self := ctx.ActorSystem().Address()
 		for _, pid := range a.byKey {
-			if id := a.byPID[pid.Id]; id != nil && ring.GetByClusterIdentity(id) != self {
-				ctx.Poison(pid)
+			if o := a.byPID[pid.Id]; o != nil && ring.GetByClusterIdentity(o.id) != self {
+				a.end(ctx, pid)
 			}
 		}
 	case *actor.Stopping:
@@ -156,8 +209,39 @@ func (a *activator) Receive(ctx actor.Context) {
 	}
 }
 
-// activate is id's owner on this member, spawned if it is not live. It is
-// nil if id's kind is not one this member runs.
+// forward hands m's message to its owner, with m's sender as the sender
+// to answer, or answers Refused.
+func (a *activator) forward(ctx actor.Context, m *placementpb.Forward) {
+	refuse := func(format string, args ...any) {
+		ctx.Respond(&placementpb.Refused{Reason: fmt.Sprintf(format, args...)})
+	}
+	if m.GetVersion() != placementVersion {
+		refuse("placement version %d, this member speaks %d", m.GetVersion(), placementVersion)
+		return
+	}
+	id := cluster.NewClusterIdentity(m.GetIdentity(), m.GetKind())
+	if owner := a.p.ring.Load().GetByClusterIdentity(id); owner != ctx.ActorSystem().Address() {
+		// The sender placed the key by another membership than this
+		// member's; one of them is about to learn the new one.
+		refuse("%s is owned by %q here", m.GetIdentity(), owner)
+		return
+	}
+	msg, err := m.GetMessage().UnmarshalNew()
+	if err != nil {
+		refuse("%v", err)
+		return
+	}
+	pid := a.activate(ctx, id)
+	if pid == nil {
+		refuse("no kind %q on this member", m.GetKind())
+		return
+	}
+	a.byPID[pid.Id].forwarded++
+	ctx.RequestWithCustomSender(pid, msg, ctx.Sender())
+}
+
+// activate is id's owner on this member, spawned if it is not live (or
+// ending). It is nil if id's kind is not one this member runs.
 func (a *activator) activate(ctx actor.Context, id *cluster.ClusterIdentity) *actor.PID {
 	key := id.AsKey()
 	if pid, ok := a.byKey[key]; ok {
@@ -171,6 +255,21 @@ func (a *activator) activate(ctx actor.Context, id *cluster.ClusterIdentity) *ac
 	pid := ctx.SpawnPrefix(cluster.WithClusterIdentity(kind.Props, id), id.Identity)
 	kind.Inc()
 	a.byKey[key] = pid
-	a.byPID[pid.Id] = id
+	a.byPID[pid.Id] = &placed{id: id}
+	a.p.placed.Store(int64(len(a.byPID)))
 	return pid
+}
+
+// end poisons owner pid: it ends once it has handled what it holds, and
+// is handed nothing more.
+func (a *activator) end(ctx actor.Context, pid *actor.PID) {
+	o := a.byPID[pid.Id]
+	if o == nil || o.ending {
+		return
+	}
+	o.ending = true
+	if cur := a.byKey[o.id.AsKey()]; cur != nil && cur.Id == pid.Id {
+		delete(a.byKey, o.id.AsKey())
+	}
+	ctx.Poison(pid)
 }

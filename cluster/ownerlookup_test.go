@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,7 +13,11 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/capsengine/capsengine/actors"
+	"github.com/capsengine/capsengine/cluster/internal/placementpb"
 	"github.com/capsengine/capsengine/internal/freeport"
 )
 
@@ -33,6 +38,12 @@ func (grain) Receive(ctx actor.Context) {
 // in-memory membership), its grains of kind placed by ol.
 func loneMember(t *testing.T, ol *ownerLookup) *cluster.Cluster {
 	t.Helper()
+	return loneMemberOf(t, ol, actor.PropsFromProducer(func() actor.Actor { return grain{} }))
+}
+
+// loneMemberOf is loneMember with owners of props.
+func loneMemberOf(t *testing.T, ol *ownerLookup, props *actor.Props) *cluster.Cluster {
+	t.Helper()
 	ports, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +54,7 @@ func loneMember(t *testing.T, ol *ownerLookup) *cluster.Cluster {
 	provider := test.NewTestProvider(test.NewInMemAgent())
 	c := cluster.New(sys, cluster.Configure("ownerlookup", provider, ol,
 		remote.Configure("127.0.0.1", ports[0]),
-		cluster.WithKinds(cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return grain{} })))))
+		cluster.WithKinds(cluster.NewKind(kind, props))))
 	c.StartMember()
 	t.Cleanup(func() { c.Shutdown(true) })
 	if !waitFor(10*time.Second, func() bool { return ol.ring.Load().GetByClusterIdentity(cluster.NewClusterIdentity("x", kind)) != "" }) {
@@ -138,4 +149,124 @@ func TestOwnerLookupRingSwap(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// counter is an owner that keeps the placement actor's handshake, as the
+// engine's do: it answers every request with its PID's Id and how many
+// requests it has had, and on "idle" (or "idle-stale", which claims one
+// request fewer) asks its parent to end it.
+type counter struct{ n uint64 }
+
+func (c *counter) Receive(ctx actor.Context) {
+	m, ok := ctx.Message().(*wrapperspb.StringValue)
+	if !ok {
+		return
+	}
+	c.n++
+	switch m.GetValue() {
+	case "idle":
+		ctx.Request(ctx.Parent(), &actors.OwnerIdle{Received: c.n})
+	case "idle-stale":
+		ctx.Request(ctx.Parent(), &actors.OwnerIdle{Received: c.n - 1})
+	}
+	ctx.Respond(wrapperspb.String(fmt.Sprintf("%s %d", ctx.Self().Id, c.n)))
+}
+
+// forwardingMember is a one-member cluster whose owners are counters, and
+// the Member that sends its requests.
+func forwardingMember(t *testing.T) (*Member, *cluster.Cluster) {
+	t.Helper()
+	ol := newOwnerLookup(5 * time.Second)
+	c := loneMemberOf(t, ol, actor.PropsFromProducer(func() actor.Actor { return &counter{} }))
+	return &Member{owners: ol, c: c, system: c.ActorSystem, cfg: Config{RequestTimeout: 5 * time.Second}}, c
+}
+
+// A request goes to the owning member's placement actor, which hands it
+// to the key's one owner; the owner's answer comes back directly.
+func TestForwardReachesOneOwner(t *testing.T) {
+	m, _ := forwardingMember(t)
+	ask := func(identity, msg string) (pid string, n int) {
+		t.Helper()
+		v, err := m.Request(identity, kind, wrapperspb.String(msg))
+		if err != nil {
+			t.Fatalf("request %s %s: %v", identity, msg, err)
+		}
+		s, ok := v.(*wrapperspb.StringValue)
+		if !ok {
+			t.Fatalf("request %s: answer %T", identity, v)
+		}
+		if _, err := fmt.Sscanf(s.GetValue(), "%s %d", &pid, &n); err != nil {
+			t.Fatalf("answer %q: %v", s.GetValue(), err)
+		}
+		return pid, n
+	}
+	a1, n1 := ask("a", "hello")
+	a2, n2 := ask("a", "hello")
+	b1, _ := ask("b", "hello")
+	if a1 != a2 || n1 != 1 || n2 != 2 {
+		t.Fatalf("two requests for one key: owners %s (request %d), %s (request %d); want one owner, counting", a1, n1, a2, n2)
+	}
+	if a1 == b1 {
+		t.Fatalf("keys a and b share owner %s", a1)
+	}
+	if got := m.PlacedOwners(); got != 2 {
+		t.Fatalf("%d owners placed, want 2", got)
+	}
+
+	// An owner that asks to end with a stale count (a request was
+	// handed to it after it counted) stays, and answers.
+	a3, n3 := ask("a", "idle-stale")
+	if a3 != a1 || n3 != 3 {
+		t.Fatalf("after idle-stale: owner %s request %d, want %s 3", a3, n3, a1)
+	}
+	if a4, n4 := ask("a", "hello"); a4 != a1 || n4 != 4 {
+		t.Fatalf("the owner that asked to end with a stale count was ended: now %s request %d", a4, n4)
+	}
+
+	// One whose count is current is ended and forgotten; the key's next
+	// request activates a new owner.
+	ask("a", "idle")
+	ask("b", "idle")
+	if !waitFor(10*time.Second, func() bool { return m.PlacedOwners() == 0 }) {
+		t.Fatalf("%d owners placed after both asked to end, want 0", m.PlacedOwners())
+	}
+	if a5, n5 := ask("a", "hello"); a5 == a1 || n5 != 1 {
+		t.Fatalf("after its owner ended, key a went to %s (request %d); want a new owner", a5, n5)
+	}
+}
+
+// A request a member does not own under its own view of the membership,
+// or of another placement version, is refused, not activated: the
+// sender asks again once the views agree.
+func TestForwardRefused(t *testing.T) {
+	m, c := forwardingMember(t)
+	self := c.MemberList.Members().Members()
+	other := &cluster.Member{Id: "other", Host: "127.0.0.1", Port: 1, Kinds: []string{kind}}
+	m.owners.setMembers(append(slices.Clone(self), other))
+	var theirs string
+	for i := 0; theirs == ""; i++ {
+		if id := fmt.Sprintf("k%d", i); m.owners.ownerOf(id, kind) == other.Address() {
+			theirs = id
+		}
+	}
+	own := actor.NewPID(c.ActorSystem.Address(), activatorName)
+	body, err := anypb.New(wrapperspb.String("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*placementpb.Forward{
+		{Version: placementVersion, Identity: theirs, Kind: kind, Message: body},
+		{Version: placementVersion + 1, Identity: "mine", Kind: kind, Message: body},
+	} {
+		v, err := c.ActorSystem.Root.RequestFuture(own, f, 5*time.Second).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := v.(*placementpb.Refused); !ok {
+			t.Errorf("forward of %s, version %d: answer %v, want Refused", f.Identity, f.Version, v)
+		}
+	}
+	if got := m.PlacedOwners(); got != 0 {
+		t.Errorf("%d owners activated by refused requests", got)
+	}
 }
