@@ -670,11 +670,12 @@ func TestClusterBurstLeavesNothing(t *testing.T) {
 }
 
 // A key's owner that moves to a joining member while its query is out
-// ends (its member poisons it), and the request that brought the query
-// is answered "closed". That is the owner's end, not this engine's: the
+// ends (its member poisons it), and the requests waiting for that query
+// are answered "closed". That is the owner's end, not this engine's: the
 // asking member retries on the key's new owner, and the announcer's
 // Wait returns the caps. It used to end the lookup with ErrClosed, as if
-// the engine were shutting down.
+// the engine were shutting down. The member granted the query has it
+// and its answer, and needs no owner.
 func TestClusterOwnerMovesMidQuery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 3 processes")
@@ -701,15 +702,22 @@ func TestClusterOwnerMovesMidQuery(t *testing.T) {
 	a.send("announce juliet@example.org/balcony " + client)
 	a.expect("announced", 10*time.Second)
 	a.send("wait juliet@example.org/balcony")
+	// a is granted the query; b's request waits for it at the owner.
+	time.Sleep(500 * time.Millisecond)
+	b.send("announce romeo@example.org/garden " + client)
+	b.expect("announced", 10*time.Second)
+	b.send("wait romeo@example.org/garden")
 	c := startMember(t, "c", addrs[2], seeds, t.TempDir(), delay, timeout)
 	ms := []*member{a, b, c}
-	waitMembers(t, ms[1:], 3) // a is waiting
-	if e := a.expect("waited", 40*time.Second); !e.OK {
-		t.Fatalf("a: wait: %s", e.Err)
+	waitMembers(t, ms[2:], 3) // a and b are waiting
+	for _, m := range ms[:2] {
+		if e := m.expect("waited", 40*time.Second); !e.OK {
+			t.Fatalf("%s: wait: %s", m.name, e.Err)
+		}
 	}
-	a.send("counters")
-	if e := a.expect("counters", 10*time.Second); e.Counters["ClusterRetries"] == 0 {
-		t.Fatal("a never asked again: the owner did not move while its query was out")
+	b.send("counters")
+	if e := b.expect("counters", 10*time.Second); e.Counters["ClusterRetries"] == 0 {
+		t.Fatal("b never asked again: the owner did not move while its query was out")
 	}
 	queries := 0
 	for _, m := range ms {

@@ -61,13 +61,11 @@ const (
 	// cluster_owner.go). The value predates the name: members find each
 	// other's owners by it, so it stays.
 	OwnerKind = "capsengine-lookup"
-	// The three named actors every member runs (cluster_members.go): the
-	// querier asks this member's announcers for owners, the cache takes
-	// other members' verified entries, the probe answers a new owner's
-	// "do you have it?".
-	querierName = "capsengine-querier"
-	cacheName   = "capsengine-cache"
-	probeName   = "capsengine-probe"
+	// The two named actors every member runs (cluster_members.go): the
+	// cache takes other members' verified entries, the probe answers a
+	// new owner's "do you have it?".
+	cacheName = "capsengine-cache"
+	probeName = "capsengine-probe"
 )
 
 // ErrClusterUnavailable: the key's owner could not be reached within
@@ -75,16 +73,13 @@ const (
 // re-forming). The lookup goes on with its next announcer.
 var ErrClusterUnavailable = errors.New("actors: cluster owner unreachable")
 
-// startCluster spawns this member's querier, cache and probe actors and
-// joins the cluster.
+// startCluster spawns this member's cache and probe actors and joins the
+// cluster.
 func startCluster(d *core, c Cluster) error {
 	// Owners are supervised by protoactor's activator; they recover their
 	// own panics. The member actors are root actors: their guardian.
 	sup := actor.WithGuardian(supervise.Strategy(d.log, "actors"))
 	root := d.system.Root
-	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &querierActor{d: d} }, sup), querierName); err != nil {
-		return fmt.Errorf("actors: cluster: %w", err)
-	}
 	if _, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &cacheActor{d: d} }, sup), cacheName); err != nil {
 		return fmt.Errorf("actors: cluster: %w", err)
 	}

@@ -8,37 +8,6 @@ import (
 	"github.com/capsengine/capsengine/hashing"
 )
 
-// querierActor runs the owner's queries for announcers this member saw,
-// with this member's Querier and limits. The answer goes back to the
-// owner unstored: the request the owner asks for came from this member's
-// own lookup, which stores the answer the owner sends it.
-type querierActor struct{ d *core }
-
-func (q *querierActor) Receive(ctx actor.Context) {
-	m, k, ok := q.d.decodeFor(ctx.Message(), tagQuery)
-	if !ok {
-		return
-	}
-	d, owner := q.d, ctx.Sender()
-	if owner == nil {
-		return
-	}
-	// The owner waits for this answer as long as this member is in the
-	// cluster: waiting for a worker and asking are both bounded, so that
-	// the answer always comes.
-	d.queries.push(&queryJob{
-		key: k, others: othersFromWire(m.Others), a: announcer{m.JID, m.Node},
-		expires: d.now().Add(d.cfg.QueryTimeout), forOwner: true,
-		done: func(res *queryDone) {
-			out := &wireMsg{Key: m.Key, Seq: m.Seq, Info: res.info}
-			if res.err != nil {
-				out.Err, out.Code = res.err.Error(), errCode(res.err)
-			}
-			d.system.Root.Send(owner, encode(tagAnswer, out))
-		},
-	})
-}
-
 // cacheActor keeps the entries other members resolved: verified again,
 // then written to this member's store.
 type cacheActor struct{ d *core }

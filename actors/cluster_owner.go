@@ -13,11 +13,17 @@ import (
 
 // owner is the cluster-wide owner of one key: its decisions, kept apart
 // from its actor (ownerActor, below) and scripted without one in
-// testdata/owner. It asks one announcer at a time, on the member that saw
-// it; every member's request waits for that one query. A failed announcer
-// fails only the request that brought it (its member goes on with its
-// next announcer); the owner then asks the next waiting request's
-// announcer.
+// testdata/owner. One query at a time: it grants the first waiting
+// request's member the query of the announcer that request brought (the
+// grant is that request's answer), and every other request waits for the
+// granted member's answer. A failed announcer fails only the granted
+// request (its member goes on with its next announcer); the owner then
+// grants the next waiting request.
+//
+// The granted member queries as a single process does and keeps the
+// answer: asking that member to query for the owner, as the owner once
+// did, cost two messages more per key (the query and its answer, besides
+// the request and its result) and the answer's trip back.
 //
 // A new owner first asks the key's past owners whether they already have
 // the entry (this owner's member may have joined after it was broadcast)
@@ -49,7 +55,7 @@ type owner struct {
 // messages and runs the timer.
 type ownerIO interface {
 	// send delivers a message to to; request does too, with the owner as
-	// the sender to answer.
+	// the sender to answer. selfID is the owner's PID id on its member.
 	send(to *actor.PID, tag byte, m *wireMsg)
 	request(to *actor.PID, tag byte, m *wireMsg)
 	// arm (re)starts the owner's one timer, which delivers ev after d;
@@ -62,6 +68,7 @@ type ownerIO interface {
 	// pastOwners, the members that owned the key before (see
 	// Cluster.PastOwners).
 	self() string
+	selfID() string
 	members() []string
 	pastOwners() []string
 }
@@ -70,6 +77,9 @@ type ownerIO interface {
 type pendingResolve struct {
 	reply *actor.PID // the requester's future
 	m     *wireMsg
+	// granted: the request was answered with the grant of its query; its
+	// member answers the owner, and is told nothing more.
+	granted bool
 }
 
 // Timer events.
@@ -145,6 +155,10 @@ func (o *owner) onResolve(from *actor.PID, m *wireMsg) {
 		// The member's earlier request timed out and it asks again:
 		// answer the new one, keep the place.
 		o.pending[i].reply = from
+		if o.pending[i].granted {
+			// The grant was lost on the way, or came too late.
+			o.io.send(from, tagGrant, o.grant())
+		}
 		return
 	}
 	o.pending = append(o.pending, pendingResolve{reply: from, m: m})
@@ -311,7 +325,9 @@ func (o *owner) resolve(info *hashing.Info, broadcast bool) {
 	o.info = info
 	told := make(map[string]struct{}, len(o.pending))
 	for _, p := range o.pending {
-		o.io.send(p.reply, tagResult, &wireMsg{Key: toWire(o.key), Info: info})
+		if !p.granted {
+			o.io.send(p.reply, tagResult, &wireMsg{Key: toWire(o.key), Info: info})
+		}
 		told[p.m.Origin] = struct{}{}
 	}
 	o.pending, o.querying = nil, false
@@ -328,14 +344,14 @@ func (o *owner) queryNext() {
 		return
 	}
 	o.io.idle(false)
-	head := o.pending[0].m
+	head := &o.pending[0]
 	o.querying = true
 	o.seq++
-	q := &wireMsg{Key: toWire(o.key), Others: othersToWire(o.others), JID: head.JID, Node: head.Node, Seq: o.seq}
-	if head.Origin != o.io.self() {
+	if head.m.Origin != o.io.self() {
 		o.d.counters.ClusterRemoteQueries.Add(1)
 	}
-	o.io.request(actor.NewPID(head.Origin, querierName), tagQuery, q)
+	head.granted = true
+	o.io.send(head.reply, tagGrant, o.grant())
 	o.queryStart = o.d.now()
 	o.io.arm(ownerPoll, &ownerTimeout{seq: o.seq})
 }
@@ -349,10 +365,15 @@ func (o *owner) onAnswer(m *wireMsg) {
 		}
 		m = &wireMsg{Err: "answer did not verify at the owner", Code: codeMismatch}
 	}
-	head := o.pending[0]
+	// The granted member knows how its query went, and goes on with its
+	// next announcer.
 	o.pending = o.pending[1:]
-	o.io.send(head.reply, tagResult, &wireMsg{Key: toWire(o.key), Err: m.Err, Code: m.Code})
 	o.queryNext()
+}
+
+// grant is the grant of query seq to the first waiting request.
+func (o *owner) grant() *wireMsg {
+	return &wireMsg{Key: toWire(o.key), Seq: o.seq, Origin: o.io.self(), Owner: o.io.selfID()}
 }
 
 // broadcast sends the verified entry to the cache actor of every member
@@ -369,7 +390,9 @@ func (o *owner) broadcast(told map[string]struct{}) {
 // failAll answers every waiting request with err.
 func (o *owner) failAll(err error) {
 	for _, p := range o.pending {
-		o.io.send(p.reply, tagResult, &wireMsg{Key: toWire(o.key), Err: err.Error(), Code: errCode(err)})
+		if !p.granted {
+			o.io.send(p.reply, tagResult, &wireMsg{Key: toWire(o.key), Err: err.Error(), Code: errCode(err)})
+		}
 	}
 	o.pending, o.querying = nil, false
 }
@@ -495,6 +518,7 @@ func (a *ownerActor) idle(on bool) {
 }
 
 func (a *ownerActor) self() string      { return a.d.system.Address() }
+func (a *ownerActor) selfID() string    { return a.ctx.Self().Id }
 func (a *ownerActor) members() []string { return a.d.memberAddrs() }
 
 func (a *ownerActor) pastOwners() []string {

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/capsengine/capsengine/hashing"
 )
 
 // clusterAsk is ask in cluster mode: it hands the key to its owner, which
-// either knows the answer, joins a query under way, or has a's member
-// query a. Only a's own failure comes back as an error naming a; an
-// unreachable owner is ErrClusterUnavailable.
+// either knows the answer, has this request wait for a query under way,
+// or grants this member the query of a (granted). Only a's own failure
+// comes back as an error naming a; an unreachable owner is
+// ErrClusterUnavailable.
 //
 // A verified answer comes back unstored, with its proof: the caller serves
 // it first and stores it after, as a single process does
@@ -51,6 +54,9 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			continue
 		}
 		tag, m, ok := d.decode(v)
+		if ok && tag == tagGrant {
+			return d.granted(key, others, a, m)
+		}
 		if !ok || tag != tagResult {
 			lastErr = fmt.Errorf("unexpected reply %T", v)
 			d.counters.ClusterRetries.Add(1)
@@ -80,6 +86,33 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 		return res
 	}
 	res.err = fmt.Errorf("%w: %w", ErrClusterUnavailable, lastErr)
+	return res
+}
+
+// granted runs the query of a that key's owner granted this member (g):
+// queued and bounded as the queries of a single process, verified here,
+// its outcome sent to the owner (which tells the key's other requesters),
+// and the verified answer handed back unstored, like the owner's results.
+func (d *core) granted(key hashing.Key, others []hashing.Key, a announcer, g *wireMsg) *queryDone {
+	got := make(chan *queryDone, 1)
+	d.queries.push(&queryJob{
+		key: key, others: others, a: a,
+		// The owner waits for the answer while this member is in the
+		// cluster: the wait for a worker is bounded, so that it comes.
+		expires: d.now().Add(d.cfg.QueryTimeout), forOwner: true,
+		done: func(res *queryDone) { got <- res },
+	})
+	var res *queryDone
+	select {
+	case res = <-got:
+	case <-d.ctx.Done():
+		res = &queryDone{jid: a.jid, err: ErrClosed}
+	}
+	out := &wireMsg{Key: g.Key, Seq: g.Seq, Info: res.info}
+	if res.err != nil {
+		out.Err, out.Code = res.err.Error(), errCode(res.err)
+	}
+	d.system.Root.Send(actor.NewPID(g.Origin, g.Owner), encode(tagAnswer, out))
 	return res
 }
 

@@ -21,17 +21,19 @@ import (
 const (
 	tagResolve = byte(wirepb.Kind_RESOLVE) // member → owner: resolve key, my announcer as a fallback
 	tagResult  = byte(wirepb.Kind_RESULT)  // owner → member: the verified answer or why not
-	tagQuery   = byte(wirepb.Kind_QUERY)   // owner → announcer's member: query this announcer
-	tagAnswer  = byte(wirepb.Kind_ANSWER)  // announcer's member → owner
+	tagAnswer  = byte(wirepb.Kind_ANSWER)  // granted member → owner: what its announcer answered
 	tagEntry   = byte(wirepb.Kind_ENTRY)   // owner → every member: a verified entry
 	tagProbe   = byte(wirepb.Kind_PROBE)   // new owner → other members: do you have it?
+	tagGrant   = byte(wirepb.Kind_GRANT)   // owner → requesting member: query your announcer, then answer me
 )
 
 // wireVersion is the version of the messages this member sends and the
 // only one it accepts. Version 1 was a wrapperspb.BytesValue holding a tag,
-// a JSON header and the entry; members that speak it are refused, counted
+// a JSON header and the entry; in version 2 the owner had the announcer's
+// member query it (QUERY) where it now grants the requesting member the
+// query (GRANT). Members that speak another version are refused, counted
 // (Counters.WireRefused) and logged, and a cluster is upgraded as a whole.
-const wireVersion = 2
+const wireVersion = 3
 
 type wireKey struct {
 	Scheme hashing.Scheme
@@ -48,7 +50,8 @@ type wireMsg struct {
 	Others []wireKey
 	JID    string
 	Node   string
-	Origin string // member address that saw JID
+	Origin string // member address that saw JID; a grant's owner's
+	Owner  string // a grant's owner's PID id on Origin
 	Seq    uint64
 	Info   *hashing.Info
 	Err    string
@@ -69,7 +72,7 @@ func fromPB(k *wirepb.Key) wireKey {
 func encode(tag byte, m *wireMsg) *wirepb.Message {
 	pm := &wirepb.Message{
 		Version: wireVersion, Kind: wirepb.Kind(tag), Key: m.Key.pb(),
-		Jid: m.JID, Node: m.Node, Origin: m.Origin, Seq: m.Seq,
+		Jid: m.JID, Node: m.Node, Origin: m.Origin, Owner: m.Owner, Seq: m.Seq,
 		Err: m.Err, Code: wirepb.ErrorCode(m.Code),
 	}
 	for _, o := range m.Others {
@@ -109,12 +112,12 @@ func decodeWire(msg any) (byte, *wireMsg, error) {
 	if pm.GetVersion() != wireVersion {
 		return 0, nil, &WireVersionError{Version: pm.GetVersion()}
 	}
-	if pm.GetKind() < wirepb.Kind_RESOLVE || pm.GetKind() > wirepb.Kind_PROBE {
+	if pm.GetKind() < wirepb.Kind_RESOLVE || pm.GetKind() > wirepb.Kind_GRANT || pm.GetKind() == wirepb.Kind_QUERY {
 		return 0, nil, fmt.Errorf("actors: cluster message of unknown kind %d", pm.GetKind())
 	}
 	m := &wireMsg{
 		Key: fromPB(pm.GetKey()), JID: pm.GetJid(), Node: pm.GetNode(), Origin: pm.GetOrigin(),
-		Seq: pm.GetSeq(), Err: pm.GetErr(), Code: int(pm.GetCode()),
+		Owner: pm.GetOwner(), Seq: pm.GetSeq(), Err: pm.GetErr(), Code: int(pm.GetCode()),
 	}
 	for i, o := range pm.GetOthers() {
 		if i >= maxKeys-1 {

@@ -17,9 +17,10 @@ import (
 // testdata/owner, without an actor system, a cluster or timers. Members
 // are named by their address (m1, m2, ...); this owner lives on m1. Each
 // command is one message or timer the owner receives; its output is what
-// the owner sends (to a member's querier, cache or probe actor, or to a
-// requester's future), the timer it sets, whether it may passivate, the
-// counters that moved, and its state.
+// the owner sends (to a member's cache or probe actor, or to a
+// requester's future: its result, or the grant of its query), the timer
+// it sets, whether it may passivate, the counters that moved, and its
+// state.
 //
 // Commands:
 //
@@ -31,7 +32,7 @@ import (
 //	resolve from=M jid=J [req=N]        M's request N for the key, J its announcer
 //	probe-entry from=M [liar]           M answers the probe: it has the entry
 //	probe-miss from=M                   M answers the probe: it has not
-//	answer seq=S [result=honest|liar|error|timeout]  the query's member answers
+//	answer seq=S [result=honest|liar|error|timeout]  the granted member answers
 //	probe-timeout                       the probe's timer fires
 //	owner-timeout seq=S                 the query's poll timer fires
 //	tick d=DURATION                     the clock moves on
@@ -96,6 +97,7 @@ func (f *fakeOwnerIO) idle(on bool) {
 }
 
 func (f *fakeOwnerIO) self() string         { return "m1" }
+func (f *fakeOwnerIO) selfID() string       { return "owner" }
 func (f *fakeOwnerIO) members() []string    { return f.ms }
 func (f *fakeOwnerIO) pastOwners() []string { return f.past }
 
@@ -108,7 +110,7 @@ func pidName(p *actor.PID) string {
 
 func describe(tag byte, m *wireMsg) string {
 	var b strings.Builder
-	b.WriteString(map[byte]string{tagResolve: "resolve", tagResult: "result", tagQuery: "query",
+	b.WriteString(map[byte]string{tagResolve: "resolve", tagResult: "result", tagGrant: "grant",
 		tagAnswer: "answer", tagEntry: "entry", tagProbe: "probe"}[tag])
 	if m.JID != "" {
 		fmt.Fprintf(&b, " jid=%s", m.JID)

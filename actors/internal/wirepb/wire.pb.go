@@ -31,10 +31,11 @@ const (
 	Kind_KIND_UNSPECIFIED Kind = 0
 	Kind_RESOLVE          Kind = 1 // member → owner: resolve key, my announcer as a fallback
 	Kind_RESULT           Kind = 2 // owner → member: the verified answer or why not
-	Kind_QUERY            Kind = 3 // owner → announcer's member: query this announcer
-	Kind_ANSWER           Kind = 4 // announcer's member → owner
+	Kind_QUERY            Kind = 3 // unused since wire version 3 (owner → announcer's member: query this announcer)
+	Kind_ANSWER           Kind = 4 // granted member → owner: what its announcer answered
 	Kind_ENTRY            Kind = 5 // owner → every member: a verified entry
 	Kind_PROBE            Kind = 6 // new owner → other members: do you have it?
+	Kind_GRANT            Kind = 7 // owner → requesting member: query your announcer yourself, then ANSWER
 )
 
 // Enum value maps for Kind.
@@ -47,6 +48,7 @@ var (
 		4: "ANSWER",
 		5: "ENTRY",
 		6: "PROBE",
+		7: "GRANT",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -56,6 +58,7 @@ var (
 		"ANSWER":           4,
 		"ENTRY":            5,
 		"PROBE":            6,
+		"GRANT":            7,
 	}
 )
 
@@ -163,9 +166,12 @@ type Message struct {
 	// entry is the verified disco#info, in the store's checksummed binary
 	// entry encoding (storage.AppendEntry): cheaper to encode and check than
 	// a message of its own.
-	Entry         []byte    `protobuf:"bytes,9,opt,name=entry,proto3" json:"entry,omitempty"`
-	Err           string    `protobuf:"bytes,10,opt,name=err,proto3" json:"err,omitempty"`
-	Code          ErrorCode `protobuf:"varint,11,opt,name=code,proto3,enum=capsengine.wire.ErrorCode" json:"code,omitempty"`
+	Entry []byte    `protobuf:"bytes,9,opt,name=entry,proto3" json:"entry,omitempty"`
+	Err   string    `protobuf:"bytes,10,opt,name=err,proto3" json:"err,omitempty"`
+	Code  ErrorCode `protobuf:"varint,11,opt,name=code,proto3,enum=capsengine.wire.ErrorCode" json:"code,omitempty"`
+	// owner is the owner's PID id on origin (GRANT): where the granted
+	// member sends its ANSWER.
+	Owner         string `protobuf:"bytes,12,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -277,6 +283,13 @@ func (x *Message) GetCode() ErrorCode {
 	return ErrorCode_OTHER
 }
 
+func (x *Message) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
 type Key struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Scheme        uint32                 `protobuf:"varint,1,opt,name=scheme,proto3" json:"scheme,omitempty"` // hashing.Scheme
@@ -341,7 +354,7 @@ var File_actors_internal_wirepb_wire_proto protoreflect.FileDescriptor
 
 const file_actors_internal_wirepb_wire_proto_rawDesc = "" +
 	"\n" +
-	"!actors/internal/wirepb/wire.proto\x12\x0fcapsengine.wire\"\xcc\x02\n" +
+	"!actors/internal/wirepb/wire.proto\x12\x0fcapsengine.wire\"\xe2\x02\n" +
 	"\aMessage\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.capsengine.wire.KindR\x04kind\x12&\n" +
@@ -354,11 +367,12 @@ const file_actors_internal_wirepb_wire_proto_rawDesc = "" +
 	"\x05entry\x18\t \x01(\fR\x05entry\x12\x10\n" +
 	"\x03err\x18\n" +
 	" \x01(\tR\x03err\x12.\n" +
-	"\x04code\x18\v \x01(\x0e2\x1a.capsengine.wire.ErrorCodeR\x04code\"G\n" +
+	"\x04code\x18\v \x01(\x0e2\x1a.capsengine.wire.ErrorCodeR\x04code\x12\x14\n" +
+	"\x05owner\x18\f \x01(\tR\x05owner\"G\n" +
 	"\x03Key\x12\x16\n" +
 	"\x06scheme\x18\x01 \x01(\rR\x06scheme\x12\x10\n" +
 	"\x03alg\x18\x02 \x01(\rR\x03alg\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\fR\x06digest*b\n" +
+	"\x06digest\x18\x03 \x01(\fR\x06digest*m\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aRESOLVE\x10\x01\x12\n" +
@@ -368,7 +382,8 @@ const file_actors_internal_wirepb_wire_proto_rawDesc = "" +
 	"\n" +
 	"\x06ANSWER\x10\x04\x12\t\n" +
 	"\x05ENTRY\x10\x05\x12\t\n" +
-	"\x05PROBE\x10\x06*M\n" +
+	"\x05PROBE\x10\x06\x12\t\n" +
+	"\x05GRANT\x10\a*M\n" +
 	"\tErrorCode\x12\t\n" +
 	"\x05OTHER\x10\x00\x12\v\n" +
 	"\aTIMEOUT\x10\x01\x12\n" +
