@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -21,8 +22,10 @@ type Cluster interface {
 	// returns once this member has joined.
 	Join(j Joining) error
 	// Request sends msg to the owner of identity (of kind) and returns
-	// its answer, within RequestTimeout.
-	Request(identity, kind string, msg any) (any, error)
+	// its answer, within RequestTimeout; it gives up at once when ctx ends
+	// or the member the owner lives on leaves the cluster (a reply cannot
+	// come then, and the key has a new owner to ask).
+	Request(ctx context.Context, identity, kind string, msg any) (any, error)
 	// OwnerAddress is the member identity's owner lives on, as far as
 	// this member knows without asking (where Request sends it now); it
 	// never blocks.
@@ -51,8 +54,8 @@ type Joining struct {
 	// QueryTimeout is the engine's, for the cluster's defaults.
 	QueryTimeout time.Duration
 	// Topology is called on every change of the membership with the
-	// members' addresses, this one's included; left says some left.
-	Topology func(members []string, left bool)
+	// members' addresses, this one's included.
+	Topology func(members []string)
 }
 
 // Names the cluster registers.
@@ -93,12 +96,7 @@ func startCluster(d *core, c Cluster) error {
 		Kind:         OwnerKind,
 		Owner:        actor.PropsFromProducer(func() actor.Actor { return newOwnerActor(d) }),
 		QueryTimeout: d.cfg.QueryTimeout,
-		Topology: func(members []string, left bool) {
-			d.members.Store(&members)
-			if left {
-				d.departures.Add(1)
-			}
-		},
+		Topology:     func(members []string) { d.members.Store(&members) },
 	})
 }
 

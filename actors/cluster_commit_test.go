@@ -26,11 +26,11 @@ type loneCluster struct {
 
 func (c *loneCluster) Join(j Joining) error {
 	c.sys, c.owner, c.owners = j.System, j.Owner, make(map[string]*actor.PID)
-	j.Topology([]string{j.System.Address()}, false)
+	j.Topology([]string{j.System.Address()})
 	return nil
 }
 
-func (c *loneCluster) Request(identity, _ string, msg any) (any, error) {
+func (c *loneCluster) Request(_ context.Context, identity, _ string, msg any) (any, error) {
 	for range 2 {
 		c.mu.Lock()
 		pid, ok := c.owners[identity]

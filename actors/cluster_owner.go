@@ -524,8 +524,3 @@ func (a *ownerActor) members() []string { return a.d.memberAddrs() }
 func (a *ownerActor) pastOwners() []string {
 	return a.d.cluster.PastOwners(a.o.key.String(), OwnerKind)
 }
-
-// isMember reports whether addr is a member of the cluster now.
-func (d *core) isMember(addr string) bool {
-	return slices.Contains(d.memberAddrs(), addr)
-}

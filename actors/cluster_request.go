@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -46,7 +45,11 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			return res
 		}
 		d.counters.ClusterRequests.Add(1)
-		v, err := d.request(key.String(), req)
+		// A request gives up at once when the owner's member leaves:
+		// protoactor would wait out RequestTimeout (2×QueryTimeout+5s,
+		// 25 s by default) for a reply that cannot come, and the retry
+		// reaches the key's new owner.
+		v, err := d.cluster.Request(d.ctx, key.String(), OwnerKind, req)
 		if err != nil || v == nil {
 			d.counters.ClusterRetries.Add(1)
 			lastErr = err
@@ -114,49 +117,4 @@ func (d *core) granted(key hashing.Key, others []hashing.Key, a announcer, g *wi
 	}
 	d.system.Root.Send(actor.NewPID(g.Origin, g.Owner), encode(tagAnswer, out))
 	return res
-}
-
-// errOwnerLeft: the member a key's owner lived on left the cluster while
-// a request to it was under way (or, before the owner was known, some
-// member left: the request may have gone to it).
-var errOwnerLeft = errors.New("actors: the owner's member left the cluster")
-
-// ownerCheck is how often a request under way looks whether its owner's
-// member is still in the cluster.
-const ownerCheck = 250 * time.Millisecond
-
-// request sends req to the owner of identity and returns its reply. When
-// the member the owner lives on leaves the cluster meanwhile it gives up
-// with errOwnerLeft at once: protoactor would wait out RequestTimeout
-// (2×QueryTimeout+5s, 25 s by default) for a reply that cannot come, and
-// the caller's retry reaches the key's new owner. The abandoned request
-// ends by itself within RequestTimeout.
-func (d *core) request(identity string, req any) (any, error) {
-	type reply struct {
-		v   any
-		err error
-	}
-	// Where the request goes, read before it leaves; it never blocks.
-	owner, _ := d.cluster.OwnerAddress(identity, OwnerKind)
-	departures := d.departures.Load()
-	done := make(chan reply, 1)
-	go func() {
-		v, err := d.cluster.Request(identity, OwnerKind, req)
-		done <- reply{v, err}
-	}()
-	t := time.NewTicker(ownerCheck)
-	defer t.Stop()
-	for {
-		select {
-		case r := <-done:
-			return r.v, r.err
-		case <-d.ctx.Done():
-			return nil, ErrClosed
-		case <-t.C:
-			left := d.departures.Load() != departures
-			if (owner != "" && !d.isMember(owner)) || (owner == "" && left) {
-				return nil, errOwnerLeft
-			}
-		}
-	}
 }

@@ -56,10 +56,7 @@ type core struct {
 	ctx   context.Context // cancelled by Close: aborts queries
 	tasks sync.WaitGroup  // goroutines outside the query pool, waited for by Close
 
-	arriving arrivingEntries          // cluster mode: entries on their way into the store
-	members  atomic.Pointer[[]string] // cluster mode: member addresses (memberAddrs)
-	// departures counts the topologies in which members left (cluster
-	// mode): a request whose owner is not known yet may have gone to one.
-	departures atomic.Uint64
-	wireWarned atomic.Bool // cluster mode: a refused message was logged
+	arriving   arrivingEntries          // cluster mode: entries on their way into the store
+	members    atomic.Pointer[[]string] // cluster mode: member addresses (memberAddrs)
+	wireWarned atomic.Bool              // cluster mode: a refused message was logged
 }

@@ -32,11 +32,8 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/labstack/echo"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/capsengine/capsengine/actors"
-	"github.com/capsengine/capsengine/cluster/internal/placementpb"
 )
 
 // Config configures a member. Membership uses protoactor's automanaged
@@ -97,8 +94,9 @@ type Member struct {
 	system *actor.ActorSystem
 	joined bool
 
-	past   history
-	owners *ownerLookup
+	past    history
+	owners  *ownerLookup
+	present presence
 }
 
 // New makes a member of the cluster c describes. Its settings are checked
@@ -197,7 +195,8 @@ func (m *Member) Join(j actors.Joining) error {
 			for _, mb := range t.Members {
 				addrs = append(addrs, mb.Address())
 			}
-			j.Topology(addrs, len(t.Left) > 0)
+			m.present.update(addrs)
+			j.Topology(addrs)
 		}
 	})
 	return startMember(m.c, cc.JoinTimeout)
@@ -260,44 +259,6 @@ func (m *Member) healthServer() *echo.Echo {
 	})
 	return e
 }
-
-// Request sends msg to the owner of identity and returns its answer. It
-// goes to the placement actor of the member that owns identity under this
-// member's view of the membership, which hands it to the owner, activated
-// if need be; the owner answers here directly. One attempt: a refusal (the
-// two members' views of the membership differ, or the owner is ending) or
-// a timeout is an error, and the engine asks again.
-func (m *Member) Request(identity, kind string, msg any) (any, error) {
-	pm, ok := msg.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("cluster: %T is not a protobuf message", msg)
-	}
-	body, err := anypb.New(pm)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
-	addr := m.owners.ownerOf(identity, kind)
-	if addr == "" {
-		return nil, errNoMembers
-	}
-	fwd := &placementpb.Forward{Version: placementVersion, Identity: identity, Kind: kind, Message: body}
-	v, err := m.system.Root.RequestFuture(actor.NewPID(addr, activatorName), fwd, m.cfg.RequestTimeout).Result()
-	if err != nil {
-		return nil, fmt.Errorf("cluster: request to %s: %w", addr, err)
-	}
-	switch r := v.(type) {
-	case *placementpb.Refused:
-		return nil, fmt.Errorf("%w: %s", errRefused, r.GetReason())
-	case *actor.DeadLetterResponse:
-		return nil, fmt.Errorf("cluster: %s has no placement actor (leaving?)", addr)
-	}
-	return v, nil
-}
-
-var (
-	errNoMembers = errors.New("cluster: no member to own the key (membership not seen yet)")
-	errRefused   = errors.New("cluster: the owner's member refused the request")
-)
 
 // OwnerAddress is the address of the member identity's owner lives on
 // under this member's view of the membership; reading it never blocks.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -187,7 +188,7 @@ func TestForwardReachesOneOwner(t *testing.T) {
 	m, _ := forwardingMember(t)
 	ask := func(identity, msg string) (pid string, n int) {
 		t.Helper()
-		v, err := m.Request(identity, kind, wrapperspb.String(msg))
+		v, err := m.Request(context.Background(), identity, kind, wrapperspb.String(msg))
 		if err != nil {
 			t.Fatalf("request %s %s: %v", identity, msg, err)
 		}
