@@ -70,8 +70,8 @@ type Counters struct {
 	ClusterRetries  atomic.Uint64 // of which failed to reach it (and were retried)
 	ClusterEntries  atomic.Uint64 // verified entries received from other members
 	// Owner side: requests this member's owners got from another member
-	// (cross-node lookups), and queries they sent to another member's
-	// announcer.
+	// (cross-node lookups), and queries they granted another member (of
+	// that member's announcer).
 	ClusterRemoteResolves atomic.Uint64
 	ClusterRemoteQueries  atomic.Uint64
 	// Probes new owners sent to past owners of their key (at most 3 per
