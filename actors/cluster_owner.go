@@ -80,6 +80,7 @@ type pendingResolve struct {
 	// granted: the request was answered with the grant of its query; its
 	// member answers the owner, and is told nothing more.
 	granted bool
+	at      time.Time // when it came
 }
 
 // Timer events.
@@ -154,14 +155,14 @@ func (o *owner) onResolve(from *actor.PID, m *wireMsg) {
 	if i := o.pendingFrom(m); i >= 0 {
 		// The member's earlier request timed out and it asks again:
 		// answer the new one, keep the place.
-		o.pending[i].reply = from
+		o.pending[i].reply, o.pending[i].at = from, o.d.now()
 		if o.pending[i].granted {
 			// The grant was lost on the way, or came too late.
 			o.io.send(from, tagGrant, o.grant())
 		}
 		return
 	}
-	o.pending = append(o.pending, pendingResolve{reply: from, m: m})
+	o.pending = append(o.pending, pendingResolve{reply: from, m: m, at: o.d.now()})
 	switch {
 	case !o.probed && !o.probing:
 		o.probe()
@@ -338,6 +339,14 @@ func (o *owner) resolve(info *hashing.Info, broadcast bool) {
 }
 
 func (o *owner) queryNext() {
+	for len(o.pending) > 0 && o.d.now().Sub(o.pending[0].at) >= o.d.cluster.RequestTimeout() {
+		// Its member stopped waiting for the answer (a request ends
+		// with RequestTimeout): the grant would reach nobody, and the
+		// key's other requests would wait on a query nobody runs. The
+		// member asks again if its lookup goes on.
+		o.pending = o.pending[1:]
+		o.d.counters.ClusterStaleRequests.Add(1)
+	}
 	if len(o.pending) == 0 {
 		o.querying = false
 		o.io.idle(true)

@@ -82,6 +82,9 @@ type Counters struct {
 	// second query for a key under heavy load.
 	ClusterOwnerTimeouts atomic.Uint64
 	ClusterProbeTimeouts atomic.Uint64
+	// Requests an owner dropped rather than grant them: they had waited
+	// longer than their member does for an answer (RequestTimeout).
+	ClusterStaleRequests atomic.Uint64
 }
 
 // Snapshot returns every counter by field name.
