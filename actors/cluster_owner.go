@@ -168,6 +168,12 @@ func (o *owner) onResolve(from *actor.PID, m *wireMsg) {
 		o.probe()
 	case o.probed && !o.querying:
 		o.queryNext()
+	case o.probing:
+		if _, probed := o.probeWait[m.Origin]; probed {
+			// A member that asks has looked in its store: its probe's
+			// answer can only be "not here", and need not be waited for.
+			o.probeMiss(m.Origin)
+		}
 	}
 }
 
