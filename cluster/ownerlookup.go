@@ -212,6 +212,9 @@ func (a *activator) Receive(ctx actor.Context) {
 // forward hands m's message to its owner, with m's sender as the sender
 // to answer, or answers Refused.
 func (a *activator) forward(ctx actor.Context, m *placementpb.Forward) {
+	if ctx.Sender() == nil {
+		return // nobody to answer: the owner would have no one to tell
+	}
 	refuse := func(format string, args ...any) {
 		ctx.Respond(&placementpb.Refused{Reason: fmt.Sprintf(format, args...)})
 	}

@@ -244,10 +244,13 @@ func TestForwardRefused(t *testing.T) {
 	self := c.MemberList.Members().Members()
 	other := &cluster.Member{Id: "other", Host: "127.0.0.1", Port: 1, Kinds: []string{kind}}
 	m.owners.setMembers(append(slices.Clone(self), other))
-	var theirs string
-	for i := 0; theirs == ""; i++ {
-		if id := fmt.Sprintf("k%d", i); m.owners.ownerOf(id, kind) == other.Address() {
+	var theirs, mine string
+	for i := 0; theirs == "" || mine == ""; i++ {
+		switch id := fmt.Sprintf("k%d", i); m.owners.ownerOf(id, kind) {
+		case other.Address():
 			theirs = id
+		case c.ActorSystem.Address():
+			mine = id
 		}
 	}
 	own := actor.NewPID(c.ActorSystem.Address(), activatorName)
@@ -266,6 +269,11 @@ func TestForwardRefused(t *testing.T) {
 		if _, ok := v.(*placementpb.Refused); !ok {
 			t.Errorf("forward of %s, version %d: answer %v, want Refused", f.Identity, f.Version, v)
 		}
+	}
+	// Nor is a Forward without a sender to answer.
+	c.ActorSystem.Root.Send(own, &placementpb.Forward{Version: placementVersion, Identity: mine, Kind: kind, Message: body})
+	if _, err := c.ActorSystem.Root.RequestFuture(own, &placementpb.Forward{Version: 0}, 5*time.Second).Result(); err != nil {
+		t.Fatal(err) // answered after the one before: the activator handled it
 	}
 	if got := m.PlacedOwners(); got != 0 {
 		t.Errorf("%d owners activated by refused requests", got)
