@@ -26,10 +26,6 @@ type Cluster interface {
 	// or the member the owner lives on leaves the cluster (a reply cannot
 	// come then, and the key has a new owner to ask).
 	Request(ctx context.Context, identity, kind string, msg any) (any, error)
-	// OwnerAddress is the member identity's owner lives on, as far as
-	// this member knows without asking (where Request sends it now); it
-	// never blocks.
-	OwnerAddress(identity, kind string) (string, bool)
 	// PastOwners are the members that owned identity under the recent
 	// memberships this member saw (the one before it joined first),
 	// newest first, without repeats; the current owner is not among them

@@ -51,11 +51,10 @@ func (c *loneCluster) Request(_ context.Context, identity, _ string, msg any) (a
 	return nil, actor.ErrDeadLetter
 }
 
-func (c *loneCluster) OwnerAddress(string, string) (string, bool) { return c.sys.Address(), true }
-func (c *loneCluster) PastOwners(string, string) []string         { return nil }
-func (c *loneCluster) RequestTimeout() time.Duration              { return 10 * time.Second }
-func (c *loneCluster) ProbeTimeout() time.Duration                { return 500 * time.Millisecond }
-func (c *loneCluster) Leave() error                               { return nil }
+func (c *loneCluster) PastOwners(string, string) []string { return nil }
+func (c *loneCluster) RequestTimeout() time.Duration      { return 10 * time.Second }
+func (c *loneCluster) ProbeTimeout() time.Duration        { return 500 * time.Millisecond }
+func (c *loneCluster) Leave() error                       { return nil }
 
 // commitGate is an AsyncStore whose writes become durable (and visible)
 // only when the test opens the gate, like a disk that takes its time.

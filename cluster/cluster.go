@@ -260,13 +260,6 @@ func (m *Member) healthServer() *echo.Echo {
 	return e
 }
 
-// OwnerAddress is the address of the member identity's owner lives on
-// under this member's view of the membership; reading it never blocks.
-func (m *Member) OwnerAddress(identity, kind string) (string, bool) {
-	addr := m.owners.ownerOf(identity, kind)
-	return addr, addr != ""
-}
-
 // PlacedOwners is the number of owners this member's placement actor
 // knows: the live ones, and those ending.
 func (m *Member) PlacedOwners() int { return int(m.owners.placed.Load()) }
