@@ -44,7 +44,10 @@ type Cluster interface {
 // Joining is what the engine gives its Cluster to join with.
 type Joining struct {
 	System *actor.ActorSystem
-	// Kind and Owner are the owners' cluster kind and props.
+	// Kind and Owner are the owners' cluster kind and props. An idle
+	// owner asks its parent to end it (OwnerIdle): the Cluster that
+	// spawns owners as children must answer it, or spawn them at the
+	// root, where they end themselves.
 	Kind  string
 	Owner *actor.Props
 	// QueryTimeout is the engine's, for the cluster's defaults.

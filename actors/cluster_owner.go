@@ -75,7 +75,7 @@ type ownerIO interface {
 
 // pendingResolve is one member's request waiting at the owner.
 type pendingResolve struct {
-	reply *actor.PID // the requester's future
+	reply *actor.PID // where the requester waits for its answer
 	m     *wireMsg
 	// granted: the request was answered with the grant of its query; its
 	// member answers the owner, and is told nothing more.

@@ -42,10 +42,9 @@ type queryJob struct {
 	// expires, when non-zero, drops the job unsent if it is still queued
 	// then (a cluster owner waits for the answer only so long).
 	expires time.Time
-	// forOwner: the job is a cluster owner's, whose member is this one's
-	// requesting lookup; the owner sends the answer there, and that
-	// lookup stores it. Storing it here too wrote every cross-node
-	// answer twice on the member that asked.
+	// forOwner: the job is a query a cluster owner granted this member's
+	// lookup, which serves and stores the answer itself (clusterAsk's
+	// caller); storing it here too would write it twice.
 	forOwner bool
 
 	mu        sync.Mutex

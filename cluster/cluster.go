@@ -202,10 +202,9 @@ func (m *Member) Join(j actors.Joining) error {
 	return startMember(m.c, cc.JoinTimeout)
 }
 
-// activationTimeout bounds the request that finds (or starts) a key's
-// owner on its member, as disthash's did: it is a map lookup and maybe a
-// spawn there, so a member that does not answer in this time is taken as
-// unreachable and the cluster request retried.
+// activationTimeout bounds ownerLookup.Get, protoactor's way to find (or
+// start) a key's owner on its member, as disthash's did: a map lookup and
+// maybe a spawn there. The engine's requests do not use it (Request).
 const activationTimeout = 5 * time.Second
 
 // startMember joins the cluster, within timeout. protoactor panics when

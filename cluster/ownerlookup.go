@@ -49,10 +49,9 @@ type ownerLookup struct {
 }
 
 // placementVersion is the version of the Forward messages this member
-// sends and the only one its activator takes. Members without it (before
-// version 1) ask an owner's activator for its PID and then the owner;
-// their activation requests are still answered, and the Forwards they
-// cannot read go unanswered: a cluster is upgraded as a whole.
+// sends and the only one its activator takes. Members before version 1
+// cannot read a Forward, which goes unanswered; they also speak an older
+// wire version, which this one refuses: a cluster is upgraded as a whole.
 const placementVersion = 1
 
 // activatorName is the placement actor's name on every member, disthash's.
@@ -164,8 +163,8 @@ func (a *activator) Receive(ctx actor.Context) {
 	case *placementpb.Forward:
 		a.forward(ctx, m)
 	case *cluster.ActivationRequest:
-		// Members before placement version 1 find the owner first
-		// and ask it directly.
+		// protoactor's own cluster request (Get, above) finds the
+		// owner first and asks it directly. The engine does not use it.
 		ctx.Respond(&cluster.ActivationResponse{Pid: a.activate(ctx, m.ClusterIdentity)})
 	case *actors.OwnerIdle:
 		if ctx.Sender() == nil {
