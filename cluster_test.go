@@ -595,10 +595,10 @@ func oneQueryPerKey(t *testing.T, addrs []memberAddr, start func(i int, name str
 // Bursts of new keys announced on both members of a cluster leave nothing
 // behind once resolved: every key queried once in the cluster and held
 // by both members, no lookup or owner left on either (nor known to its
-// placement actor), and a second burst
-// of as many other keys leaves no more goroutines than the first did,
-// beside the engine's parked dispatch workers, a pool of fixed bound that
-// each burst fills as far as its concurrency went.
+// placement actor), and a second burst of as many other keys leaves no
+// more goroutines than the first did, beside the engine's parked dispatch
+// workers, a pool of fixed bound that each burst fills as far as its
+// concurrency went.
 // A member up for months holds what is in flight, not what it has seen.
 func TestClusterBurstLeavesNothing(t *testing.T) {
 	if testing.Short() {
@@ -702,8 +702,12 @@ func TestClusterOwnerMovesMidQuery(t *testing.T) {
 	a.send("announce juliet@example.org/balcony " + client)
 	a.expect("announced", 10*time.Second)
 	a.send("wait juliet@example.org/balcony")
-	// a is granted the query; b's request waits for it at the owner.
-	time.Sleep(500 * time.Millisecond)
+	// a is granted the query (its peer is asked); b's request, after
+	// it, waits for that query at the owner.
+	var asked []string
+	if !poll(10*time.Second, func() bool { asked = append(asked, a.queried()...); return len(asked) > 0 }) {
+		t.Fatal("a was never granted its query")
+	}
 	b.send("announce romeo@example.org/garden " + client)
 	b.expect("announced", 10*time.Second)
 	b.send("wait romeo@example.org/garden")
@@ -719,12 +723,12 @@ func TestClusterOwnerMovesMidQuery(t *testing.T) {
 	if e := b.expect("counters", 10*time.Second); e.Counters["ClusterRetries"] == 0 {
 		t.Fatal("b never asked again: the owner did not move while its query was out")
 	}
-	queries := 0
+	queries := len(asked)
 	for _, m := range ms {
 		queries += len(m.queried())
 	}
-	// The first query's answer went to the owner that had ended: the
-	// key's new owner may ask again, once.
+	// The owner that ended never heard a's answer, so b's retry may be
+	// granted a query of its own at the key's new owner: once.
 	if queries < 1 || queries > 2 {
 		t.Errorf("%d queries, want 1 or 2", queries)
 	}
