@@ -153,9 +153,8 @@ func (d *core) keySets() int {
 }
 
 // answerKeys answers asker's KEYS request, sent by reply, once this
-// member's view holds asker and its store's key filter is built (or
-// RequestTimeout has passed): a copy of that filter with the entries on
-// their way into the store added.
+// member's view holds asker (or RequestTimeout has passed): a copy of its
+// store's key filter with the entries on their way into the store added.
 func (d *core) answerKeys(asker string, reply *actor.PID) {
 	p := &d.peerKeys
 	p.mu.Lock()
@@ -180,25 +179,8 @@ func (d *core) answerKeys(asker string, reply *actor.PID) {
 	go func() {
 		defer d.tasks.Done()
 		defer func() { <-serve }()
-		us, _ := d.store.(UserKeyStore)
-		// The store's filter is built in the background after Open: a
-		// member asked at once waits for it too, or its answer would
-		// say nothing and the asker would probe it for as long as both
-		// are members.
-		var set *storage.KeySet
-		ready := func() bool {
-			if !slices.Contains(d.memberAddrs(), asker) {
-				return false
-			}
-			if us == nil {
-				return true
-			}
-			var ok bool
-			set, ok = us.UserKeys()
-			return ok
-		}
 		deadline := d.now().Add(d.cluster.RequestTimeout())
-		for !ready() && d.now().Before(deadline) {
+		for !slices.Contains(d.memberAddrs(), asker) && d.now().Before(deadline) {
 			select {
 			case <-d.ctx.Done():
 				return
@@ -206,10 +188,12 @@ func (d *core) answerKeys(asker string, reply *actor.PID) {
 			}
 		}
 		out := &wireMsg{Origin: self}
-		if set != nil {
-			d.arriving.each(set.Add)
-			if b, err := set.MarshalBinary(); err == nil {
-				out.Keys = b
+		if us, ok := d.store.(UserKeyStore); ok {
+			if set, ok := us.UserKeys(); ok {
+				d.arriving.each(set.Add)
+				if b, err := set.MarshalBinary(); err == nil {
+					out.Keys = b
+				}
 			}
 		}
 		d.system.Root.Send(reply, encode(tagKeys, out))

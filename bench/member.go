@@ -165,7 +165,6 @@ func RunMember(ctx context.Context, cfgPath string, in io.Reader, out io.Writer,
 		if err := waitMembers(ctx, eng, cfg.Members); err != nil {
 			return err
 		}
-		waitKeySets(ctx, eng, cfg.Members)
 	}
 	if err := enc.Encode(memberMsg{Ev: "ready", Members: max(eng.ClusterMembers(), 1)}); err != nil {
 		return err
@@ -253,26 +252,6 @@ func waitMembers(ctx context.Context, eng *capsengine.Engine, n int) error {
 		}
 	}
 	return nil
-}
-
-// waitKeySets waits, up to 10 s, until eng holds the key sets of the n-1
-// other members (Gauges.MemberKeySets): until then its owners probe the
-// others about every key they own, which in a cold pass that starts at
-// once costs hundreds of round trips a cluster that has formed does not
-// pay (docs/cluster.md). Past the wait the run goes on: the probes are
-// only slower, never wrong.
-func waitKeySets(ctx context.Context, eng *capsengine.Engine, n int) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for eng.Gauges().MemberKeySets < int64(n-1) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // final is the member's account after its passes.
