@@ -164,10 +164,6 @@ func (d *core) answerKeys(asker string, reply *actor.PID) {
 	serve := p.serve
 	p.mu.Unlock()
 	self := d.system.Address()
-	if d.ctx.Err() != nil {
-		// Closing: Close may be waiting for d.tasks already.
-		return
-	}
 	select {
 	case serve <- struct{}{}:
 	default:
