@@ -216,10 +216,6 @@ func (s storeAdapter) PutAsync(k hashing.Key, info *hashing.Info, v actors.Verif
 	s.db.PutAsync(k, entryOf(info, v), func(err error) { done(trustedIsStored(err)) })
 }
 
-// UserKeys makes storeAdapter an actors.UserKeyStore: a cluster member
-// tells the others which keys it holds.
-func (s storeAdapter) UserKeys() (*storage.KeySet, bool) { return s.db.UserKeys() }
-
 func entryOf(info *hashing.Info, v actors.Verified) *storage.Entry {
 	e := &storage.Entry{Info: *info, Method: v.Method, FirstSeen: v.At, LastSeen: v.At, Proof: v.Proof}
 	if v.Node != "" {

@@ -198,7 +198,6 @@ func clusterChild() int {
 				"lookups": uint64(g.LiveLookups), "owners": uint64(g.LiveOwners),
 				"goroutines": uint64(runtime.NumGoroutine()), "workers": uint64(g.QueryWorkers),
 				"idle": uint64(g.IdleWorkers), "placed": uint64(mem.PlacedOwners()),
-				"keysets": uint64(g.MemberKeySets),
 			}})
 		case "stacks": // the goroutines, grouped by stack
 			var b strings.Builder
@@ -495,24 +494,6 @@ func waitMembers(t *testing.T, ms []*member, n int) {
 	}
 }
 
-// waitKeySets waits until every member of ms holds the key sets of the
-// n-1 others (cluster_keys.go in package actors).
-func waitKeySets(t *testing.T, ms []*member, n int) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for _, m := range ms {
-		for {
-			m.send("state")
-			if k := m.expect("state", 10*time.Second).Counters["keysets"]; k == uint64(n-1) {
-				break
-			} else if time.Now().After(deadline) {
-				t.Fatalf("%s holds %d members' key sets, want %d", m.name, k, n-1)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
 func TestClusterOneQueryPerKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 4 processes")
@@ -552,7 +533,6 @@ func oneQueryPerKey(t *testing.T, addrs []memberAddr, start func(i int, name str
 		ms = append(ms, start(i, fmt.Sprintf("node%d", i)))
 	}
 	waitMembers(t, ms, 3)
-	waitKeySets(t, ms, 3)
 
 	// The same unknown key, announced by a different JID on every node.
 	for i, m := range ms {
@@ -590,8 +570,6 @@ func oneQueryPerKey(t *testing.T, addrs []memberAddr, start func(i int, name str
 	late := start(3, "late")
 	ms = append(ms, late)
 	waitMembers(t, ms, 4)
-	// Its past owner's key set holds the key: the probe is still sent.
-	waitKeySets(t, ms, 4)
 	late.send("announce latecomer@example.org/res " + client)
 	late.expect("announced", 10*time.Second)
 	late.send("wait latecomer@example.org/res")
@@ -614,70 +592,6 @@ func oneQueryPerKey(t *testing.T, addrs []memberAddr, start func(i int, name str
 	stopAll(t, ms...)
 }
 
-// twoMembers starts members a and b of one cluster and waits until each
-// sees both.
-func twoMembers(t *testing.T) []*member {
-	addrs := clusterAddrs(t, 2)
-	seeds := seedsOf(addrs)
-	ms := []*member{
-		startMember(t, "a", addrs[0], seeds, t.TempDir(), 5*time.Millisecond),
-		startMember(t, "b", addrs[1], seeds, t.TempDir(), 5*time.Millisecond),
-	}
-	waitMembers(t, ms, 2)
-	return ms
-}
-
-// burstBoth announces the same n new keys on every member of ms (from
-// other JIDs), waits until every member stores them all, and returns the
-// queries the cluster sent for them.
-func burstBoth(t *testing.T, ms []*member, n int, prefix string) int {
-	t.Helper()
-	for _, m := range ms {
-		m.send("burst %d %s", n, prefix)
-	}
-	for _, m := range ms {
-		if e := m.expect("burst", 30*time.Second); !e.OK {
-			t.Fatalf("%s: burst %s not ingested", m.name, prefix)
-		}
-	}
-	for _, m := range ms {
-		if !poll(60*time.Second, func() bool {
-			m.send("stored %d %s", n, prefix)
-			return m.expect("stored", 20*time.Second).N == n
-		}) {
-			t.Fatalf("%s: not every key of burst %s was stored", m.name, prefix)
-		}
-	}
-	queries := 0
-	for _, m := range ms {
-		queries += len(m.queried())
-	}
-	return queries
-}
-
-// Members that started together ask no past owner about a key: each
-// one's key set, sent when the other first saw it, was empty, and every
-// entry stored since reached both. Before key sets, every key the member
-// that joined second owned was probed, a miss each time.
-func TestClusterFreshMembersProbeNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 2 processes")
-	}
-	ms := twoMembers(t)
-	waitKeySets(t, ms, 2)
-	const n = 100
-	if q := burstBoth(t, ms, n, "fresh"); q != n {
-		t.Errorf("%d queries in the cluster for %d keys, want one each", q, n)
-	}
-	for _, m := range ms {
-		m.send("counters")
-		if p := m.expect("counters", 10*time.Second).Counters["ClusterProbes"]; p != 0 {
-			t.Errorf("%s: %d probes, want none", m.name, p)
-		}
-	}
-	stopAll(t, ms...)
-}
-
 // Bursts of new keys announced on both members of a cluster leave nothing
 // behind once resolved: every key queried once in the cluster and held
 // by both members, no lookup or owner left on either (nor known to its
@@ -690,7 +604,13 @@ func TestClusterBurstLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 2 processes")
 	}
-	ms := twoMembers(t)
+	addrs := clusterAddrs(t, 2)
+	seeds := seedsOf(addrs)
+	ms := []*member{
+		startMember(t, "a", addrs[0], seeds, t.TempDir(), 5*time.Millisecond),
+		startMember(t, "b", addrs[1], seeds, t.TempDir(), 5*time.Millisecond),
+	}
+	waitMembers(t, ms, 2)
 	state := func(m *member) map[string]uint64 {
 		m.send("state")
 		return m.expect("state", 10*time.Second).Counters
@@ -698,7 +618,27 @@ func TestClusterBurstLeavesNothing(t *testing.T) {
 	const n = 300
 	var after [2][]uint64 // goroutines on each member after each burst
 	for _, prefix := range []string{"k", "l"} {
-		if queries := burstBoth(t, ms, n, prefix); queries != n {
+		for _, m := range ms {
+			m.send("burst %d %s", n, prefix) // the same keys on both, from other JIDs
+		}
+		for _, m := range ms {
+			if e := m.expect("burst", 30*time.Second); !e.OK {
+				t.Fatalf("%s: burst %s not ingested", m.name, prefix)
+			}
+		}
+		for _, m := range ms {
+			if !poll(60*time.Second, func() bool {
+				m.send("stored %d %s", n, prefix)
+				return m.expect("stored", 20*time.Second).N == n
+			}) {
+				t.Fatalf("%s: not every key of burst %s was stored", m.name, prefix)
+			}
+		}
+		queries := 0
+		for _, m := range ms {
+			queries += len(m.queried())
+		}
+		if queries != n {
 			t.Errorf("burst %s: %d queries in the cluster for %d keys, want one each", prefix, queries, n)
 		}
 		for i, m := range ms {

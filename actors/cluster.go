@@ -95,10 +95,7 @@ func startCluster(d *core, c Cluster) error {
 		Kind:         OwnerKind,
 		Owner:        actor.PropsFromProducer(func() actor.Actor { return newOwnerActor(d) }),
 		QueryTimeout: d.cfg.QueryTimeout,
-		Topology: func(members []string) {
-			d.members.Store(&members)
-			d.keysTopology(members)
-		},
+		Topology:     func(members []string) { d.members.Store(&members) },
 	})
 }
 

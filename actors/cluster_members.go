@@ -59,12 +59,6 @@ func (c *cacheActor) Receive(ctx actor.Context) {
 type probeActor struct{ d *core }
 
 func (p *probeActor) Receive(ctx actor.Context) {
-	if tag, m, ok := p.d.decode(ctx.Message()); ok && tag == tagKeys {
-		if ctx.Sender() != nil && m.Origin != "" {
-			p.d.answerKeys(m.Origin, ctx.Sender())
-		}
-		return
-	}
 	m, k, ok := p.d.decodeFor(ctx.Message(), tagProbe)
 	if !ok {
 		return
@@ -125,15 +119,6 @@ func (a *arrivingEntries) remove(k hashing.Key) {
 	slots := a.slots
 	a.mu.Unlock()
 	<-slots
-}
-
-// each calls f with every key arriving now.
-func (a *arrivingEntries) each(f func(hashing.Key)) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for k := range a.m {
-		f(k)
-	}
 }
 
 func (a *arrivingEntries) get(k hashing.Key) (*hashing.Info, bool) {

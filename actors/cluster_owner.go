@@ -27,8 +27,7 @@ import (
 //
 // A new owner first asks the key's past owners whether they already have
 // the entry (this owner's member may have joined after it was broadcast)
-// before it queries anyone: those whose stored keys, sent when this
-// member first saw them, may hold it (cluster_keys.go).
+// before it queries anyone.
 type owner struct {
 	d        *core
 	io       ownerIO
@@ -538,6 +537,5 @@ func (a *ownerActor) selfID() string    { return a.ctx.Self().Id }
 func (a *ownerActor) members() []string { return a.d.memberAddrs() }
 
 func (a *ownerActor) pastOwners() []string {
-	// Only those that may hold it (cluster_keys.go).
-	return a.d.mayHold(a.d.cluster.PastOwners(a.o.key.String(), OwnerKind), a.o.key)
+	return a.d.cluster.PastOwners(a.o.key.String(), OwnerKind)
 }

@@ -25,18 +25,15 @@ const (
 	tagEntry   = byte(wirepb.Kind_ENTRY)   // owner → every member: a verified entry
 	tagProbe   = byte(wirepb.Kind_PROBE)   // new owner → other members: do you have it?
 	tagGrant   = byte(wirepb.Kind_GRANT)   // owner → requesting member: query your announcer, then answer me
-	tagKeys    = byte(wirepb.Kind_KEYS)    // member → member it sees for the first time: which keys do you hold? (and the answer)
 )
 
 // wireVersion is the version of the messages this member sends and the
 // only one it accepts. Version 1 was a wrapperspb.BytesValue holding a tag,
 // a JSON header and the entry; in version 2 the owner had the announcer's
 // member query it (QUERY) where it now grants the requesting member the
-// query (GRANT); version 3 had no KEYS, so its owners probed members that
-// could hold nothing. Members that speak another version are refused,
-// counted (Counters.WireRefused) and logged, and a cluster is upgraded as
-// a whole.
-const wireVersion = 4
+// query (GRANT). Members that speak another version are refused, counted
+// (Counters.WireRefused) and logged, and a cluster is upgraded as a whole.
+const wireVersion = 3
 
 type wireKey struct {
 	Scheme hashing.Scheme
@@ -58,8 +55,7 @@ type wireMsg struct {
 	Seq    uint64
 	Info   *hashing.Info
 	Err    string
-	Code   int    // see errCode
-	Keys   []byte // a KEYS answer: storage.KeySet's encoding, or nothing
+	Code   int // see errCode
 }
 
 func (w wireKey) pb() *wirepb.Key {
@@ -77,7 +73,7 @@ func encode(tag byte, m *wireMsg) *wirepb.Message {
 	pm := &wirepb.Message{
 		Version: wireVersion, Kind: wirepb.Kind(tag), Key: m.Key.pb(),
 		Jid: m.JID, Node: m.Node, Origin: m.Origin, Owner: m.Owner, Seq: m.Seq,
-		Err: m.Err, Code: wirepb.ErrorCode(m.Code), Keys: m.Keys,
+		Err: m.Err, Code: wirepb.ErrorCode(m.Code),
 	}
 	for _, o := range m.Others {
 		pm.Others = append(pm.Others, o.pb())
@@ -116,13 +112,12 @@ func decodeWire(msg any) (byte, *wireMsg, error) {
 	if pm.GetVersion() != wireVersion {
 		return 0, nil, &WireVersionError{Version: pm.GetVersion()}
 	}
-	if pm.GetKind() < wirepb.Kind_RESOLVE || pm.GetKind() > wirepb.Kind_KEYS || pm.GetKind() == wirepb.Kind_QUERY {
+	if pm.GetKind() < wirepb.Kind_RESOLVE || pm.GetKind() > wirepb.Kind_GRANT || pm.GetKind() == wirepb.Kind_QUERY {
 		return 0, nil, fmt.Errorf("actors: cluster message of unknown kind %d", pm.GetKind())
 	}
 	m := &wireMsg{
 		Key: fromPB(pm.GetKey()), JID: pm.GetJid(), Node: pm.GetNode(), Origin: pm.GetOrigin(),
 		Owner: pm.GetOwner(), Seq: pm.GetSeq(), Err: pm.GetErr(), Code: int(pm.GetCode()),
-		Keys: pm.GetKeys(),
 	}
 	for i, o := range pm.GetOthers() {
 		if i >= maxKeys-1 {

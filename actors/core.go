@@ -58,6 +58,5 @@ type core struct {
 
 	arriving   arrivingEntries          // cluster mode: entries on their way into the store
 	members    atomic.Pointer[[]string] // cluster mode: member addresses (memberAddrs)
-	peerKeys   peerKeys                 // cluster mode: other members' stored keys (cluster_keys.go)
 	wireWarned atomic.Bool              // cluster mode: a refused message was logged
 }

@@ -27,10 +27,6 @@ type Gauges struct {
 	// IdleWorkers are the actor dispatch workers parked for the next
 	// mailbox run: at most 64 per CPU, kept across bursts.
 	IdleWorkers int64
-	// MemberKeySets are the other members whose stored keys this member
-	// holds (cluster mode): a new owner asks them about a key only when
-	// their keys may include it. At most the members, within 64 MiB.
-	MemberKeySets int64
 }
 
 func (r *Runtime) unhashedJIDs() int {
@@ -58,6 +54,5 @@ func (r *Runtime) Gauges() Gauges {
 		UnhashedJIDs:    int64(r.unhashedJIDs()),
 		LiveOwners:      d.owners.Load(),
 		IdleWorkers:     int64(d.dispatcher.idle.Load()),
-		MemberKeySets:   int64(d.keySets()),
 	}
 }

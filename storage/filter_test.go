@@ -25,7 +25,7 @@ func smallFilters(t *testing.T, n int) {
 }
 
 // waitBuilds waits until the DB's filters have been built n times.
-func waitBuilds(t testing.TB, db *DB, n uint64) {
+func waitBuilds(t *testing.T, db *DB, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for db.Stats().FilterBuilds < n {

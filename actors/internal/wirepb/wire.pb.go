@@ -36,7 +36,6 @@ const (
 	Kind_ENTRY            Kind = 5 // owner → every member: a verified entry
 	Kind_PROBE            Kind = 6 // new owner → other members: do you have it?
 	Kind_GRANT            Kind = 7 // owner → requesting member: query your announcer yourself, then ANSWER
-	Kind_KEYS             Kind = 8 // member → member it sees for the first time: which keys do you hold? (and the answer)
 )
 
 // Enum value maps for Kind.
@@ -50,7 +49,6 @@ var (
 		5: "ENTRY",
 		6: "PROBE",
 		7: "GRANT",
-		8: "KEYS",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -61,7 +59,6 @@ var (
 		"ENTRY":            5,
 		"PROBE":            6,
 		"GRANT":            7,
-		"KEYS":             8,
 	}
 )
 
@@ -174,10 +171,7 @@ type Message struct {
 	Code  ErrorCode `protobuf:"varint,11,opt,name=code,proto3,enum=capsengine.wire.ErrorCode" json:"code,omitempty"`
 	// owner is the owner's PID id on origin (GRANT): where the granted
 	// member sends its ANSWER.
-	Owner string `protobuf:"bytes,12,opt,name=owner,proto3" json:"owner,omitempty"`
-	// keys are the sender's stored keys as a Bloom filter (KEYS answer,
-	// storage.KeySet's encoding); empty when it cannot tell.
-	Keys          []byte `protobuf:"bytes,13,opt,name=keys,proto3" json:"keys,omitempty"`
+	Owner         string `protobuf:"bytes,12,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,13 +290,6 @@ func (x *Message) GetOwner() string {
 	return ""
 }
 
-func (x *Message) GetKeys() []byte {
-	if x != nil {
-		return x.Keys
-	}
-	return nil
-}
-
 type Key struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Scheme        uint32                 `protobuf:"varint,1,opt,name=scheme,proto3" json:"scheme,omitempty"` // hashing.Scheme
@@ -367,7 +354,7 @@ var File_actors_internal_wirepb_wire_proto protoreflect.FileDescriptor
 
 const file_actors_internal_wirepb_wire_proto_rawDesc = "" +
 	"\n" +
-	"!actors/internal/wirepb/wire.proto\x12\x0fcapsengine.wire\"\xf6\x02\n" +
+	"!actors/internal/wirepb/wire.proto\x12\x0fcapsengine.wire\"\xe2\x02\n" +
 	"\aMessage\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.capsengine.wire.KindR\x04kind\x12&\n" +
@@ -381,12 +368,11 @@ const file_actors_internal_wirepb_wire_proto_rawDesc = "" +
 	"\x03err\x18\n" +
 	" \x01(\tR\x03err\x12.\n" +
 	"\x04code\x18\v \x01(\x0e2\x1a.capsengine.wire.ErrorCodeR\x04code\x12\x14\n" +
-	"\x05owner\x18\f \x01(\tR\x05owner\x12\x12\n" +
-	"\x04keys\x18\r \x01(\fR\x04keys\"G\n" +
+	"\x05owner\x18\f \x01(\tR\x05owner\"G\n" +
 	"\x03Key\x12\x16\n" +
 	"\x06scheme\x18\x01 \x01(\rR\x06scheme\x12\x10\n" +
 	"\x03alg\x18\x02 \x01(\rR\x03alg\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\fR\x06digest*w\n" +
+	"\x06digest\x18\x03 \x01(\fR\x06digest*m\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aRESOLVE\x10\x01\x12\n" +
@@ -397,8 +383,7 @@ const file_actors_internal_wirepb_wire_proto_rawDesc = "" +
 	"\x06ANSWER\x10\x04\x12\t\n" +
 	"\x05ENTRY\x10\x05\x12\t\n" +
 	"\x05PROBE\x10\x06\x12\t\n" +
-	"\x05GRANT\x10\a\x12\b\n" +
-	"\x04KEYS\x10\b*M\n" +
+	"\x05GRANT\x10\a*M\n" +
 	"\tErrorCode\x12\t\n" +
 	"\x05OTHER\x10\x00\x12\v\n" +
 	"\aTIMEOUT\x10\x01\x12\n" +
