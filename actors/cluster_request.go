@@ -45,10 +45,8 @@ func (d *core) clusterAsk(key hashing.Key, others []hashing.Key, a announcer) *q
 			return res
 		}
 		d.counters.ClusterRequests.Add(1)
-		// A request gives up at once when the owner's member leaves:
-		// protoactor would wait out RequestTimeout (2×QueryTimeout+5s,
-		// 25 s by default) for a reply that cannot come, and the retry
-		// reaches the key's new owner.
+		// Request ends at once when the owner's member leaves (the
+		// retry reaches the key's new owner) or the engine closes.
 		v, err := d.cluster.Request(d.ctx, key.String(), OwnerKind, req)
 		if err != nil || v == nil {
 			d.counters.ClusterRetries.Add(1)
